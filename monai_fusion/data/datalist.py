@@ -1,0 +1,152 @@
+"""Paired-folder datalists for the Whole Brain Atlas layout and a case-wise train/validation split.
+
+Layout: ``<root>/<PAIR>/<MODALITY>/<name>.png`` with ``PAIR`` in ``CT-MRI``, ``PET-MRI``,
+``SPECT-MRI``; a pair is two files with the same name in ``MRI/`` and the other modality's folder.
+File names are ``<case><slice:3 digits>``: the case is the name without its last three digits.
+MONAI has no notion of paired folders or of grouping slices by case, hence this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..utils.constants import PAIR_TYPES, modality_of_pair
+from ..utils.errors import FusionInputError
+from .io import IMAGE_SUFFIXES
+
+__all__ = ["PairedDatalist", "find_pairs", "case_of", "split_by_case"]
+
+logger = logging.getLogger(__name__)
+
+
+def case_of(name: str) -> str:
+    """Case id of a file stem ``<case><slice:3 digits>`` (``"16003"`` -> ``"16"``).
+
+    Stems that do not end in three digits are their own case.
+    """
+    return name[:-3] if len(name) > 3 and name[-3:].isdigit() else name
+
+
+@dataclass
+class PairedDatalist:
+    """Pairs found under a root, with what could not be paired.
+
+    Attributes:
+        items: one dict per pair: ``mri``, ``other`` (paths), ``pair_type``, ``modality``,
+            ``name``, ``case`` (``"<PAIR>/<case>"``, unique across pair types).
+        unpaired: files that had no partner, as paths.
+        counts: pairs per pair type.
+    """
+
+    items: list[dict[str, str]] = field(default_factory=list)
+    unpaired: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: pairs per type and how many files had no partner."""
+        per = ", ".join(f"{k}: {v}" for k, v in self.counts.items())
+        msg = f"{len(self.items)} pairs ({per})"
+        if self.unpaired:
+            msg += f"; {len(self.unpaired)} files without partner: " + ", ".join(self.unpaired[:10])
+            msg += " ..." if len(self.unpaired) > 10 else ""
+        return msg
+
+
+def _images(folder: Path) -> dict[str, Path]:
+    return {
+        p.stem: p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    }
+
+
+def find_pairs(root: str | os.PathLike, pair_types: str | Sequence[str] | None = None,
+               strict: bool = False) -> PairedDatalist:
+    """Match MRI and CT/PET/SPECT files by name under ``root``.
+
+    Args:
+        root: dataset root holding ``CT-MRI/``, ``PET-MRI/``, ``SPECT-MRI/`` (any subset).
+        pair_types: a pair type, a list of them, ``"all"`` or ``None`` (all present).
+        strict: raise when any file has no partner instead of reporting it.
+
+    Returns:
+        The datalist; ``unpaired`` names every file without a partner (also logged as a warning).
+
+    Raises:
+        FusionInputError: missing root, unknown or absent pair type, no pairs at all, or (strict)
+            unpaired files.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise FusionInputError(f"dataset root {base} does not exist or is not a folder; expected <root>/<PAIR>/<MODALITY>/*.png")
+    if pair_types is None or pair_types == "all":
+        wanted = [t for t in PAIR_TYPES if (base / t).is_dir()]
+        if not wanted:
+            raise FusionInputError(f"dataset root {base} has none of the pair folders {', '.join(PAIR_TYPES)}")
+    else:
+        wanted = [pair_types] if isinstance(pair_types, str) else list(pair_types)
+    out = PairedDatalist()
+    for pair in wanted:
+        other = modality_of_pair(pair)
+        mri_dir, other_dir = base / pair / "MRI", base / pair / other
+        for d in (mri_dir, other_dir):
+            if not d.is_dir():
+                raise FusionInputError(f"{pair}: folder {d} is missing; expected {mri_dir} and {other_dir}")
+        mri, oth = _images(mri_dir), _images(other_dir)
+        names = sorted(set(mri) & set(oth))
+        out.unpaired += [str(mri[n]) for n in sorted(set(mri) - set(oth))]
+        out.unpaired += [str(oth[n]) for n in sorted(set(oth) - set(mri))]
+        out.counts[pair] = len(names)
+        for n in names:
+            out.items.append({
+                "mri": str(mri[n]), "other": str(oth[n]), "pair_type": pair, "modality": other,
+                "name": n, "case": f"{pair}/{case_of(n)}",
+            })
+    if out.unpaired:
+        if strict:
+            raise FusionInputError(f"{base}: {len(out.unpaired)} files have no partner: {', '.join(out.unpaired)}")
+        logger.warning("%s: %d files have no partner: %s", base, len(out.unpaired), ", ".join(out.unpaired))
+    if not out.items:
+        raise FusionInputError(f"no MRI/other pairs found under {base} for {', '.join(wanted)}")
+    logger.info("%s: %s", base, out.summary())
+    return out
+
+
+def split_by_case(items: Iterable[dict[str, str]], val_fraction: float = 0.2, seed: int = 0,
+                  min_val_cases: int = 1) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Split pairs into train and validation so that no case has slices on both sides.
+
+    The split is stratified by pair type: within each pair type, ``ceil``-rounded
+    ``val_fraction`` of its cases (at least ``min_val_cases``, at most all but one) go to
+    validation, chosen by a seeded shuffle of the sorted case ids, so it is deterministic.
+
+    Args:
+        items: datalist items with ``case`` and ``pair_type`` keys.
+        val_fraction: fraction of cases per pair type held out, in [0, 1).
+        seed: shuffle seed.
+        min_val_cases: least number of validation cases per pair type (when it has two or more).
+
+    Returns:
+        ``(train, val)`` lists, each in the input order.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise FusionInputError(f"val_fraction={val_fraction} must be in [0, 1)")
+    items = list(items)
+    val_cases: set[str] = set()
+    for pair in sorted({it["pair_type"] for it in items}):
+        cases = sorted({it["case"] for it in items if it["pair_type"] == pair})
+        if val_fraction == 0.0 or len(cases) < 2:
+            continue
+        n_val = max(min_val_cases, math.ceil(val_fraction * len(cases) - 1e-9))
+        n_val = min(n_val, len(cases) - 1)
+        rng = random.Random(f"{seed}:{pair}")
+        val_cases.update(rng.sample(cases, n_val))
+    train = [it for it in items if it["case"] not in val_cases]
+    val = [it for it in items if it["case"] in val_cases]
+    return train, val

@@ -1,0 +1,100 @@
+"""The fusion interface: one :class:`Fuser` protocol and a registry of every method by name.
+
+A fuser takes an MRI batch and the other modality's grey/luminance batch, both ``(B, 1, H, W)``
+float tensors in [0, 1], and returns the fused ``(B, 1, H, W)`` tensor in [0, 1]. Colour handling
+(YCbCr split and merge) happens outside, in the transforms, so every method sees grey images.
+The CLI, the bundle, the benchmark and the demo all pick methods through :func:`get_fuser`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import torch
+
+from .utils.errors import FusionInputError
+
+__all__ = ["Fuser", "register_fuser", "get_fuser", "available_fusers", "check_fuser_inputs",
+           "AverageFuser", "MaxFuser"]
+
+
+@runtime_checkable
+class Fuser(Protocol):
+    """Anything with ``fuse(mri, other) -> fused`` on batched ``(B, 1, H, W)`` tensors in [0, 1]."""
+
+    def fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """Fuse two registered grey images; returns ``(B, 1, H, W)`` in [0, 1]."""
+        ...
+
+
+_REGISTRY: dict[str, Callable[..., Fuser]] = {}
+
+
+def register_fuser(name: str) -> Callable[[Callable[..., Fuser]], Callable[..., Fuser]]:
+    """Class/factory decorator that makes a method available as ``get_fuser(name)``.
+
+    Raises:
+        ValueError: when the name is taken (nothing is silently overwritten).
+    """
+
+    def deco(factory: Callable[..., Fuser]) -> Callable[..., Fuser]:
+        if name in _REGISTRY:
+            raise ValueError(f"a fuser named {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def available_fusers() -> list[str]:
+    """Names of the registered fusion methods, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_fuser(name: str, **kwargs: Any) -> Fuser:
+    """Instantiate the fusion method registered as ``name``.
+
+    Args:
+        name: a registry name (see :func:`available_fusers`).
+        kwargs: passed to the method's constructor (e.g. ``device``, ``weights``).
+
+    Raises:
+        FusionInputError: unknown name (the message lists the known ones).
+    """
+    if name not in _REGISTRY:
+        raise FusionInputError(f"unknown fusion method {name!r}; choose one of {', '.join(available_fusers())}")
+    return _REGISTRY[name](**kwargs)
+
+
+def check_fuser_inputs(mri: torch.Tensor, other: torch.Tensor) -> None:
+    """Validate the shared input contract of :meth:`Fuser.fuse`.
+
+    Raises:
+        FusionInputError: wrong rank/channels, mismatched shapes, or non-finite values.
+    """
+    for name, t in (("mri", mri), ("other", other)):
+        if not isinstance(t, torch.Tensor) or t.ndim != 4 or t.shape[1] != 1:
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise FusionInputError(f"fuse: {name} must be a (B, 1, H, W) tensor, got {shape}")
+        if not torch.isfinite(t).all():
+            raise FusionInputError(f"fuse: {name} contains NaN/Inf values")
+    if mri.shape != other.shape:
+        raise FusionInputError(f"fuse: mri {tuple(mri.shape)} and other {tuple(other.shape)} must have the same shape")
+
+
+@register_fuser("average")
+class AverageFuser:
+    """Pixel-wise mean of the two sources (the classical baseline that tends to win SSIM/PSNR)."""
+
+    def fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        check_fuser_inputs(mri, other)
+        return ((mri + other) / 2).clamp(0, 1)
+
+
+@register_fuser("max")
+class MaxFuser:
+    """Pixel-wise maximum of the two sources (keeps the brighter structure of each)."""
+
+    def fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        check_fuser_inputs(mri, other)
+        return torch.maximum(mri, other).clamp(0, 1)
