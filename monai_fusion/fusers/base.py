@@ -1,4 +1,4 @@
-"""The fusion interface: one :class:`Fuser` protocol and a registry of every method by name.
+"""The fusion interface: the :class:`Fuser` protocol, the registry, input checks and a base class.
 
 A fuser takes an MRI batch and the other modality's grey/luminance batch, both ``(B, 1, H, W)``
 float tensors in [0, 1], and returns the fused ``(B, 1, H, W)`` tensor in [0, 1]. Colour handling
@@ -8,14 +8,14 @@ The CLI, the bundle, the benchmark and the demo all pick methods through :func:`
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import torch
 
-from .utils.errors import FusionInputError
+from ..utils.errors import FusionInputError
 
-__all__ = ["Fuser", "register_fuser", "get_fuser", "available_fusers", "check_fuser_inputs",
-           "AverageFuser", "MaxFuser"]
+__all__ = ["Fuser", "register_fuser", "get_fuser", "available_fusers", "check_fuser_inputs", "BaseFuser"]
 
 
 @runtime_checkable
@@ -82,19 +82,28 @@ def check_fuser_inputs(mri: torch.Tensor, other: torch.Tensor) -> None:
         raise FusionInputError(f"fuse: mri {tuple(mri.shape)} and other {tuple(other.shape)} must have the same shape")
 
 
-@register_fuser("average")
-class AverageFuser:
-    """Pixel-wise mean of the two sources (the classical baseline that tends to win SSIM/PSNR)."""
+class BaseFuser(ABC):
+    """Shared plumbing of the methods here: validate inputs, run :meth:`_fuse` without gradients,
+    clamp to [0, 1]. Subclasses implement ``_fuse(mri, other)`` on checked ``(B, 1, H, W)`` tensors.
+    """
 
     def fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """Fuse two registered grey images.
+
+        Args:
+            mri: ``(B, 1, H, W)`` in [0, 1].
+            other: the other modality's grey/luminance image, same shape.
+
+        Returns:
+            The fused ``(B, 1, H, W)`` image in [0, 1], on the inputs' device.
+
+        Raises:
+            FusionInputError: inputs break the contract (see :func:`check_fuser_inputs`).
+        """
         check_fuser_inputs(mri, other)
-        return ((mri + other) / 2).clamp(0, 1)
+        with torch.no_grad():
+            return self._fuse(mri, other).clamp(0.0, 1.0)
 
-
-@register_fuser("max")
-class MaxFuser:
-    """Pixel-wise maximum of the two sources (keeps the brighter structure of each)."""
-
-    def fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        check_fuser_inputs(mri, other)
-        return torch.maximum(mri, other).clamp(0, 1)
+    @abstractmethod
+    def _fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """The method itself, on validated inputs; the result is clamped by :meth:`fuse`."""

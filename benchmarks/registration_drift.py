@@ -1,0 +1,123 @@
+"""How far Mattes-MI registration moves the published alignment of the Whole Brain Atlas pairs, and how
+consistently it recovers a known misalignment.
+
+For each pair (evenly spread over the sorted names of each pair type) and each configuration:
+
+- drift: register the CT/PET/SPECT image onto the MRI starting from the published alignment; the
+  drift is the largest displacement the found transform gives a point of the MRI's foreground
+  (pixels). A perfect metric optimum would give 0.
+- recovery: misalign the moving image by a known rigid transform ``A`` (3-5 degrees, 3-6 pixels),
+  register again; the error is the largest distance, over the same points, between the found
+  transform and ``A`` composed with the aligned-start result (what the tests check, bound 1 px).
+
+Run from the project root (reads ``../shared/data/harvard`` or ``$MONAI_FUSION_HARVARD``)::
+
+    .venv/bin/python benchmarks/registration_drift.py --pairs 12 --configs plain,default
+
+and it prints a Markdown table (median / 90th percentile / max per pair type) as in
+``docs/registration.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monai_fusion.data.datalist import find_pairs
+from monai_fusion.data.demo import rigid_matrix
+from monai_fusion.data.io import read_image
+from monai_fusion.transforms.registration import RegisterToReference, displacement_error, foreground_mask
+from monai_fusion.utils.constants import PAIR_TYPES
+
+#: Configurations compared; ``default`` is the transform's defaults, ``plain`` a textbook Mattes-MI setup.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "plain": dict(bins=50, sampling="random", sampling_percentage=0.25, shrink_factors=(4, 2, 1),
+                  smoothing_sigmas=(2, 1, 0), min_step=1e-4, foreground_mask="none", search=None),
+    "plain+search": dict(bins=50, sampling="random", sampling_percentage=0.25, shrink_factors=(4, 2, 1),
+                         smoothing_sigmas=(2, 1, 0), min_step=1e-4, foreground_mask="none"),
+    "full-sampling": dict(foreground_mask="none", smoothing_sigmas=(2, 1, 0)),
+    "smooth": dict(foreground_mask="none"),
+    "masks": dict(smoothing_sigmas=(2, 1, 0)),
+    "default": dict(),
+}
+
+
+def misalignment(i: int, center: np.ndarray) -> np.ndarray:
+    """The known rigid misalignment used for pair ``i`` (pixel coordinates, x = column, y = row)."""
+    angles, shifts = (4.0, -5.0, 3.0, -3.5), ((5.0, -3.0), (-4.0, 5.0), (-6.0, 2.0), (3.0, -6.0))
+    return rigid_matrix((angles[i % 4],), shifts[i % 4], center)
+
+
+def misalign(moving: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``moving`` moved by ``matrix`` (on its own grid): the result ``m'`` satisfies ``m'(A x) = moving(x)``."""
+    moved = RegisterToReference().resample(moving, moving, {"matrix": np.linalg.inv(matrix)})
+    return np.asarray(moved.array)
+
+
+def select(root: Path, pair_type: str, n: int) -> list[dict[str, str]]:
+    """``n`` pairs of ``pair_type`` evenly spread over the sorted names (so over the cases)."""
+    items = find_pairs(root, pair_type).items
+    idx = np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int))
+    return [items[i] for i in idx]
+
+
+def measure(item: dict[str, str], i: int, registrar: RegisterToReference, recovery: bool) -> tuple[float, float]:
+    """Drift from the published alignment and recovery error of one pair (pixels)."""
+    mri = read_image(item["mri"], "MRI").array
+    other = read_image(item["other"], item["modality"]).array
+    points = np.argwhere(foreground_mask(mri[0]))[:, ::-1]  # (x = column, y = row)
+    m0 = registrar.register(other, mri)["matrix"]
+    drift = displacement_error(m0, np.eye(3), points)
+    if not recovery:
+        return drift, float("nan")
+    a = misalignment(i, (np.array(mri.shape[:0:-1]) - 1) / 2.0)
+    m1 = registrar.register(misalign(other, a), mri)["matrix"]
+    return drift, displacement_error(m1, a @ m0, points)
+
+
+def stats(values: list[float]) -> str:
+    v = np.asarray(values)
+    if np.isnan(v).all():
+        return "-"
+    return f"{np.median(v):.2f} / {np.percentile(v, 90):.2f} / {v.max():.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print one Markdown row per (configuration, pair type)."""
+    default_root = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "harvard"
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--root", default=os.environ.get("MONAI_FUSION_HARVARD", str(default_root)))
+    p.add_argument("--pairs", type=int, default=12, help="pairs per pair type")
+    p.add_argument("--configs", default="plain,default", help=f"comma-separated, of: {', '.join(CONFIGS)}")
+    p.add_argument("--types", default=",".join(PAIR_TYPES))
+    p.add_argument("--no-recovery", action="store_true", help="measure the drift only")
+    p.add_argument("--per-pair", action="store_true", help="also print every pair's numbers")
+    args = p.parse_args(argv)
+    root = Path(args.root)
+    if not (root / "CT-MRI").is_dir():
+        print(f"shared data not found at {root}; set --root or MONAI_FUSION_HARVARD", file=sys.stderr)
+        return 2
+    print("| configuration | pair type | pairs | drift px (median / p90 / max) | recovery error px (median / p90 / max) | s/pair |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name in args.configs.split(","):
+        registrar = RegisterToReference(**CONFIGS[name])
+        for pair_type in args.types.split(","):
+            items = select(root, pair_type, args.pairs)
+            t0 = time.perf_counter()
+            res = [measure(item, i, registrar, not args.no_recovery) for i, item in enumerate(items)]
+            sec = (time.perf_counter() - t0) / len(items)
+            drift, rec = [r[0] for r in res], [r[1] for r in res]
+            print(f"| {name} | {pair_type} | {len(items)} | {stats(drift)} | {stats(rec)} | {sec:.1f} |", flush=True)
+            if args.per_pair:
+                print("|  | " + " ".join(f"{it['name']}:{d:.1f}/{r:.1f}" for it, d, r in zip(items, drift, rec)) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

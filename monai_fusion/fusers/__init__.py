@@ -1,0 +1,34 @@
+"""The fusion interface: one :class:`Fuser` protocol and a registry of every method by name.
+
+A fuser takes an MRI batch and the other modality's grey/luminance batch, both ``(B, 1, H, W)``
+float tensors in [0, 1], and returns the fused ``(B, 1, H, W)`` tensor in [0, 1]. Colour handling
+(YCbCr split and merge) happens outside, in the transforms, so every method sees grey images.
+The CLI, the bundle, the benchmark and the demo all pick methods through :func:`get_fuser`.
+
+Registered methods: classical ``average``, ``max``, ``laplacian``, ``dwt``, ``guided_filter``;
+networks ``poster``, ``msrpan``, ``msdra`` (``weights=`` a checkpoint; random init otherwise,
+with a warning) and ``zero_learning`` (needs torchvision's ImageNet VGG19 file, never downloaded).
+"""
+
+from .base import BaseFuser, Fuser, available_fusers, check_fuser_inputs, get_fuser, register_fuser
+from .classical import AverageFuser, GuidedFilterFuser, LaplacianPyramidFuser, MaxFuser, WaveletFuser
+from .learned import MSDRAFuser, MSRPANFuser, NetworkFuser, PosterFuser, ZeroLearningFuser
+
+__all__ = [
+    "Fuser",
+    "BaseFuser",
+    "register_fuser",
+    "get_fuser",
+    "available_fusers",
+    "check_fuser_inputs",
+    "AverageFuser",
+    "MaxFuser",
+    "LaplacianPyramidFuser",
+    "WaveletFuser",
+    "GuidedFilterFuser",
+    "NetworkFuser",
+    "PosterFuser",
+    "MSRPANFuser",
+    "MSDRAFuser",
+    "ZeroLearningFuser",
+]

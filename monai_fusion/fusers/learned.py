@@ -1,0 +1,158 @@
+"""Fusion methods built on networks: the poster's network, MSRPAN, MSDRA and zero-learning (VGG19).
+
+Network fusers take ``weights=`` (a checkpoint: a state dict or ``{"state_dict", "config"}``
+written by :func:`monai_fusion.networks.save_checkpoint`, read with ``weights_only=True``).
+Trained weights come from the training workflow; without them the network is randomly
+initialised, which runs (for tests and timing) but is not a meaningful fusion, and a
+``UserWarning`` says so. Zero-learning needs torchvision's ImageNet VGG19 file (never downloaded).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, ClassVar
+
+import torch
+
+from ..networks.nets.base import FeatureFusionNet
+from ..networks.nets.msdra import MSDRA
+from ..networks.nets.msrpan import MSRPAN
+from ..networks.nets.poster import PosterFusionNet
+from ..networks.nets.vgg import load_vgg_features
+from ..networks.utils import load_weights_file, split_checkpoint
+from ..utils.errors import FusionInputError
+from .base import BaseFuser, register_fuser
+
+__all__ = ["NetworkFuser", "PosterFuser", "MSRPANFuser", "MSDRAFuser", "ZeroLearningFuser"]
+
+
+def _move(module: torch.nn.Module, device: torch.device) -> None:
+    first = next(module.parameters(), None)
+    if first is not None and first.device != device:
+        module.to(device)
+
+
+class NetworkFuser(BaseFuser):
+    """Fuse with an encoder / fusion / decoder network: ``clamp(net(mri, other), 0, 1)``.
+
+    Args:
+        weights: checkpoint path; ``None`` keeps the random initialisation (with a warning).
+        strategy: feature-fusion rule overriding the network's (see ``FUSION_STRATEGIES``).
+        device: where the network lives (it also follows the inputs' device).
+        net_kwargs: constructor arguments of the network (override the checkpoint's config).
+
+    Attributes:
+        net: the network, in eval mode.
+        trained: whether weights were loaded.
+    """
+
+    #: The network class; set by subclasses.
+    network: ClassVar[type[FeatureFusionNet]]
+    #: Registry name, used in messages.
+    name: ClassVar[str] = "network"
+
+    def __init__(self, weights: str | os.PathLike | None = None, strategy: str | None = None,
+                 device: str | torch.device | None = None, **net_kwargs: Any) -> None:
+        state: dict[str, torch.Tensor] | None = None
+        config: dict[str, Any] = {}
+        if weights is not None:
+            what = f"{self.name} weights {weights}"
+            state, config = split_checkpoint(load_weights_file(weights, what), what)
+        config.update(net_kwargs)
+        try:
+            self.net = self.network(**config)
+        except TypeError as err:
+            raise FusionInputError(f"{self.name}: bad network arguments {sorted(config)}: {err}") from err
+        if state is not None:
+            try:
+                self.net.load_state_dict(state)
+            except RuntimeError as err:
+                raise FusionInputError(f"{self.name}: weights {weights} do not fit the network: {err}") from err
+        else:
+            warnings.warn(
+                f"{self.name}: no weights given, the network is randomly initialised and its output is not a "
+                "meaningful fusion; pass weights=<checkpoint> from the training workflow",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.trained = state is not None
+        if strategy is not None:
+            try:
+                self.net.set_strategy(strategy)
+            except ValueError as err:
+                raise FusionInputError(f"{self.name}: {err}") from err
+        self.net.eval()
+        if device is not None:
+            self.net.to(device)
+
+    def _fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        _move(self.net, mri.device)
+        return self.net(mri, other)
+
+
+@register_fuser("poster")
+class PosterFuser(NetworkFuser):
+    """The reference poster's network (:class:`~monai_fusion.networks.PosterFusionNet`), nuclear-norm rule."""
+
+    network = PosterFusionNet
+    name = "poster"
+
+
+@register_fuser("msrpan")
+class MSRPANFuser(NetworkFuser):
+    """MSRPAN (Fu et al. 2021, :class:`~monai_fusion.networks.MSRPAN`), feature-energy-ratio rule."""
+
+    network = MSRPAN
+    name = "msrpan"
+
+
+@register_fuser("msdra")
+class MSDRAFuser(NetworkFuser):
+    """MSDRA (Li et al. 2022, :class:`~monai_fusion.networks.MSDRA`), L1-norm rule."""
+
+    network = MSDRA
+    name = "msdra"
+
+
+@register_fuser("zero_learning")
+class ZeroLearningFuser(BaseFuser):
+    """Zero-learning fusion (Lahoud and Süsstrunk 2019) with ImageNet VGG19's first layer.
+
+    Each source (grey, repeated to RGB, in [0, 1] without ImageNet normalisation, as the
+    authors do) goes through conv1_1 + ReLU; the channel sum is its activity map; the maps are
+    normalised to per-pixel weights (``softmax=True``: softmax of the activities) and the output is
+    the weighted average of the source pixels.
+
+    Args:
+        weights: torchvision's ``vgg19-dcbb9e9d.pth`` (default: ``torch.hub.get_dir()/checkpoints``).
+        softmax: weights by softmax instead of plain normalisation.
+        device: where the layer lives (it also follows the inputs' device).
+
+    Raises:
+        MissingWeightsError: the VGG19 file is absent (the message says how to obtain it).
+    """
+
+    def __init__(self, weights: str | os.PathLike | None = None, softmax: bool = False,
+                 device: str | torch.device | None = None) -> None:
+        self.net = load_vgg_features("vgg19", weights, last_layer=1)
+        self.softmax = bool(softmax)
+        if device is not None:
+            self.net.to(device)
+
+    def activity(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, H, W)`` activity map: channel sum of ReLU(conv1_1(x))."""
+        _move(self.net, x.device)
+        return self.net(x.expand(-1, 3, -1, -1)).sum(dim=1, keepdim=True)
+
+    def weights(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """``(B, 2, H, W)`` per-pixel weights of the two sources (sum to one)."""
+        act = torch.cat([self.activity(mri), self.activity(other)], dim=1)
+        if self.softmax:
+            return torch.softmax(act, dim=1)
+        act = act + 1e-6
+        return act / act.sum(dim=1, keepdim=True)
+
+    def _fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        w = self.weights(mri, other)
+        return w[:, :1] * mri + w[:, 1:] * other

@@ -1,0 +1,24 @@
+"""Fusion networks and frozen feature extractors (MONAI's ``networks.nets`` layout)."""
+
+from .base import FeatureFusionNet, conv_decoder
+from .feature_extractor import MEDICAL_FEATURES_FILE, MedicalFeatureExtractor, load_medical_feature_extractor
+from .msdra import MSDRA
+from .msrpan import MSRPAN
+from .poster import PosterFusionNet
+from .vgg import VGG_ARCHS, VGG_DEFAULT_LAYERS, VGGFeatures, load_vgg_features, torchvision_weights_file
+
+__all__ = [
+    "FeatureFusionNet",
+    "conv_decoder",
+    "PosterFusionNet",
+    "MSRPAN",
+    "MSDRA",
+    "MEDICAL_FEATURES_FILE",
+    "MedicalFeatureExtractor",
+    "load_medical_feature_extractor",
+    "VGG_ARCHS",
+    "VGG_DEFAULT_LAYERS",
+    "VGGFeatures",
+    "load_vgg_features",
+    "torchvision_weights_file",
+]

@@ -1,0 +1,101 @@
+"""Colour-space transforms for pseudo-colour PET/SPECT: RGB <-> YCbCr (full-range BT.601).
+
+MONAI has no colour-space transforms. These follow JPEG/PIL's full-range ITU-R BT.601 definition
+(Y in [0, v], Cb/Cr centred on v/2 for a value range [0, v]) on channel-first tensors, so a fusion
+method can fuse the luminance Y with the MRI and the original chroma can be put back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from monai.config import NdarrayOrTensor
+from monai.transforms import Transform
+from monai.utils import convert_to_tensor
+from monai.utils.type_conversion import convert_to_dst_type
+
+from ...utils.errors import FusionInputError
+
+__all__ = ["RGB_TO_YCBCR", "YCBCR_TO_RGB", "RGBToYCbCr", "YCbCrToRGB", "rgb_to_luminance"]
+
+#: Full-range BT.601 (JFIF) matrix; rows give Y, Cb, Cr from R, G, B.
+RGB_TO_YCBCR = torch.tensor(
+    [[0.299, 0.587, 0.114], [-0.168735892, -0.331264108, 0.5], [0.5, -0.418687589, -0.081312411]], dtype=torch.float64
+)
+#: Its inverse (R, G, B from Y, Cb - v/2, Cr - v/2).
+YCBCR_TO_RGB = torch.linalg.inv(RGB_TO_YCBCR)
+
+
+def _mix(img: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    m = matrix.to(dtype=img.dtype if img.is_floating_point() else torch.float32, device=img.device)
+    x = img if img.is_floating_point() else img.float()
+    return torch.einsum("ij,j...->i...", m, x)
+
+
+def _check_channels(img: NdarrayOrTensor, name: str, channels: int) -> None:
+    if img.ndim < 3 or img.shape[0] != channels:
+        raise FusionInputError(f"{name}: expected a channel-first image with {channels} channels, got shape {tuple(img.shape)}")
+
+
+def rgb_to_luminance(img: NdarrayOrTensor) -> NdarrayOrTensor:
+    """Luminance Y of a channel-first RGB image (any value range), as a ``(1, ...)`` image of the same type."""
+    _check_channels(img, "rgb_to_luminance", 3)
+    t = convert_to_tensor(img, track_meta=False)
+    y = _mix(t, RGB_TO_YCBCR[:1])
+    out, *_ = convert_to_dst_type(y, img, dtype=y.dtype)
+    return out
+
+
+class RGBToYCbCr(Transform):
+    """Convert a channel-first RGB image to YCbCr (full-range BT.601).
+
+    Args:
+        value_max: the top of the value range, 1.0 for [0, 1] data, 255.0 for 8-bit values;
+            Cb and Cr are centred on ``value_max / 2``.
+    """
+
+    backend = [torch.Tensor.__module__, np.ndarray.__module__]
+
+    def __init__(self, value_max: float = 1.0) -> None:
+        if value_max <= 0:
+            raise FusionInputError(f"value_max must be positive, got {value_max}")
+        self.value_max = float(value_max)
+
+    def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
+        """Args: img: ``(3, ...)`` RGB. Returns: ``(3, ...)`` Y, Cb, Cr in the same type."""
+        _check_channels(img, "RGBToYCbCr", 3)
+        t = convert_to_tensor(img, track_meta=False)
+        out = _mix(t, RGB_TO_YCBCR)
+        out[1:] += self.value_max / 2
+        res, *_ = convert_to_dst_type(out, img, dtype=out.dtype)
+        return res
+
+
+class YCbCrToRGB(Transform):
+    """Convert a channel-first YCbCr image (full-range BT.601) back to RGB, clipped to the value range.
+
+    Args:
+        value_max: the top of the value range (as for :class:`RGBToYCbCr`).
+        clip: clip the result to ``[0, value_max]`` (a fused Y may push colours out of gamut).
+    """
+
+    backend = RGBToYCbCr.backend
+
+    def __init__(self, value_max: float = 1.0, clip: bool = True) -> None:
+        if value_max <= 0:
+            raise FusionInputError(f"value_max must be positive, got {value_max}")
+        self.value_max = float(value_max)
+        self.clip = clip
+
+    def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
+        """Args: img: ``(3, ...)`` Y, Cb, Cr. Returns: ``(3, ...)`` RGB in the same type."""
+        _check_channels(img, "YCbCrToRGB", 3)
+        t = convert_to_tensor(img, track_meta=False)
+        t = t if t.is_floating_point() else t.float()
+        centred = t.clone()
+        centred[1:] -= self.value_max / 2
+        out = _mix(centred, YCBCR_TO_RGB)
+        if self.clip:
+            out = out.clamp(0, self.value_max)
+        res, *_ = convert_to_dst_type(out, img, dtype=out.dtype)
+        return res

@@ -1,0 +1,82 @@
+"""Dictionary transforms that load a pair and check that its two images belong together."""
+
+from __future__ import annotations
+
+from typing import Hashable, Mapping
+
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import MapTransform
+
+from ...utils.errors import FusionInputError
+from .array import LoadFusionImage
+
+__all__ = ["LoadFusionImaged", "CheckPaird", "LoadFusionImageD", "LoadFusionImageDict", "CheckPairD", "CheckPairDict"]
+
+
+class LoadFusionImaged(MapTransform):
+    """Load each key's path with the modality it must hold.
+
+    The modality of a key is ``MRI`` for ``mri_key`` and, for the others, ``data[modality_key]``
+    (datalist items carry it) or ``default_modality``.
+
+    Args:
+        keys: keys holding paths, e.g. ``("mri", "other")``.
+        mri_key: the structural image's key.
+        modality_key: key of the other image's modality in the data dict.
+        default_modality: modality used when ``modality_key`` is absent.
+        allow_missing_keys: skip absent keys.
+    """
+
+    def __init__(self, keys: KeysCollection = ("mri", "other"), mri_key: str = "mri", modality_key: str = "modality",
+                 default_modality: str = "PET", allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.mri_key, self.modality_key, self.default_modality = mri_key, modality_key, default_modality
+        self.loader = LoadFusionImage()
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            mod = "MRI" if key == self.mri_key else str(d.get(self.modality_key, self.default_modality)).upper()
+            d[key] = self.loader(d[key], mod)  # type: ignore[arg-type]
+        return d
+
+
+class CheckPaird(MapTransform):
+    """Check that the images of a pair have the same spatial size (after registration, if any).
+
+    Args:
+        keys: the two keys, reference first.
+        allow_missing_keys: skip absent keys.
+
+    Raises:
+        FusionInputError: naming both files and sizes when they differ.
+    """
+
+    def __init__(self, keys: KeysCollection = ("mri", "other"), allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        present = list(self.key_iterator(d))
+        if not present:
+            return d
+        ref = present[0]
+        for key in present[1:]:
+            if tuple(d[key].shape[1:]) != tuple(d[ref].shape[1:]):
+                raise FusionInputError(
+                    f"{_name(d[key], key)} is {tuple(d[key].shape[1:])} but {_name(d[ref], ref)} is "
+                    f"{tuple(d[ref].shape[1:])}; a pair must have the same size (enable registration to resample)"
+                )
+        return d
+
+
+def _name(img: object, key: Hashable) -> str:
+    if isinstance(img, MetaTensor) and "filename_or_obj" in img.meta:
+        return f"{key} ({img.meta['filename_or_obj']})"
+    return str(key)
+
+
+LoadFusionImageD = LoadFusionImageDict = LoadFusionImaged
+CheckPairD = CheckPairDict = CheckPaird

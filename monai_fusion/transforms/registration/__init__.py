@@ -1,0 +1,25 @@
+"""Intensity-based registration of the CT/PET/SPECT image onto the MRI (SimpleITK, Mattes mutual information)."""
+
+from .array import (
+    FOREGROUND_MASKS,
+    INTERPOLATIONS,
+    SAMPLING_STRATEGIES,
+    TRANSFORM_TYPES,
+    RegisterToReference,
+    displacement_error,
+    foreground_mask,
+)
+from .dictionary import RegisterToReferenced, RegisterToReferenceD, RegisterToReferenceDict
+
+__all__ = [
+    "FOREGROUND_MASKS",
+    "INTERPOLATIONS",
+    "SAMPLING_STRATEGIES",
+    "TRANSFORM_TYPES",
+    "RegisterToReference",
+    "RegisterToReferenced",
+    "RegisterToReferenceD",
+    "RegisterToReferenceDict",
+    "displacement_error",
+    "foreground_mask",
+]
