@@ -1,4 +1,4 @@
-"""The ``monai-fusion`` command line: ``demo``, ``fuse``, ``info`` (more sub-commands join as they land).
+"""The ``monai-fusion`` command line: ``demo``, ``fuse``, ``evaluate``, ``info``.
 
 Every sub-command walks the library's one preset path (``fusion_preprocess`` -> fuser ->
 ``fusion_postprocess``); bad input ends with one clear ``error:`` line and exit code 2.
@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__
 from .utils.errors import FusionInputError
 
-__all__ = ["main", "build_parser", "run_demo", "fuse_files"]
+__all__ = ["main", "build_parser", "run_demo", "fuse_files", "fuse_folder"]
 
 OTHER_MODALITIES = ("ct", "pet", "spect")
 
@@ -90,6 +90,49 @@ def fuse_files(mri: str, other: str, out: str, method: str = "laplacian", modali
     return result
 
 
+def fuse_folder(pairs: str, out: str, method: str = "laplacian", pair_types: Sequence[str] | None = None,
+                register: bool = False, overwrite: bool = False, device: str = "cpu",
+                limit: int | None = None) -> list[Path]:
+    """Fuse every matched pair of a Whole Brain Atlas style folder into ``<out>/<PAIR>/<name>.png``.
+
+    Args:
+        pairs: dataset root (``<root>/<PAIR>/<MODALITY>/<name>.png``).
+        out: output folder; must not be inside ``pairs``.
+        method: a registered fusion method name.
+        pair_types: pair types to fuse (default: all present).
+        register: register each pair first (off by default: atlas pairs are co-registered).
+        overwrite: replace existing outputs.
+        device: ``cpu`` or ``cuda``.
+        limit: fuse at most this many pairs (in datalist order), for quick looks.
+
+    Returns:
+        The written paths.
+    """
+    from tqdm import tqdm
+
+    from .data.datalist import find_pairs
+    from .data.io import write_png
+    from .engines.inference import fuse_sample
+    from .fusers import get_fuser
+    from .transforms.presets import fusion_preprocess
+
+    root, outp = Path(pairs).resolve(), Path(out).resolve()
+    if outp == root or root in outp.parents:
+        raise FusionInputError(f"output folder {outp} is inside the input folder {root}; choose another")
+    items = find_pairs(root, pair_types).items[:limit]
+    targets = [outp / it["pair_type"] / f"{it['name']}.png" for it in items]
+    clashes = [t for t in targets if t.exists()]
+    if clashes and not overwrite:
+        raise FusionInputError(f"{len(clashes)} outputs exist already (e.g. {clashes[0]}); pass --overwrite to replace them")
+    fuser = get_fuser(method)
+    pre = fusion_preprocess(register=register)
+    written = []
+    for it, target in tqdm(list(zip(items, targets)), desc=f"fusing ({method})", unit="pair"):
+        result = fuse_sample(pre(it), fuser, device=device)
+        written.append(write_png(np.asarray(result["fused"]), target, overwrite=overwrite))
+    return written
+
+
 def _other_for_display(sample: dict[str, Any]) -> np.ndarray:
     """The registered other modality in colour again (chroma merged back around its own Y)."""
     from .transforms.colour import YCbCrToRGB
@@ -152,18 +195,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)")
     demo.add_argument("--overwrite", action="store_true", help="replace earlier demo results")
 
-    fuse = sub.add_parser("fuse", help="fuse one MRI file with one CT/PET/SPECT file")
-    fuse.add_argument("mri", help="MRI: PNG/JPEG/TIFF slice or NIfTI volume")
-    fuse.add_argument("other", help="CT/PET/SPECT file of the same kind")
-    fuse.add_argument("-o", "--output", required=True, help="output .png (2D) or .nii/.nii.gz (volume)")
+    fuse = sub.add_parser("fuse", help="fuse an MRI file with a CT/PET/SPECT file, or every pair of a folder")
+    fuse.add_argument("mri", nargs="?", help="MRI: PNG/JPEG/TIFF slice or NIfTI volume")
+    fuse.add_argument("other", nargs="?", help="CT/PET/SPECT file of the same kind")
+    fuse.add_argument("--pairs", help="instead of two files: a folder <root>/<PAIR>/<MODALITY>/<name>.png")
+    fuse.add_argument("--pair-types", nargs="+", help="with --pairs: pair types to fuse (default: all)")
+    fuse.add_argument("-o", "--output", required=True,
+                      help="output .png (2D) or .nii/.nii.gz (volume); with --pairs an output folder")
     fuse.add_argument("--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)")
     fuse.add_argument("--modality", choices=OTHER_MODALITIES, help="modality of OTHER (guessed from its path)")
-    fuse.add_argument("--register", action=argparse.BooleanOptionalAction, default=True,
-                      help="register OTHER onto the MRI first (default: on)")
+    fuse.add_argument("--register", action=argparse.BooleanOptionalAction, default=None,
+                      help="register OTHER onto the MRI first (default: on for two files, off for --pairs, "
+                           "whose pairs are co-registered)")
     fuse.add_argument("--device", default="cpu", help="cpu or cuda")
     fuse.add_argument("--batch-size", type=int, default=16, help="slices per batch for volumes")
     fuse.add_argument("--overview", help="also write an overview PNG here (2D)")
     fuse.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+    ev = sub.add_parser("evaluate", help="fusion metrics of fused images against their source pairs")
+    ev.add_argument("--pairs", required=True, help="source pairs folder <root>/<PAIR>/<MODALITY>/<name>.png")
+    ev.add_argument("--fused", required=True, help="fused images folder <fused>/<PAIR>/<name>.png")
+    ev.add_argument("--protocol", default="standard", help="metric protocol: standard, sum or poster")
+    ev.add_argument("--metrics", nargs="+", help="metric names (default: the whole suite)")
+    ev.add_argument("--csv", help="per-image CSV path (default: <fused>/metrics_<protocol>.csv)")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
 
     sub.add_parser("info", help="versions, device and available methods")
     return parser
@@ -175,13 +230,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             run_demo(args.output_dir, args.method, args.overwrite)
+        elif args.command == "fuse" and args.pairs:
+            if args.mri or args.other:
+                raise FusionInputError("fuse: give either MRI and OTHER files or --pairs DIR, not both")
+            written = fuse_folder(args.pairs, args.output, method=args.method, pair_types=args.pair_types,
+                                  register=bool(args.register), overwrite=args.overwrite, device=args.device)
+            print(f"wrote {len(written)} fused images under {args.output}")
         elif args.command == "fuse":
+            if not (args.mri and args.other):
+                raise FusionInputError("fuse: give MRI and OTHER files (or --pairs DIR)")
             res = fuse_files(args.mri, args.other, args.output, method=args.method, modality=args.modality,
-                             register=args.register, overwrite=args.overwrite, device=args.device,
+                             register=args.register is not False, overwrite=args.overwrite, device=args.device,
                              batch_size=args.batch_size, overview=args.overview)
             t = res["timings"]
             print(f"wrote {args.output} ({args.method}; preprocess {t['preprocess_s']:.2f} s, "
                   f"fuse {t['fuse_s']:.2f} s, write {t['write_s']:.2f} s)")
+        elif args.command == "evaluate":
+            from .engines.evaluation import evaluate_folders
+
+            csv = Path(args.csv) if args.csv else Path(args.fused) / f"metrics_{args.protocol}.csv"
+            if csv.exists() and not args.overwrite:
+                raise FusionInputError(f"{csv} exists; pass --overwrite to replace it")
+            _, table = evaluate_folders(args.pairs, args.fused, protocol=args.protocol, metrics=args.metrics, csv_path=csv)
+            print(table)
+            print(f"per-image values: {csv}")
         elif args.command == "info":
             _info()
     except FusionInputError as err:

@@ -65,3 +65,40 @@ def test_console_script_info() -> None:
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "monai-fusion" in res.stdout and "max" in res.stdout
+
+
+@pytest.fixture()
+def few_real_pairs(harvard_root: Path, tmp_path: Path) -> Path:
+    """Two real pairs per pair type, copied into a temporary Whole Brain Atlas layout."""
+    import shutil
+
+    root = tmp_path / "pairs"
+    for pair, mod in (("CT-MRI", "CT"), ("PET-MRI", "PET"), ("SPECT-MRI", "SPECT")):
+        names = sorted(p.name for p in (harvard_root / pair / mod).iterdir())[:2]
+        for sub in ("MRI", mod):
+            (root / pair / sub).mkdir(parents=True)
+            for n in names:
+                shutil.copy(harvard_root / pair / sub / n, root / pair / sub / n)
+    return root
+
+
+def test_fuse_folder_then_evaluate(few_real_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fused"
+    assert main(["fuse", "--pairs", str(few_real_pairs), "-o", str(out), "--method", "average"]) == 0
+    written = sorted(out.rglob("*.png"))
+    assert len(written) == 6
+    assert np.asarray(Image.open(next((out / "PET-MRI").iterdir()))).shape == (256, 256, 3)
+    assert np.asarray(Image.open(next((out / "CT-MRI").iterdir()))).shape == (256, 256)
+    assert main(["fuse", "--pairs", str(few_real_pairs), "-o", str(out)]) == 2  # no silent overwrite
+    assert "exist" in capsys.readouterr().err
+    assert main(["fuse", "--pairs", str(few_real_pairs), "-o", str(few_real_pairs / "x")]) == 2
+    assert "inside the input folder" in capsys.readouterr().err
+    csv = tmp_path / "m.csv"
+    assert main(["evaluate", "--pairs", str(few_real_pairs), "--fused", str(out), "--metrics", "EN", "SSIM", "PSNR",
+                 "--csv", str(csv)]) == 0
+    table = capsys.readouterr().out
+    for pair in ("CT-MRI", "PET-MRI", "SPECT-MRI"):
+        assert pair in table
+    lines = csv.read_text().strip().splitlines()
+    assert len(lines) == 7 and "SSIM" in lines[0]
+    assert main(["evaluate", "--pairs", str(few_real_pairs), "--fused", str(out), "--csv", str(csv)]) == 2
