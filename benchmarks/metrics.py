@@ -21,6 +21,8 @@ import torch.nn.functional as F
 
 from monai_fusion.metrics import DEFAULT_METRICS, METRICS, FusionInputs, available_metrics, compute_metrics
 
+__all__ = ["load_pair", "timed", "main"]
+
 HARVARD = Path(os.environ.get("MONAI_FUSION_HARVARD", Path(__file__).resolve().parents[1].parent / "shared/data/harvard"))
 
 

@@ -139,7 +139,7 @@ def write_metric_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike, me
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("w", newline="") as fh:
+    with p.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow([*_ID_COLUMNS, *metrics])
         for r in rows:

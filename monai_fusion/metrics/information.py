@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..utils.errors import FusionInputError
 from .inputs import FusionInputs, metric_function
-from .utils import combine_sources, entropy, joint_histogram, plogp
+from .utils import combine_sources, entropy, joint_histogram, plogp, safe_divide
 
 __all__ = [
     "FMI_FEATURES",
@@ -106,9 +106,9 @@ def normalized_mutual_information(x: FusionInputs) -> torch.Tensor:
         hx, hf, hxf = _source_entropies(joint, 2.0)  # type: ignore[arg-type]
         hs = hx + hf
         if p.nmi_form == "hossny":
-            val = torch.where(hs > 0, 2 * (hs - hxf) / torch.where(hs > 0, hs, torch.ones_like(hs)), torch.zeros_like(hs))
+            val = safe_divide(2 * (hs - hxf), hs)
         else:
-            val = torch.where(hxf > 0, hs / torch.where(hxf > 0, hxf, torch.ones_like(hxf)), torch.ones_like(hxf))
+            val = safe_divide(hs, hxf, 1.0)
         vals.append(val)
     return combine_sources(vals[0], vals[1], p.combine)
 
@@ -189,7 +189,7 @@ def _window_pdf(v: torch.Tensor) -> torch.Tensor:
     """Min-max normalise each row (constant rows become ones) and divide by its sum."""
     lo, hi = v.amin(1, keepdim=True), v.amax(1, keepdim=True)
     rng = hi - lo
-    n = torch.where(rng > 0, (v - lo) / torch.where(rng > 0, rng, torch.ones_like(rng)), torch.ones_like(v))
+    n = safe_divide(v - lo, rng.expand_as(v), 1.0)
     return n / n.sum(1, keepdim=True)
 
 
@@ -202,7 +202,7 @@ def _fmi_chunk(xv: torch.Tensor, fv: torch.Tensor) -> torch.Tensor:
     num = (xt * ft).sum(1)
     den = torch.sqrt((xt * xt).sum(1) * (ft * ft).sum(1))
     zero = torch.zeros_like(num)
-    c = torch.where(num == 0, zero, num / torch.where(den > 0, den, torch.ones_like(den)))
+    c = torch.where(num == 0, zero, safe_divide(num, den))
     r = torch.arange(1, l + 1, dtype=xv.dtype, device=xv.device)
     ex, ef = xp @ r, fp @ r
     sx = torch.sqrt((xp @ (r * r) - ex * ex).clamp_min(0))
@@ -220,14 +220,14 @@ def _fmi_chunk(xv: torch.Tensor, fv: torch.Tensor) -> torch.Tensor:
     cov = ((ci + 1) * (cj + 1) * mass).sum(1) - ef * ex  # covariance of the bound (Hoeffding)
     s = sx * sf
     ok = (c != 0) & (s > 0) & (cov != 0)
-    wgt = torch.where(ok, c * s / torch.where(cov != 0, cov, torch.ones_like(cov)), zero)
+    wgt = torch.where(ok, safe_divide(c * s, cov), zero)
     q = 1 - wgt
     prod = fp.gather(1, ci) * xp.gather(1, cj)
     # joint = q * (fp x xp) + wgt * bound: closed-form entropy of the first term plus the cells of the bound
     hj = plogp(q) + q * (hx + hf) + (plogp(q[:, None] * prod + wgt[:, None] * mass) - plogp(q[:, None] * prod)).sum(1)
     mi = hx + hf - hj
     hs = hx + hf
-    return torch.where((mi == 0) | (hs == 0), zero, 2 * mi / torch.where(hs > 0, hs, torch.ones_like(hs)))
+    return torch.where(mi == 0, zero, safe_divide(2 * mi, hs))
 
 
 def fmi_windows(xv: torch.Tensor, fv: torch.Tensor) -> torch.Tensor:

@@ -18,10 +18,9 @@ from ..utils.errors import FusionInputError
 from .protocols import MetricProtocol, get_protocol
 from .utils import joint_histogram, sobel
 
-__all__ = ["FusionInputs", "SOURCE_NAMES", "metric_function"]
+__all__ = ["FusionInputs", "metric_function"]
 
-#: Keys of the three images: fused, MRI, other modality.
-SOURCE_NAMES: tuple[str, str, str] = ("F", "A", "B")
+#: How messages name the images, keyed ``F`` (fused), ``A`` (MRI) and ``B`` (other modality).
 _LABELS = {"F": "fused (y_pred)", "A": "source A (MRI, y[:, 0])", "B": "source B (other modality, y[:, 1])"}
 
 
@@ -137,9 +136,7 @@ class FusionInputs:
         """256 integer grey levels (long) by the protocol's quantisation, computed in the input dtype."""
 
         def make() -> torch.Tensor:
-            t = self.images[key]
-            lo = self.protocol.value_range[0]
-            v = (t - lo) * (255.0 / self.protocol.width) if lo != 0 or self.protocol.width != 255.0 else t
+            v = (self.images[key] - self.protocol.value_range[0]) * (255.0 / self.protocol.width)
             q = torch.floor(v) if self.protocol.quantisation == "floor" else torch.round(v)
             return q.clamp(0, 255).long()
 

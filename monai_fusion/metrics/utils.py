@@ -17,6 +17,7 @@ __all__ = [
     "pack_sources",
     "split_sources",
     "combine_sources",
+    "safe_divide",
     "plogp",
     "entropy",
     "level_histogram",
@@ -64,6 +65,13 @@ def split_sources(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def combine_sources(va: torch.Tensor, vb: torch.Tensor, how: str) -> torch.Tensor:
     """Combine the F-vs-A and F-vs-B values of a metric: ``"mean"`` or ``"sum"``."""
     return va + vb if how == "sum" else (va + vb) / 2
+
+
+def safe_divide(num: torch.Tensor, den: torch.Tensor, fill: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """``num / den`` where ``den != 0``, ``fill`` elsewhere (no NaN/Inf from a zero denominator)."""
+    ok = den != 0
+    fill_t = torch.as_tensor(fill, dtype=num.dtype, device=num.device)
+    return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), fill_t)
 
 
 def plogp(p: torch.Tensor, base: float = 2.0) -> torch.Tensor:
@@ -121,7 +129,7 @@ def pearson(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     yc = yc - yc.mean(1, keepdim=True)
     den = torch.sqrt((xc * xc).sum(1) * (yc * yc).sum(1))
     num = (xc * yc).sum(1)
-    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(num))
+    return safe_divide(num, den)
 
 
 _SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))

@@ -22,6 +22,16 @@ def structured(seed: int, size: int = 64, n: int = 1) -> torch.Tensor:
     return img / img.amax(dim=(1, 2, 3), keepdim=True) * 255.0
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _one_thread():
+    """These tests use small images, where a second torch thread only adds synchronisation (and
+    stalls when another job holds the other core); restore the thread count afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def images() -> Callable[..., torch.Tensor]:
     """Factory ``images(seed, size=64, n=1)`` of structured test images (see :func:`structured`)."""

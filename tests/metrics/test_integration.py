@@ -7,7 +7,7 @@ import torch
 from monai.engines import SupervisedEvaluator
 from monai.handlers import from_engine
 
-from monai_fusion.metrics import FusionMetric, FusionMetrics, compute_metrics, pack_sources
+from monai_fusion.metrics import DEFAULT_METRICS, FusionMetric, FusionMetrics, compute_metrics, pack_sources, resolve_metrics
 from monai_fusion.metrics.handlers import FusionMetricHandler, FusionMetricsHandler
 from monai_fusion.utils import FusionInputError
 
@@ -31,6 +31,13 @@ def test_cumulative_metrics_buffer_per_image_values(images):
     fm.reset()
     with pytest.raises(ValueError, match="no values yet"):
         fm.aggregate()
+
+
+def test_metric_names_resolve_case_insensitively():
+    assert resolve_metrics("ms-ssim, qabf,fmi_W") == ("MS_SSIM", "Qabf", "FMI_w")
+    assert resolve_metrics(None) == resolve_metrics("all") == DEFAULT_METRICS and len(DEFAULT_METRICS) == 16
+    with pytest.raises(FusionInputError, match="distinct metrics"):
+        resolve_metrics(["SSIM", "ssim"])
 
 
 def test_single_metric_aggregates_to_a_tensor(images):

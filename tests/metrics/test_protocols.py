@@ -25,7 +25,7 @@ def test_builtin_protocols_and_their_key_conventions():
 def test_docs_table_matches_the_code():
     table = protocol_table()
     assert table.count("\n") == 1 + len(PROTOCOLS["standard"].conventions())
-    assert table in DOCS.read_text(), "docs/metrics.md must contain protocol_table() verbatim"
+    assert table in DOCS.read_text(encoding="utf-8"), "docs/metrics.md must contain protocol_table() verbatim"
 
 
 def test_unknown_and_invalid_protocols_raise():
