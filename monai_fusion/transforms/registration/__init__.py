@@ -8,6 +8,7 @@ from .array import (
     RegisterToReference,
     displacement_error,
     foreground_mask,
+    mask_points,
 )
 from .dictionary import RegisterToReferenced, RegisterToReferenceD, RegisterToReferenceDict
 
@@ -22,4 +23,5 @@ __all__ = [
     "RegisterToReferenceDict",
     "displacement_error",
     "foreground_mask",
+    "mask_points",
 ]
