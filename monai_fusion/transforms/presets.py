@@ -9,24 +9,35 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from monai.transforms import Compose
+from monai.transforms import (
+    Compose,
+    CopyItemsd,
+    RandFlipd,
+    RandRotate90d,
+    RandSpatialCropd,
+    ScaleIntensityRanged,
+    SelectItemsd,
+    SpatialPadd,
+)
 
-from ..utils.errors import FusionInputError
+from ..utils.errors import FusionInputError, find_input_error
 from .colour import RGBToYCbCrd, YCbCrToRGBd
 from .intensity import NormalizeModalityd
 from .io import CheckPaird, LoadFusionImaged
 from .registration import RegisterToReferenced
 
-__all__ = ["FusionCompose", "fusion_preprocess", "fusion_postprocess"]
+__all__ = [
+    "FusionCompose",
+    "fusion_preprocess",
+    "fusion_postprocess",
+    "fusion_training_preprocess",
+    "fusion_validation_preprocess",
+    "fusion_network_postprocess",
+    "PAIR_INFO_KEYS",
+]
 
-
-def _input_error_in(err: BaseException) -> FusionInputError | None:
-    seen = err
-    while seen is not None:
-        if isinstance(seen, FusionInputError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+#: Datalist keys kept beside the images by the training/validation presets (names the pair in logs).
+PAIR_INFO_KEYS: tuple[str, ...] = ("pair_type", "modality", "name", "case")
 
 
 class FusionCompose(Compose):
@@ -40,7 +51,7 @@ class FusionCompose(Compose):
         try:
             return super().__call__(input_, *args, **kwargs)
         except RuntimeError as err:
-            cause = _input_error_in(err)
+            cause = find_input_error(err)
             if cause is None:
                 raise
             raise cause from None
@@ -49,7 +60,7 @@ class FusionCompose(Compose):
         try:
             return super().inverse(data)
         except RuntimeError as err:
-            cause = _input_error_in(err)
+            cause = find_input_error(err)
             if cause is None:
                 raise
             raise cause from None
@@ -94,3 +105,78 @@ def fusion_postprocess(fused_key: str = "fused", moving_key: str = "other") -> C
         A ``Compose`` that leaves ``fused`` RGB ``(3, ...)`` for PET/SPECT and grey for CT.
     """
     return FusionCompose([YCbCrToRGBd(keys=fused_key, cb_key=f"{moving_key}_cb", cr_key=f"{moving_key}_cr", value_max=1.0)])
+
+
+def fusion_validation_preprocess(register: bool = False, keys: Sequence[str] = ("mri", "other"),
+                                 info_keys: Sequence[str] = PAIR_INFO_KEYS, **kwargs: Any) -> Compose:
+    """:func:`fusion_preprocess` for training and validation batches: whole images, the sources and pair info.
+
+    The chroma of PET/SPECT is dropped (networks fuse luminance), so pairs of every type batch together.
+
+    Args:
+        register: register ``other`` onto ``mri`` (the atlas pairs are already registered).
+        keys: the reference key and the moving key.
+        info_keys: datalist keys kept when present (``pair_type``, ``name``...).
+        kwargs: further :func:`fusion_preprocess` arguments (``registration``, ``normalize``).
+
+    Returns:
+        A :class:`FusionCompose` giving ``mri`` and ``other`` ``(1, H, W)`` in [0, 1] plus the pair info.
+    """
+    pre = fusion_preprocess(register=register, keys=keys, **kwargs)
+    keep = [*keys, *info_keys]
+    return FusionCompose([*pre.transforms, SelectItemsd(keys=keep, allow_missing_keys=True)])
+
+
+def fusion_training_preprocess(patch_size: Sequence[int] = (128, 128), register: bool = False,
+                               keys: Sequence[str] = ("mri", "other"), flip_prob: float = 0.5,
+                               rotate90_prob: float = 0.5, info_keys: Sequence[str] = PAIR_INFO_KEYS,
+                               **kwargs: Any) -> Compose:
+    """:func:`fusion_validation_preprocess` followed by the same random patch, flips and (square patches)
+    90-degree rotations of both sources.
+
+    The deterministic steps come first, so a ``CacheDataset`` caches them and repeats only the random ones.
+    Images smaller than the patch are zero-padded first.
+
+    Args:
+        patch_size: ``(H, W)`` of the random patch.
+        register: register ``other`` onto ``mri``.
+        keys: the reference key and the moving key.
+        flip_prob: probability of a flip along each axis.
+        rotate90_prob: probability of a rotation by a random multiple of 90 degrees.
+        info_keys: datalist keys kept when present.
+        kwargs: further :func:`fusion_preprocess` arguments.
+
+    Returns:
+        A :class:`FusionCompose` giving aligned ``(1, *patch_size)`` patches of ``mri`` and ``other``.
+    """
+    size = [int(s) for s in patch_size]
+    if len(size) != 2 or min(size) < 1:
+        raise FusionInputError(f"patch_size={tuple(patch_size)} must be two positive integers (H, W)")
+    base = fusion_validation_preprocess(register=register, keys=keys, info_keys=info_keys, **kwargs)
+    ks = list(keys)
+    steps = [
+        *base.transforms,
+        SpatialPadd(keys=ks, spatial_size=size),
+        RandSpatialCropd(keys=ks, roi_size=size, random_size=False),
+        RandFlipd(keys=ks, prob=flip_prob, spatial_axis=0),
+        RandFlipd(keys=ks, prob=flip_prob, spatial_axis=1),
+    ]
+    if size[0] == size[1]:  # a quarter turn of a non-square patch would change its shape within a batch
+        steps.append(RandRotate90d(keys=ks, prob=rotate90_prob, max_k=3))
+    return FusionCompose(steps)
+
+
+def fusion_network_postprocess(pred_key: str = "pred", fused_key: str = "fused", moving_key: str = "other") -> Compose:
+    """Postprocessing of a network's output item: ``fused = clamp(pred, 0, 1)``, then :func:`fusion_postprocess`.
+
+    For MONAI evaluators whose decollated items hold the preprocessed pair (with ``<moving_key>_cb``/``_cr``
+    for colour pairs) and the network output under ``pred_key``.
+
+    Returns:
+        A :class:`FusionCompose` leaving ``fused`` RGB ``(3, H, W)`` for PET/SPECT and grey ``(1, H, W)`` for CT.
+    """
+    return FusionCompose([
+        CopyItemsd(keys=pred_key, names=fused_key),
+        ScaleIntensityRanged(keys=fused_key, a_min=0.0, a_max=1.0, b_min=0.0, b_max=1.0, clip=True),
+        *fusion_postprocess(fused_key=fused_key, moving_key=moving_key).transforms,
+    ])

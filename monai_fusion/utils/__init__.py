@@ -1,6 +1,6 @@
 """Utilities shared by several layers of monai-fusion."""
 
-from .errors import FusionInputError
+from .errors import FusionInputError, find_input_error
 from .constants import COLOUR_MODALITIES, MODALITIES, PAIR_TYPES, modality_of_pair
 
-__all__ = ["FusionInputError", "COLOUR_MODALITIES", "MODALITIES", "PAIR_TYPES", "modality_of_pair"]
+__all__ = ["FusionInputError", "find_input_error", "COLOUR_MODALITIES", "MODALITIES", "PAIR_TYPES", "modality_of_pair"]

@@ -5,6 +5,7 @@ from .feature_extractor import MEDICAL_FEATURES_FILE, MedicalFeatureExtractor, l
 from .msdra import MSDRA
 from .msrpan import MSRPAN
 from .poster import PosterFusionNet
+from .two_source import TwoSourceFusionNet
 from .vgg import VGG_ARCHS, VGG_DEFAULT_LAYERS, VGGFeatures, load_vgg_features, torchvision_weights_file
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "PosterFusionNet",
     "MSRPAN",
     "MSDRA",
+    "TwoSourceFusionNet",
     "MEDICAL_FEATURES_FILE",
     "MedicalFeatureExtractor",
     "load_medical_feature_extractor",
