@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__
 from .utils.errors import FusionInputError
 
-__all__ = ["main", "build_parser", "run_demo", "fuse_files", "fuse_folder"]
+__all__ = ["main", "build_parser", "run_demo", "fuse_files", "fuse_folder", "weights_present"]
 
 OTHER_MODALITIES = ("ct", "pet", "spect")
 
@@ -30,15 +30,47 @@ def _guess_modality(path: str) -> str | None:
     return None
 
 
-def fuse_files(mri: str, other: str, out: str, method: str = "laplacian", modality: str | None = None,
+class _ProgressFuser:
+    """Wraps a fuser and advances a progress bar by the slices of each batch (volumes)."""
+
+    def __init__(self, fuser: Any, bar: Any) -> None:
+        self.fuser, self.bar = fuser, bar
+
+    def fuse(self, mri: Any, other: Any) -> Any:
+        out = self.fuser.fuse(mri, other)
+        self.bar.update(int(mri.shape[0]))
+        return out
+
+
+def _dicom_input(path: str, series_uid: str | None, what: str, stack: Any) -> tuple[str, Any]:
+    """Resolve a DICOM folder to one series: the path to read (a temporary folder of links when the
+    folder holds several series) and the series' first header."""
+    import tempfile
+
+    from .data.dicom import read_series_header, series_files
+    from .data.io import list_dicom_series
+
+    uid, files = series_files(path, series_uid, what)
+    header = read_series_header(files)
+    if len(list_dicom_series(path)) == 1:
+        return path, header
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="monai_fusion_series_")))
+    for i, f in enumerate(files):
+        (tmp / f"{i:05d}_{Path(f).name}").symlink_to(Path(f).resolve())
+    return str(tmp), header
+
+
+def fuse_files(mri: str, other: str, out: str | None, method: str = "laplacian", modality: str | None = None,
                register: bool = True, overwrite: bool = False, device: str = "cpu", batch_size: int = 16,
-               overview: str | None = None) -> dict[str, Any]:
+               overview: str | None = None, dicom_out: str | None = None, mri_series: str | None = None,
+               other_series: str | None = None, force: bool = False, progress: bool = False) -> dict[str, Any]:
     """Fuse one MRI file with one CT/PET/SPECT file and write the result.
 
     Args:
-        mri: MRI file (PNG/JPEG/TIFF or NIfTI).
-        other: the other modality's file, same kind as ``mri``.
-        out: output file: ``.png`` for 2D inputs, ``.nii``/``.nii.gz`` for volumes.
+        mri: MRI file (PNG/JPEG/TIFF or NIfTI) or DICOM series folder.
+        other: the other modality's file or folder, same kind as ``mri``.
+        out: output file: ``.png`` for 2D inputs, ``.nii``/``.nii.gz`` for volumes (may be ``None``
+            when ``dicom_out`` is given).
         method: a registered fusion method name.
         modality: ``ct``, ``pet`` or ``spect`` (guessed from the path when omitted; else PET).
         register: register ``other`` onto ``mri`` first.
@@ -46,10 +78,27 @@ def fuse_files(mri: str, other: str, out: str, method: str = "laplacian", modali
         device: ``cpu`` or ``cuda``.
         batch_size: slices per call for volumes.
         overview: optional path of an overview PNG (2D only).
+        dicom_out: also (or only) write a DICOM Secondary Capture series into this new folder.
+        mri_series: series UID to read when the MRI folder holds several.
+        other_series: series UID to read when the other folder holds several.
+        force: fuse DICOM series of different PatientID (refused otherwise).
+        progress: show a progress bar over the slices of a volume.
 
     Returns:
-        The fused sample dict (``mri``, ``other``, ``fused``, ...) plus ``timings`` in seconds.
+        The fused sample dict (``mri``, ``other``, ``fused``, ...) plus ``timings`` in seconds and
+        ``outputs`` (the written paths).
     """
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        return _fuse_files(stack, mri, other, out, method, modality, register, overwrite, device, batch_size,
+                           overview, dicom_out, mri_series, other_series, force, progress)
+
+
+def _fuse_files(stack: Any, mri: str, other: str, out: str | None, method: str, modality: str | None,
+                register: bool, overwrite: bool, device: str, batch_size: int, overview: str | None,
+                dicom_out: str | None, mri_series: str | None, other_series: str | None, force: bool,
+                progress: bool) -> dict[str, Any]:
     from .data.io import is_volume_path, write_nifti, write_png
     from .data.overview import save_overview
     from .engines.inference import fuse_sample
@@ -59,34 +108,79 @@ def fuse_files(mri: str, other: str, out: str, method: str = "laplacian", modali
     mod = (modality or _guess_modality(other) or "PET").upper()
     if mod.lower() not in OTHER_MODALITIES:
         raise FusionInputError(f"--modality {modality!r}: expected one of {', '.join(OTHER_MODALITIES)}")
-    outp = Path(out)
-    for src in (mri, other):
-        if Path(src).exists() and outp.exists() and outp.resolve() == Path(src).resolve():
-            raise FusionInputError(f"output {outp} is one of the inputs; refusing to overwrite an input")
-    if outp.exists() and not overwrite:
-        raise FusionInputError(f"output {outp} exists; pass --overwrite to replace it")
+    for src, what in ((mri, "MRI"), (other, mod)):
+        if not Path(src).exists():
+            raise FusionInputError(f"{what}: file not found: {src}")
+    if out is None and dicom_out is None:
+        raise FusionInputError("fuse: give an output file (-o) and/or a DICOM output folder (--dicom-out)")
+    outp = Path(out) if out is not None else None
+    if outp is not None:
+        for src in (mri, other):
+            if outp.exists() and outp.resolve() == Path(src).resolve():
+                raise FusionInputError(f"output {outp} is one of the inputs; refusing to overwrite an input")
+        if outp.exists() and not overwrite:
+            raise FusionInputError(f"output {outp} exists; pass --overwrite to replace it")
     volume = is_volume_path(mri)
     if volume != is_volume_path(other):
         raise FusionInputError(f"{mri} and {other} must both be 2D images or both be volumes")
     want = (".nii", ".nii.gz") if volume else (".png",)
-    if not any(outp.name.lower().endswith(s) for s in want):
+    if outp is not None and not any(outp.name.lower().endswith(s) for s in want):
         raise FusionInputError(f"output {outp}: expected a {' or '.join(want)} file for {'volume' if volume else '2D'} inputs")
+    for src, uid, flag in ((mri, mri_series, "--mri-series"), (other, other_series, "--other-series")):
+        if uid is not None and not Path(src).is_dir():
+            raise FusionInputError(f"{flag} chooses a series in a DICOM folder, but {src} is a file")
+    headers: dict[str, Any] = {}
+    inputs = (mri, other)  # as given: a chosen series may be read through a temporary folder of links
+    if Path(mri).is_dir():
+        mri, headers["mri"] = _dicom_input(mri, mri_series, "MRI", stack)
+    if Path(other).is_dir():
+        other, headers["other"] = _dicom_input(other, other_series, mod, stack)
+    if len(headers) == 2:
+        pid = [str(h.get("PatientID", "")) for h in (headers["mri"], headers["other"])]
+        if pid[0] != pid[1]:
+            warning = f"the MRI is of PatientID {pid[0]!r} but the {mod} is of PatientID {pid[1]!r}"
+            if not force:
+                raise FusionInputError(f"{warning}; refusing to fuse two patients (pass --force if this is intended)")
+            print(f"WARNING: {warning}; fusing anyway because of --force", file=sys.stderr)
+    if dicom_out is not None:
+        if not volume:
+            raise FusionInputError("--dicom-out needs volume inputs (NIfTI files or DICOM series folders)")
+        from .data.dicom import check_dicom_target
+
+        check_dicom_target(dicom_out, overwrite, protect=inputs)
     fuser = get_fuser(method)
     t0 = time.perf_counter()
     sample = fusion_preprocess(register=register)({"mri": mri, "other": other, "modality": mod})
     t1 = time.perf_counter()
-    result = fuse_sample(sample, fuser, batch_size=batch_size, device=device)
+    if volume and progress:
+        from tqdm import tqdm
+
+        n_slices = int(sample["mri"].shape[-1])
+        with tqdm(total=n_slices, desc=f"fusing ({method})", unit="slice", file=sys.stderr) as bar:
+            result = fuse_sample(sample, _ProgressFuser(fuser, bar), batch_size=batch_size, device=device)
+    else:
+        result = fuse_sample(sample, fuser, batch_size=batch_size, device=device)
     t2 = time.perf_counter()
     fused = result["fused"]
+    outputs: list[Path] = []
     if volume:
-        write_nifti(np.asarray(fused), np.asarray(fused.affine), outp, overwrite=overwrite)
+        affine = np.asarray(fused.affine)
+        if dicom_out is not None:
+            from .data.dicom import write_dicom_series
+
+            outputs.append(write_dicom_series(np.asarray(fused), affine, dicom_out, reference=headers.get("mri"),
+                                              method=method, overwrite=overwrite, protect=inputs))
+        if outp is not None:
+            outputs.append(write_nifti(np.asarray(fused), affine, outp, overwrite=overwrite))
     else:
         write_png(np.asarray(fused), outp, overwrite=overwrite)
         if overview:
             other_show = _other_for_display(result)
             save_overview(np.asarray(result["mri"]), other_show, np.asarray(fused), overview,
                           titles=("MRI", mod, f"fused ({method})", f"{mod} over MRI"))
+        outputs.append(outp)
     result["timings"] = {"preprocess_s": t1 - t0, "fuse_s": t2 - t1, "write_s": time.perf_counter() - t2}
+    result["outputs"] = outputs
     return result
 
 
@@ -172,7 +266,32 @@ def run_demo(output_dir: str = "demo_output", method: str = "laplacian", overwri
     return {"fused": fused_p, "overview": overview_p, "mri": files["mri_png"], "pet": files["pet_png"]}
 
 
-def _info() -> None:
+#: The bundle beside the package in a source checkout (``bundles/multimodal_fusion``).
+DEFAULT_BUNDLE: Path = Path(__file__).resolve().parents[1] / "bundles" / "multimodal_fusion"
+
+
+def weights_present(bundle: str | Path | None = None) -> list[tuple[str, Path, bool]]:
+    """Which network weight files are on this machine, looked up by path only (nothing is imported
+    from the bundle, nothing is loaded or downloaded).
+
+    Args:
+        bundle: the MONAI bundle folder whose ``models/model.pt`` is checked (default: the checkout's).
+
+    Returns:
+        ``(what, path, present)`` for the bundle model, the shipped medical feature extractor and
+        torchvision's ImageNet VGG files in the torch cache.
+    """
+    from .networks.nets.feature_extractor import MEDICAL_FEATURES_FILE
+    from .networks.nets.vgg import VGG_ARCHS, torchvision_weights_file
+
+    bundle_dir = Path(bundle) if bundle is not None else DEFAULT_BUNDLE
+    rows = [("bundle model (poster)", bundle_dir / "models" / "model.pt"),
+            ("medical feature extractor", MEDICAL_FEATURES_FILE)]
+    rows += [(f"torchvision {arch} (ImageNet)", torchvision_weights_file(arch)) for arch in VGG_ARCHS]
+    return [(what, path, path.is_file() and path.stat().st_size > 0) for what, path in rows]
+
+
+def _info(bundle: str | None = None) -> None:
     import monai
     import torch
 
@@ -182,6 +301,10 @@ def _info() -> None:
     print(f"monai {monai.__version__}, torch {torch.__version__}, python {sys.version.split()[0]}")
     print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if torch.cuda.is_available() else 'cpu'}")
     print(f"methods: {', '.join(available_fusers())}")
+    print("weights:")
+    for what, path, present in weights_present(bundle):
+        state = f"present ({path.stat().st_size / 2**20:.1f} MiB)" if present else "missing"
+        print(f"  {what:<32} {state:<22} {path}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,12 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true", help="replace earlier demo results")
 
     fuse = sub.add_parser("fuse", help="fuse an MRI file with a CT/PET/SPECT file, or every pair of a folder")
-    fuse.add_argument("mri", nargs="?", help="MRI: PNG/JPEG/TIFF slice or NIfTI volume")
-    fuse.add_argument("other", nargs="?", help="CT/PET/SPECT file of the same kind")
+    fuse.add_argument("mri", nargs="?", help="MRI: PNG/JPEG/TIFF slice, NIfTI volume or DICOM series folder")
+    fuse.add_argument("other", nargs="?", help="CT/PET/SPECT file or DICOM folder of the same kind")
     fuse.add_argument("--pairs", help="instead of two files: a folder <root>/<PAIR>/<MODALITY>/<name>.png")
     fuse.add_argument("--pair-types", nargs="+", help="with --pairs: pair types to fuse (default: all)")
-    fuse.add_argument("-o", "--output", required=True,
+    fuse.add_argument("-o", "--output",
                       help="output .png (2D) or .nii/.nii.gz (volume); with --pairs an output folder")
+    fuse.add_argument("--dicom-out", metavar="DIR",
+                      help="volumes: also (or only) write a DICOM Secondary Capture series into this new folder")
+    fuse.add_argument("--mri-series", metavar="UID", help="series UID when the MRI folder holds several DICOM series")
+    fuse.add_argument("--other-series", metavar="UID", help="series UID when the OTHER folder holds several")
+    fuse.add_argument("--force", action="store_true", help="fuse DICOM series whose PatientID differ")
+    fuse.add_argument("--no-progress", action="store_true", help="no progress bar over the slices of a volume")
     fuse.add_argument("--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)")
     fuse.add_argument("--modality", choices=OTHER_MODALITIES, help="modality of OTHER (guessed from its path)")
     fuse.add_argument("--register", action=argparse.BooleanOptionalAction, default=None,
@@ -220,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--csv", help="per-image CSV path (default: <fused>/metrics_<protocol>.csv)")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
 
-    sub.add_parser("info", help="versions, device and available methods")
+    info = sub.add_parser("info", help="versions, device, available methods and which network weights are present")
+    info.add_argument("--bundle", help="MONAI bundle folder to check for models/model.pt (default: the checkout's)")
     return parser
 
 
@@ -233,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "fuse" and args.pairs:
             if args.mri or args.other:
                 raise FusionInputError("fuse: give either MRI and OTHER files or --pairs DIR, not both")
+            if not args.output:
+                raise FusionInputError("fuse --pairs: give an output folder with -o")
             written = fuse_folder(args.pairs, args.output, method=args.method, pair_types=args.pair_types,
                                   register=bool(args.register), overwrite=args.overwrite, device=args.device)
             print(f"wrote {len(written)} fused images under {args.output}")
@@ -241,10 +373,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise FusionInputError("fuse: give MRI and OTHER files (or --pairs DIR)")
             res = fuse_files(args.mri, args.other, args.output, method=args.method, modality=args.modality,
                              register=args.register is not False, overwrite=args.overwrite, device=args.device,
-                             batch_size=args.batch_size, overview=args.overview)
+                             batch_size=args.batch_size, overview=args.overview, dicom_out=args.dicom_out,
+                             mri_series=args.mri_series, other_series=args.other_series, force=args.force,
+                             progress=not args.no_progress)
             t = res["timings"]
-            print(f"wrote {args.output} ({args.method}; preprocess {t['preprocess_s']:.2f} s, "
-                  f"fuse {t['fuse_s']:.2f} s, write {t['write_s']:.2f} s)")
+            shape = "x".join(str(n) for n in res["fused"].shape[1:])
+            print(f"wrote {', '.join(str(o) for o in res['outputs'])} ({args.method}, {shape}; preprocess "
+                  f"{t['preprocess_s']:.2f} s, fuse {t['fuse_s']:.2f} s, write {t['write_s']:.2f} s, "
+                  f"total {sum(t.values()):.2f} s)")
         elif args.command == "evaluate":
             from .engines.evaluation import evaluate_folders
 
@@ -255,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(table)
             print(f"per-image values: {csv}")
         elif args.command == "info":
-            _info()
+            _info(args.bundle)
     except FusionInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -56,7 +56,11 @@ def test_fuse_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "both be 2D" in capsys.readouterr().err
     assert main(["fuse", str(files["mri_png"]), str(files["pet_png"]), "-o", str(tmp_path / "o.png"), "--method", "nope"]) == 2
     assert "unknown fusion method" in capsys.readouterr().err
-    assert not (tmp_path / "o.png").exists()
+    assert main(["fuse", str(files["mri_png"]), str(files["pet_png"]), "--dicom-out", str(tmp_path / "d")]) == 2
+    assert "--dicom-out needs volume inputs" in capsys.readouterr().err
+    assert main(["fuse", "--pairs", str(tmp_path)]) == 2
+    assert "output folder with -o" in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == []
 
 
 def test_console_script_info() -> None:

@@ -1,0 +1,216 @@
+"""DICOM series helpers: choose a series in a folder, read its header, write a fused volume back.
+
+The writer produces a Secondary Capture series (one file per axial slice) with pydicom: grey
+results as MONOCHROME2, colour results as RGB (``PlanarConfiguration`` 0), 8-bit. Patient and study
+identifiers come from a reference header (the MRI's), the geometry (``ImagePositionPatient``,
+``ImageOrientationPatient``, ``PixelSpacing``, ``SliceThickness``) from the volume's RAS affine,
+so the result overlays the MRI in a viewer. Series and SOP Instance UIDs are new. The series is
+written into a temporary folder beside the target and renamed into place, so an interrupted run
+never leaves a partial series under the final name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..utils.errors import FusionInputError
+
+__all__ = [
+    "SECONDARY_CAPTURE_SOP_CLASS",
+    "PATIENT_STUDY_KEYWORDS",
+    "series_files",
+    "read_series_header",
+    "check_dicom_target",
+    "write_dicom_series",
+]
+
+#: Secondary Capture Image Storage.
+SECONDARY_CAPTURE_SOP_CLASS: str = "1.2.840.10008.5.1.4.1.1.7"
+#: Identifiers carried from the reference (MRI) series into the fused series.
+PATIENT_STUDY_KEYWORDS: tuple[str, ...] = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "StudyDescription",
+    "ReferringPhysicianName", "FrameOfReferenceUID",
+)
+
+
+def series_files(folder: str | os.PathLike, series_uid: str | None = None, what: str = "DICOM") -> tuple[str, list[str]]:
+    """The chosen series' UID and sorted file names in ``folder``.
+
+    Args:
+        folder: a folder of DICOM files.
+        series_uid: which series; required when the folder holds several.
+        what: how to name the input in messages (e.g. ``MRI``).
+
+    Raises:
+        FusionInputError: missing folder, no series, several series without a choice (they are
+            listed with their file counts and descriptions), or an unknown UID.
+    """
+    from .io import list_dicom_series
+
+    p = Path(folder)
+    if not p.is_dir():
+        raise FusionInputError(f"{what}: {p} is not a folder; expected a DICOM series folder")
+    series = list_dicom_series(p)
+    if not series:
+        raise FusionInputError(f"{what}: {p} holds no DICOM series; expected a folder with one DICOM series")
+    if series_uid is None:
+        if len(series) > 1:
+            listing = "; ".join(f"{uid} ({len(f)} files, {_describe(f[0])})" for uid, f in series.items())
+            raise FusionInputError(f"{what}: {p} holds {len(series)} DICOM series; choose one with "
+                                   f"--{what.lower() if what == 'MRI' else 'other'}-series UID: {listing}")
+        series_uid = next(iter(series))
+    elif series_uid not in series:
+        raise FusionInputError(f"{what}: series {series_uid} is not in {p}; found {', '.join(series)}")
+    return series_uid, series[series_uid]
+
+
+def _describe(path: str) -> str:
+    try:
+        ds = read_series_header([path])
+    except FusionInputError:
+        return "unreadable"
+    return f"{ds.get('Modality', '?')} '{ds.get('SeriesDescription', '')}'"
+
+
+def read_series_header(files: Sequence[str]) -> Any:
+    """The first file's header (a ``pydicom.Dataset``, pixel data not read)."""
+    import pydicom
+
+    try:
+        return pydicom.dcmread(files[0], stop_before_pixels=True)
+    except Exception as err:  # pydicom raises several types for corrupt files
+        raise FusionInputError(f"{files[0]} could not be read as DICOM: {err}") from err
+
+
+def _geometry(affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RAS affine -> LPS affine, unit direction cosines (columns) and spacing."""
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(affine, dtype=np.float64)
+    spacing = np.linalg.norm(lps[:3, :3], axis=0)
+    return lps, lps[:3, :3] / spacing[None, :], spacing
+
+
+def _fmt(values: Sequence[float]) -> list[str]:
+    return [f"{v:.6g}" if abs(v) > 1e-9 else "0" for v in values]
+
+
+def check_dicom_target(folder: str | os.PathLike, overwrite: bool = False,
+                       protect: Sequence[str | os.PathLike] = ()) -> Path:
+    """The resolved output folder, after checking it may be written.
+
+    Raises:
+        FusionInputError: the folder is, holds or lies inside a ``protect`` path (always refused),
+            is a file, or is a non-empty folder without ``overwrite``.
+    """
+    out = Path(folder).resolve()
+    for src in protect:
+        s = Path(src).resolve()
+        if out == s or out in s.parents or s in out.parents:
+            raise FusionInputError(f"DICOM output {out} is, holds or lies inside the input {s}; refusing to touch an input")
+    if out.exists() and not out.is_dir():
+        raise FusionInputError(f"DICOM output {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FusionInputError(f"DICOM output folder {out} exists and is not empty; pass --overwrite to replace it")
+    return out
+
+
+def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.PathLike, reference: Any = None,
+                       method: str = "fusion", overwrite: bool = False, protect: Sequence[str | os.PathLike] = (),
+                       ) -> Path:
+    """Write a ``(C, X, Y, Z)`` volume in [0, 1] (C = 1 grey, 3 RGB) as a Secondary Capture series.
+
+    Args:
+        array: the fused volume; values are clipped to [0, 1] and stored as ``rint(v * 255)``.
+        affine: its 4x4 RAS affine (the MRI's grid).
+        folder: output folder; must not exist or be empty unless ``overwrite``.
+        reference: a ``pydicom.Dataset`` whose patient/study identifiers are carried over.
+        method: fusion method named in ``SeriesDescription`` / ``DerivationDescription``.
+        overwrite: replace an existing non-empty folder.
+        protect: input paths that must never be replaced or written into.
+
+    Returns:
+        The output folder.
+
+    Raises:
+        FusionInputError: bad shape, the target is or contains an input, or exists without ``overwrite``.
+    """
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+    from .. import __version__
+
+    out = check_dicom_target(folder, overwrite, protect)
+    a = np.asarray(array, dtype=np.float32)
+    if a.ndim != 4 or a.shape[0] not in (1, 3):
+        raise FusionInputError(f"write_dicom_series: expected a (1|3, X, Y, Z) volume, got shape {a.shape}")
+    u8 = np.clip(np.rint(np.clip(a, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
+    colour = a.shape[0] == 3
+    lps, cosines, spacing = _geometry(affine)
+    series_uid = generate_uid()
+    now = _dt.datetime.now()
+    ref = reference if reference is not None else pydicom.Dataset()
+    frame_uid = str(ref.get("FrameOfReferenceUID", "")) or generate_uid()
+    study_uid = str(ref.get("StudyInstanceUID", "")) or generate_uid()
+    description = f"Fused MRI ({method}) monai-fusion {__version__}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.part", dir=out.parent))
+    try:
+        for k in range(a.shape[3]):
+            sop_uid = generate_uid()
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE_SOP_CLASS
+            meta.MediaStorageSOPInstanceUID = sop_uid
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+            ds = FileDataset(str(tmp / f"{k:04d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+            for kw in PATIENT_STUDY_KEYWORDS:
+                if kw in ref:
+                    setattr(ds, kw, ref.data_element(kw).value)
+            ds.StudyInstanceUID, ds.FrameOfReferenceUID = study_uid, frame_uid
+            for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                       "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+                if kw not in ds:
+                    setattr(ds, kw, "")
+            ds.SOPClassUID, ds.SOPInstanceUID = SECONDARY_CAPTURE_SOP_CLASS, sop_uid
+            ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = series_uid, 9000, k + 1
+            ds.Modality, ds.ConversionType = "OT", "WSD"
+            ds.ImageType = ["DERIVED", "SECONDARY", "FUSION"]
+            ds.SeriesDescription = description
+            ds.DerivationDescription = f"MRI fused with a CT/PET/SPECT series by '{method}' (monai-fusion {__version__})"
+            ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
+            ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
+            ds.Manufacturer, ds.SoftwareVersions = "monai-fusion", __version__
+            ds.ImagePositionPatient = _fmt(lps @ np.array([0.0, 0.0, float(k), 1.0]))[:3]
+            ds.ImageOrientationPatient = _fmt(np.concatenate([cosines[:, 0], cosines[:, 1]]))
+            ds.PixelSpacing = _fmt([spacing[1], spacing[0]])  # row spacing (along Y), column spacing (along X)
+            ds.SliceThickness = f"{spacing[2]:.6g}"
+            ds.SpacingBetweenSlices = f"{spacing[2]:.6g}"
+            ds.Rows, ds.Columns = a.shape[2], a.shape[1]
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+            if colour:
+                ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+                pixels = np.ascontiguousarray(np.transpose(u8[:, :, :, k], (2, 1, 0)))  # (rows=Y, cols=X, 3)
+            else:
+                ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+                pixels = np.ascontiguousarray(u8[0, :, :, k].T)  # (rows=Y, cols=X)
+            ds.PixelData = pixels.tobytes()
+            ds.save_as(tmp / f"{k:04d}.dcm", enforce_file_format=True)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
