@@ -171,7 +171,12 @@ def _fuse_files(stack: Any, mri: str, other: str, out: str | None, method: str, 
             outputs.append(write_dicom_series(np.asarray(fused), affine, dicom_out, reference=headers.get("mri"),
                                               method=method, overwrite=overwrite, protect=inputs))
         if outp is not None:
-            outputs.append(write_nifti(np.asarray(fused), affine, outp, overwrite=overwrite))
+            header = None
+            if Path(mri).is_file():  # a NIfTI MRI: keep its header (units, qform/sform codes, description)
+                import nibabel as nib
+
+                header = nib.load(str(mri)).header
+            outputs.append(write_nifti(np.asarray(fused), affine, outp, overwrite=overwrite, header=header))
     else:
         write_png(np.asarray(fused), outp, overwrite=overwrite)
         if overview:

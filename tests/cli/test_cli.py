@@ -43,7 +43,10 @@ def test_fuse_png_and_nifti(tmp_path: Path) -> None:
 
     img = nib.load(out_nii)
     assert img.shape == (98, 116, 94)  # the NIfTI PET is grey uptake, so the fusion is grey
-    np.testing.assert_allclose(img.affine, nib.load(files["mri_nii"]).affine, atol=1e-5)
+    mri_img = nib.load(files["mri_nii"])
+    np.testing.assert_allclose(img.affine, mri_img.affine, atol=1e-5)
+    for field in ("xyzt_units", "qform_code", "sform_code", "pixdim"):  # the MRI's header is kept
+        np.testing.assert_array_equal(img.header[field], mri_img.header[field])
 
 
 def test_fuse_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
