@@ -64,8 +64,9 @@ def series_files(folder: str | os.PathLike, series_uid: str | None = None, what:
     if series_uid is None:
         if len(series) > 1:
             listing = "; ".join(f"{uid} ({len(f)} files, {_describe(f[0])})" for uid, f in series.items())
-            raise FusionInputError(f"{what}: {p} holds {len(series)} DICOM series; choose one with "
-                                   f"--{what.lower() if what == 'MRI' else 'other'}-series UID: {listing}")
+            flag = "--mri-series" if what == "MRI" else "--other-series"
+            raise FusionInputError(f"{what}: {p} holds {len(series)} DICOM series; choose one by UID "
+                                   f"({flag} on the command line, series_uid= in Python): {listing}")
         series_uid = next(iter(series))
     elif series_uid not in series:
         raise FusionInputError(f"{what}: series {series_uid} is not in {p}; found {', '.join(series)}")

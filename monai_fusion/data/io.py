@@ -219,18 +219,11 @@ def list_dicom_series(folder: str | os.PathLike) -> dict[str, list[str]]:
 def _read_dicom(p: Path, modality: str, series_uid: str | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     import SimpleITK as sitk
 
-    series = list_dicom_series(p)
-    if not series:
-        raise FusionInputError(f"{modality}: {p} holds no DICOM series; expected a folder with one DICOM series")
-    if series_uid is None:
-        if len(series) > 1:
-            listing = "; ".join(f"{uid} ({len(files)} files)" for uid, files in series.items())
-            raise FusionInputError(f"{modality}: {p} holds {len(series)} DICOM series, choose one by UID: {listing}")
-        series_uid = next(iter(series))
-    elif series_uid not in series:
-        raise FusionInputError(f"{modality}: series {series_uid} is not in {p}; found {', '.join(series)}")
+    from .dicom import series_files
+
+    series_uid, files = series_files(p, series_uid, modality)
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(series[series_uid])
+    reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
     reader.LoadPrivateTagsOff()
     try:
@@ -243,7 +236,7 @@ def _read_dicom(p: Path, modality: str, series_uid: str | None) -> tuple[np.ndar
         image = sitk.JoinSeries(image)
     arr, affine = _sitk_to_ras(image)
     tags = {k: reader.GetMetaData(0, k) for k in reader.GetMetaDataKeys(0)}
-    return arr, affine, {"series_uid": series_uid, "dicom_files": series[series_uid], "dicom_tags": tags}
+    return arr, affine, {"series_uid": series_uid, "dicom_files": files, "dicom_tags": tags}
 
 
 def read_volume(path: str | os.PathLike, modality: str = "MRI", series_uid: str | None = None) -> LoadedImage:
