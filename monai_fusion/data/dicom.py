@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..utils.errors import FusionInputError
+from .io import list_dicom_series, to_uint8
 
 __all__ = [
     "SECONDARY_CAPTURE_SOP_CLASS",
@@ -53,7 +54,6 @@ def series_files(folder: str | os.PathLike, series_uid: str | None = None, what:
         FusionInputError: missing folder, no series, several series without a choice (they are
             listed with their file counts and descriptions), or an unknown UID.
     """
-    from .io import list_dicom_series
 
     p = Path(folder)
     if not p.is_dir():
@@ -152,7 +152,7 @@ def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.P
     a = np.asarray(array, dtype=np.float32)
     if a.ndim != 4 or a.shape[0] not in (1, 3):
         raise FusionInputError(f"write_dicom_series: expected a (1|3, X, Y, Z) volume, got shape {a.shape}")
-    u8 = np.clip(np.rint(np.clip(a, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
+    u8 = to_uint8(a)
     colour = a.shape[0] == 3
     lps, cosines, spacing = _geometry(affine)
     series_uid = generate_uid()

@@ -26,6 +26,7 @@ __all__ = [
     "read_image",
     "read_volume",
     "is_volume_path",
+    "to_uint8",
     "write_png",
     "write_nifti",
     "check_finite_nonconstant",
@@ -282,6 +283,11 @@ def _atomic_target(path: Path) -> Path:
     return path.with_name(f".{path.name}.part{os.getpid()}")
 
 
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] to 8-bit grey levels: ``rint(v * 255)``, clipped to 0..255 (the writers' one rule)."""
+    return np.clip(np.rint(np.asarray(array, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
 def write_png(array: np.ndarray, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write a ``(C, H, W)`` image in [0, 1] as an 8-bit grey (C=1) or RGB (C=3) PNG, atomically.
 
@@ -302,7 +308,7 @@ def write_png(array: np.ndarray, path: str | os.PathLike, overwrite: bool = Fals
         a = a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
     elif a.ndim != 2:
         raise FusionInputError(f"write_png: expected (1|3, H, W) or (H, W), got shape {a.shape} for {p}")
-    u8 = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+    u8 = to_uint8(a)
     tmp = _atomic_target(p)
     Image.fromarray(u8).save(tmp, format="PNG")
     os.replace(tmp, p)
