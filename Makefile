@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test clean
 
+# Integration environments that `make test` builds before pytest (MONAI Label, MONAI Deploy live
+# in venvs of their own because their pins clash with the main one). Each adds itself below.
+APP_ENVS :=
+
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
@@ -18,8 +22,8 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/monai-fusion demo --overwrite
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+test: $(STAMP) $(APP_ENVS)
+	MONAI_FUSION_REQUIRE_APPS=1 $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc
 
 clean:
