@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 # Integration environments that `make test` builds before pytest (MONAI Label, MONAI Deploy live
 # in venvs of their own because their pins clash with the main one). Each adds itself below.
 APP_ENVS :=
+APP_ENVS += deploy-env
+APP_ENVS += label-env
 
 install: $(STAMP)
 
@@ -28,3 +30,32 @@ test: $(STAMP) $(APP_ENVS)
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
+
+# MONAI Label app (apps/monailabel, docs/label.md): monailabel 0.8.5 needs pydicom<3, which holds
+# numpy<2, so it gets a venv of its own with monai-fusion installed editable beside it.
+LABEL_VENV := .venv-label
+LABEL_STAMP := $(LABEL_VENV)/.installed
+.PHONY: label-env
+
+label-env: $(LABEL_STAMP)
+
+$(LABEL_STAMP): setup.cfg pyproject.toml constraints.txt apps/monailabel/requirements.txt
+	test -x $(LABEL_VENV)/bin/python || $(PYTHON) -m venv $(LABEL_VENV)
+	$(LABEL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LABEL_VENV)/bin/python -m pip install -q -c constraints.txt -r apps/monailabel/requirements.txt -e .
+	touch $(LABEL_STAMP)
+
+# MONAI Deploy app (apps/deploy, docs/deploy.md): monai-deploy-app-sdk 4.0 with holoscan-cu13, plus
+# holoscan-cli 3.11 for the `monai-deploy` command (which holds packaging<26); a venv of its own
+# keeps its protobuf/ml_dtypes/packaging pins out of the main one.
+DEPLOY_VENV := .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+.PHONY: deploy-env
+
+deploy-env: $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): setup.cfg pyproject.toml constraints.txt apps/deploy/requirements.txt apps/deploy/requirements-env.txt
+	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DEPLOY_VENV)/bin/python -m pip install -q -c constraints.txt -r apps/deploy/requirements-env.txt -e .
+	touch $(DEPLOY_STAMP)

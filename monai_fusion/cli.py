@@ -63,7 +63,8 @@ def _dicom_input(path: str, series_uid: str | None, what: str, stack: Any) -> tu
 def fuse_files(mri: str, other: str, out: str | None, method: str = "laplacian", modality: str | None = None,
                register: bool = True, overwrite: bool = False, device: str = "cpu", batch_size: int = 16,
                overview: str | None = None, dicom_out: str | None = None, mri_series: str | None = None,
-               other_series: str | None = None, force: bool = False, progress: bool = False) -> dict[str, Any]:
+               other_series: str | None = None, force: bool = False, progress: bool = False,
+               anonymize: bool = False) -> dict[str, Any]:
     """Fuse one MRI file with one CT/PET/SPECT file and write the result.
 
     Args:
@@ -83,6 +84,8 @@ def fuse_files(mri: str, other: str, out: str | None, method: str = "laplacian",
         other_series: series UID to read when the other folder holds several.
         force: fuse DICOM series of different PatientID (refused otherwise).
         progress: show a progress bar over the slices of a volume.
+        anonymize: DICOM output without the MRI's patient/study identifiers (new UIDs); NIfTI output without
+            the MRI header's free-text fields and extensions.
 
     Returns:
         The fused sample dict (``mri``, ``other``, ``fused``, ...) plus ``timings`` in seconds and
@@ -92,13 +95,13 @@ def fuse_files(mri: str, other: str, out: str | None, method: str = "laplacian",
 
     with contextlib.ExitStack() as stack:
         return _fuse_files(stack, mri, other, out, method, modality, register, overwrite, device, batch_size,
-                           overview, dicom_out, mri_series, other_series, force, progress)
+                           overview, dicom_out, mri_series, other_series, force, progress, anonymize)
 
 
 def _fuse_files(stack: Any, mri: str, other: str, out: str | None, method: str, modality: str | None,
                 register: bool, overwrite: bool, device: str, batch_size: int, overview: str | None,
                 dicom_out: str | None, mri_series: str | None, other_series: str | None, force: bool,
-                progress: bool) -> dict[str, Any]:
+                progress: bool, anonymize: bool = False) -> dict[str, Any]:
     from .data.io import is_volume_path, write_nifti, write_png
     from .data.overview import save_overview
     from .engines.inference import fuse_sample
@@ -169,13 +172,19 @@ def _fuse_files(stack: Any, mri: str, other: str, out: str | None, method: str, 
             from .data.dicom import write_dicom_series
 
             outputs.append(write_dicom_series(np.asarray(fused), affine, dicom_out, reference=headers.get("mri"),
-                                              method=method, overwrite=overwrite, protect=inputs))
+                                              method=method, overwrite=overwrite, protect=inputs,
+                                              anonymize=anonymize))
         if outp is not None:
             header = None
             if Path(mri).is_file():  # a NIfTI MRI: keep its header (units, qform/sform codes, description)
                 import nibabel as nib
 
                 header = nib.load(str(mri)).header
+                if anonymize:  # free text and extensions (e.g. a DICOM header, ecode 2) may name the patient
+                    header = header.copy()
+                    for field in ("descrip", "aux_file", "db_name", "intent_name"):
+                        header[field] = b""
+                    header.extensions.clear()
             outputs.append(write_nifti(np.asarray(fused), affine, outp, overwrite=overwrite, header=header))
     else:
         write_png(np.asarray(fused), outp, overwrite=overwrite)
@@ -205,30 +214,48 @@ def fuse_folder(pairs: str, out: str, method: str = "laplacian", pair_types: Seq
         limit: fuse at most this many pairs (in datalist order), for quick looks.
 
     Returns:
-        The written paths.
+        The written paths. All or nothing: the images are fused into a hidden staging folder beside ``out``
+        and moved into place when every pair is done, so a bad pair or a killed run leaves no output file.
     """
     from tqdm import tqdm
+
+    import os
+    import shutil
+    import tempfile
 
     from .data.datalist import find_pairs
     from .data.io import write_png
     from .engines.inference import fuse_sample
     from .fusers import get_fuser
     from .transforms.presets import fusion_preprocess
+    from .utils.paths import output_path, safe_filename
 
     root, outp = Path(pairs).resolve(), Path(out).resolve()
     if outp == root or root in outp.parents:
         raise FusionInputError(f"output folder {outp} is inside the input folder {root}; choose another")
     items = find_pairs(root, pair_types).items[:limit]
-    targets = [outp / it["pair_type"] / f"{it['name']}.png" for it in items]
+    targets = [output_path(outp, it["pair_type"], safe_filename(it["name"]) + ".png") for it in items]
     clashes = [t for t in targets if t.exists()]
     if clashes and not overwrite:
         raise FusionInputError(f"{len(clashes)} outputs exist already (e.g. {clashes[0]}); pass --overwrite to replace them")
     fuser = get_fuser(method)
     pre = fusion_preprocess(register=register)
-    written = []
-    for it, target in tqdm(list(zip(items, targets)), desc=f"fusing ({method})", unit="pair"):
-        result = fuse_sample(pre(it), fuser, device=device)
-        written.append(write_png(np.asarray(result["fused"]), target, overwrite=overwrite))
+    # all or nothing: fuse into a hidden staging folder beside the output, move the files into place only when
+    # every pair is done; a bad pair or a killed run leaves no output file (only the hidden .part folder if killed)
+    outp.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{outp.name}.part", dir=outp.parent))
+    try:
+        staged = []
+        for it, target in tqdm(list(zip(items, targets)), desc=f"fusing ({method})", unit="pair"):
+            result = fuse_sample(pre(it), fuser, device=device)
+            staged.append(write_png(np.asarray(result["fused"]), stage / target.relative_to(outp)))
+        written = []
+        for src, target in zip(staged, targets):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, target)
+            written.append(target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return written
 
 
@@ -335,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument("--mri-series", metavar="UID", help="series UID when the MRI folder holds several DICOM series")
     fuse.add_argument("--other-series", metavar="UID", help="series UID when the OTHER folder holds several")
     fuse.add_argument("--force", action="store_true", help="fuse DICOM series whose PatientID differ")
+    fuse.add_argument("--anonymize", action="store_true",
+                      help="DICOM/NIfTI output without the MRI's patient and study identifiers (new UIDs)")
     fuse.add_argument("--no-progress", action="store_true", help="no progress bar over the slices of a volume")
     fuse.add_argument("--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)")
     fuse.add_argument("--modality", choices=OTHER_MODALITIES, help="modality of OTHER (guessed from its path)")
@@ -380,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              register=args.register is not False, overwrite=args.overwrite, device=args.device,
                              batch_size=args.batch_size, overview=args.overview, dicom_out=args.dicom_out,
                              mri_series=args.mri_series, other_series=args.other_series, force=args.force,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, anonymize=args.anonymize)
             t = res["timings"]
             shape = "x".join(str(n) for n in res["fused"].shape[1:])
             print(f"wrote {', '.join(str(o) for o in res['outputs'])} ({args.method}, {shape}; preprocess "

@@ -102,6 +102,18 @@ def _fmt(values: Sequence[float]) -> list[str]:
     return [f"{v:.6g}" if abs(v) > 1e-9 else "0" for v in values]
 
 
+def _save_dataset(ds: Any, path: Path) -> None:
+    """Write ``ds`` as a DICOM file with its file meta header, on pydicom 3 and on pydicom 2.x (which the
+    MONAI Label environment needs: ``enforce_file_format`` is pydicom 3's name of 2.x's ``write_like_original=False``)."""
+    import pydicom
+
+    if int(pydicom.__version__.split(".")[0]) >= 3:
+        ds.save_as(path, enforce_file_format=True)
+    else:
+        ds.is_little_endian, ds.is_implicit_VR = True, False  # Explicit VR Little Endian, as in the file meta
+        ds.save_as(str(path), write_like_original=False)
+
+
 def check_dicom_target(folder: str | os.PathLike, overwrite: bool = False,
                        protect: Sequence[str | os.PathLike] = ()) -> Path:
     """The resolved output folder, after checking it may be written.
@@ -124,7 +136,7 @@ def check_dicom_target(folder: str | os.PathLike, overwrite: bool = False,
 
 def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.PathLike, reference: Any = None,
                        method: str = "fusion", overwrite: bool = False, protect: Sequence[str | os.PathLike] = (),
-                       ) -> Path:
+                       anonymize: bool = False) -> Path:
     """Write a ``(C, X, Y, Z)`` volume in [0, 1] (C = 1 grey, 3 RGB) as a Secondary Capture series.
 
     Args:
@@ -135,9 +147,13 @@ def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.P
         method: fusion method named in ``SeriesDescription`` / ``DerivationDescription``.
         overwrite: replace an existing non-empty folder.
         protect: input paths that must never be replaced or written into.
+        anonymize: carry nothing of ``reference`` over: the patient and study identifiers of
+            :data:`PATIENT_STUDY_KEYWORDS` are left empty (or absent), the Study and Frame of Reference UIDs
+            are new, and ``PatientIdentityRemoved`` is ``YES``.
 
     Returns:
-        The output folder.
+        The output folder. Without ``anonymize`` it carries the identifiers of ``reference`` (and of nothing
+        else); no tag value is ever used to name a file (files are ``0000.dcm``, ``0001.dcm`` ...).
 
     Raises:
         FusionInputError: bad shape, the target is or contains an input, or exists without ``overwrite``.
@@ -157,7 +173,7 @@ def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.P
     lps, cosines, spacing = _geometry(affine)
     series_uid = generate_uid()
     now = _dt.datetime.now()
-    ref = reference if reference is not None else pydicom.Dataset()
+    ref = reference if reference is not None and not anonymize else pydicom.Dataset()
     frame_uid = str(ref.get("FrameOfReferenceUID", "")) or generate_uid()
     study_uid = str(ref.get("StudyInstanceUID", "")) or generate_uid()
     description = f"Fused MRI ({method}) monai-fusion {__version__}"
@@ -189,6 +205,9 @@ def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.P
             ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
             ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
             ds.Manufacturer, ds.SoftwareVersions = "monai-fusion", __version__
+            if anonymize:
+                ds.PatientIdentityRemoved = "YES"
+                ds.DeidentificationMethod = "monai-fusion --anonymize: patient/study identifiers removed, new UIDs"
             ds.ImagePositionPatient = _fmt(lps @ np.array([0.0, 0.0, float(k), 1.0]))[:3]
             ds.ImageOrientationPatient = _fmt(np.concatenate([cosines[:, 0], cosines[:, 1]]))
             ds.PixelSpacing = _fmt([spacing[1], spacing[0]])  # row spacing (along Y), column spacing (along X)
@@ -203,7 +222,7 @@ def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.P
                 ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
                 pixels = np.ascontiguousarray(u8[0, :, :, k].T)  # (rows=Y, cols=X)
             ds.PixelData = pixels.tobytes()
-            ds.save_as(tmp / f"{k:04d}.dcm", enforce_file_format=True)
+            _save_dataset(ds, tmp / f"{k:04d}.dcm")
         if out.exists():
             old = out.with_name(f".{out.name}.old{os.getpid()}")
             os.replace(out, old)

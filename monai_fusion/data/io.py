@@ -30,6 +30,8 @@ __all__ = [
     "write_png",
     "write_nifti",
     "check_finite_nonconstant",
+    "list_dicom_series",
+    "MAX_ELEMENTS",
 ]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -91,18 +93,28 @@ def check_finite_nonconstant(array: np.ndarray, what: str) -> None:
         raise FusionInputError(f"{what} is constant (every value is {lo:g}); there is nothing to register or fuse")
 
 
+def _check_size(p: Path, modality: str, elements: int, shape: Any) -> None:
+    """The memory guard: refuse (before reading the pixels) more than :data:`MAX_ELEMENTS` values."""
+    if elements > MAX_ELEMENTS:
+        raise FusionInputError(f"{modality}: {p} is {shape} ({elements} values), more than the memory guard's limit "
+                               f"of {MAX_ELEMENTS} (monai_fusion.data.io.MAX_ELEMENTS); crop or downsample it first")
+
+
 def _pil_to_array(p: Path, modality: str) -> tuple[np.ndarray, float, str]:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(p) as im:
+            _check_size(p, modality, im.size[0] * im.size[1] * max(1, len(im.getbands())), f"{im.size[0]}x{im.size[1]}")
             im.load()
             mode = im.mode
             if mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
                 mode = im.mode
             arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except Image.DecompressionBombError as err:  # PIL's own guard, below ours for 8-bit grey images
+        raise FusionInputError(f"{modality}: {p} is too large to read safely (memory guard): {err}") from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
         raise FusionInputError(f"{modality}: {p} could not be read as an image (truncated or corrupt?): {err}") from err
     note = mode
     if arr.ndim == 3 and arr.shape[-1] in (2, 4):  # LA / RGBA: alpha must be opaque
@@ -151,8 +163,6 @@ def read_image(path: str | os.PathLike, modality: str = "MRI") -> LoadedImage:
             f"{modality}: {p} is not a 2D image file; expected one of {', '.join(IMAGE_SUFFIXES)}"
         )
     arr, value_max, note = _pil_to_array(p, modality)
-    if arr.size > MAX_ELEMENTS:
-        raise FusionInputError(f"{modality}: {p} has {arr.size} pixels, more than the limit of {MAX_ELEMENTS}")
     if arr.ndim == 2:
         arr = arr[None]
     elif arr.ndim == 3 and arr.shape[-1] == 3:
@@ -179,8 +189,7 @@ def _read_nifti(p: Path, modality: str) -> tuple[np.ndarray, np.ndarray]:
 
     try:
         img = nib.load(str(p))
-        if int(np.prod(img.shape)) > MAX_ELEMENTS:
-            raise FusionInputError(f"{modality}: {p} has shape {img.shape}, more voxels than the limit {MAX_ELEMENTS}")
+        _check_size(p, modality, int(np.prod(img.shape, dtype=np.int64)), f"shape {img.shape}")
         data = np.asarray(img.dataobj, dtype=np.float32)
     except FusionInputError:
         raise
@@ -214,7 +223,36 @@ def list_dicom_series(folder: str | os.PathLike) -> dict[str, list[str]]:
     import SimpleITK as sitk
 
     reader = sitk.ImageSeriesReader()
-    return {uid: list(reader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in reader.GetGDCMSeriesIDs(str(folder))}
+    try:
+        return {uid: list(reader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in reader.GetGDCMSeriesIDs(str(folder))}
+    except RuntimeError as err:  # GDCM throws on some corrupt headers instead of skipping the file
+        raise FusionInputError(f"DICOM folder {folder} holds a file GDCM cannot parse (corrupt header?): "
+                               f"{str(err).strip().splitlines()[-1]}") from err
+
+
+def _dicom_leftovers(folder: Path, series: dict[str, list[str]], series_uid: str) -> list[str]:
+    """Files of ``folder`` left out of every readable series although they look like slices of ``series_uid``.
+
+    GDCM silently skips a truncated slice or one without pixel data, which shifts the slices after it. A file
+    counts when its header names ``series_uid`` or when it carries the DICOM magic (``DICM`` at byte 128) but
+    its header cannot be parsed; other objects (reports, other series) are ignored.
+    """
+    import pydicom
+
+    listed = {Path(f).resolve() for files in series.values() for f in files}
+    left = []
+    for f in sorted(folder.iterdir()):
+        if not f.is_file() or f.name.startswith(".") or f.name.upper() == "DICOMDIR" or f.resolve() in listed:
+            continue
+        try:
+            uid = str(pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+                      .get("SeriesInstanceUID", ""))
+        except Exception:  # pydicom raises several types for corrupt headers
+            with f.open("rb") as fh:
+                uid = series_uid if fh.read(132)[128:132] == b"DICM" else ""
+        if uid == series_uid:
+            left.append(f.name)
+    return left
 
 
 def _read_dicom(p: Path, modality: str, series_uid: str | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -223,6 +261,20 @@ def _read_dicom(p: Path, modality: str, series_uid: str | None) -> tuple[np.ndar
     from .dicom import series_files
 
     series_uid, files = series_files(p, series_uid, modality)
+    left = _dicom_leftovers(p, list_dicom_series(p), series_uid)
+    if left:
+        raise FusionInputError(f"{modality}: {len(left)} DICOM file(s) in {p} belong to no readable series "
+                               f"(truncated, or without pixel data?): {', '.join(left[:5])}"
+                               + (" ..." if len(left) > 5 else "") + "; the series would have missing slices")
+    info = sitk.ImageFileReader()
+    info.SetFileName(files[0])
+    try:
+        info.ReadImageInformation()
+    except RuntimeError as err:
+        raise FusionInputError(f"{modality}: {files[0]} could not be read as a DICOM image: {err}") from err
+    size = [int(n) for n in info.GetSize()[:2]]
+    _check_size(p, modality, size[0] * size[1] * len(files) * info.GetNumberOfComponents(),
+                f"{size[0]}x{size[1]}x{len(files)}")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -230,11 +282,17 @@ def _read_dicom(p: Path, modality: str, series_uid: str | None) -> tuple[np.ndar
     try:
         image = reader.Execute()
     except RuntimeError as err:
-        raise FusionInputError(f"{modality}: DICOM series {series_uid} in {p} could not be read: {err}") from err
+        lines = str(err).strip().splitlines() or [""]
+        why = next((ln.split("): ", 1)[-1] for ln in lines if "ITK ERROR" in ln), lines[-1])
+        raise FusionInputError(f"{modality}: DICOM series {series_uid} in {p} could not be read: {why}") from err
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise FusionInputError(f"{modality}: DICOM series in {p} is not grey-level; expected one sample per pixel")
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
+    if image.HasMetaDataKey("ITK_non_uniform_sampling_deviation"):
+        raise FusionInputError(f"{modality}: DICOM series {series_uid} in {p} has non-uniformly spaced slices "
+                               f"(deviation {image.GetMetaData('ITK_non_uniform_sampling_deviation')} mm): missing "
+                               "or duplicated slices; the volume's geometry would be wrong")
     arr, affine = _sitk_to_ras(image)
     tags = {k: reader.GetMetaData(0, k) for k in reader.GetMetaDataKeys(0)}
     return arr, affine, {"series_uid": series_uid, "dicom_files": files, "dicom_tags": tags}

@@ -48,6 +48,7 @@ from ..metrics.protocols import MetricProtocol, get_protocol
 from ..metrics.registry import METRICS, resolve_metrics
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError, find_input_error
+from ..utils.paths import output_path, safe_filename
 from .batch import PrepareFusionBatch
 from .evaluation import format_metric_table
 
@@ -590,9 +591,10 @@ class FusedImageWriter:
             raise FusionInputError("FusedImageWriter needs a decollated evaluator output (decollate=True)")
         for ident, out in zip(pair_ids(batch), output):
             rel = ident["filename_or_obj"]
-            if "/" not in rel:  # no pair type: name after the MRI file
-                rel = Path(rel).stem
-            path = self.output_dir / f"{rel}.png"
+            pair, _, name = rel.partition("/")
+            parts = [pair, name] if pair in PAIR_TYPES and name else [Path(rel).stem]  # else: after the MRI file
+            # names are data: sanitised, so a name like '../x' or an absolute path cannot leave output_dir
+            path = output_path(self.output_dir, *parts[:-1], safe_filename(parts[-1]) + ".png")
             path.parent.mkdir(parents=True, exist_ok=True)
             fused = torch.as_tensor(out[self.fused_key]).detach().cpu().float().numpy()
             self.written.append(write_png(fused, path, overwrite=self.overwrite))

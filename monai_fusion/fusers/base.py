@@ -70,12 +70,14 @@ def check_fuser_inputs(mri: torch.Tensor, other: torch.Tensor) -> None:
     """Validate the shared input contract of :meth:`Fuser.fuse`.
 
     Raises:
-        FusionInputError: wrong rank/channels, mismatched shapes, or non-finite values.
+        FusionInputError: wrong rank/channels, an empty tensor, mismatched shapes, or non-finite values.
     """
     for name, t in (("mri", mri), ("other", other)):
         if not isinstance(t, torch.Tensor) or t.ndim != 4 or t.shape[1] != 1:
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise FusionInputError(f"fuse: {name} must be a (B, 1, H, W) tensor, got {shape}")
+        if t.numel() == 0:
+            raise FusionInputError(f"fuse: {name} is empty, shape {tuple(t.shape)}")
         if not torch.isfinite(t).all():
             raise FusionInputError(f"fuse: {name} contains NaN/Inf values")
     if mri.shape != other.shape:

@@ -51,6 +51,11 @@ class NetworkFuser(BaseFuser):
     network: ClassVar[type[FeatureFusionNet]]
     #: Registry name, used in messages.
     name: ClassVar[str] = "network"
+    #: The memory guard: most bytes of feature maps one call may hold (larger batches are split; a single
+    #: slice above it is refused with a clear error instead of exhausting the machine's memory).
+    max_batch_bytes: ClassVar[int] = 16 * 2**30
+    #: Measured peak bytes per pixel and feature channel of one slice pair (about 17 float32 maps per channel).
+    BYTES_PER_PIXEL_CHANNEL: ClassVar[int] = 4 * 20
 
     def __init__(self, weights: str | os.PathLike | None = None, strategy: str | None = None,
                  device: str | torch.device | None = None, **net_kwargs: Any) -> None:
@@ -88,7 +93,17 @@ class NetworkFuser(BaseFuser):
 
     def _fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         _move(self.net, mri.device)
-        return self.net(mri, other)
+        dtype = next(self.net.parameters()).dtype
+        h, w = mri.shape[-2:]
+        per_item = self.BYTES_PER_PIXEL_CHANNEL * int(self.net.config.get("channels", 64)) * int(h) * int(w)
+        if per_item > self.max_batch_bytes:  # the memory guard: refuse before allocating
+            raise FusionInputError(
+                f"{self.name}: one {h}x{w} slice needs about {per_item / 2**30:.1f} GiB of feature maps, more than "
+                f"the memory guard's {self.max_batch_bytes / 2**30:.1f} GiB (NetworkFuser.max_batch_bytes); "
+                "downsample or crop the images")
+        step = max(1, self.max_batch_bytes // per_item)  # batches that would not fit are fused in parts
+        parts = [self.net(m.to(dtype), o.to(dtype)) for m, o in zip(mri.split(step), other.split(step))]
+        return torch.cat(parts).to(mri.dtype)
 
 
 @register_fuser("poster")

@@ -215,7 +215,9 @@ def train_feature_extractor(root: str | os.PathLike, out: str | os.PathLike | No
     save_checkpoint(model.encoder, target, half=False)
     payload = torch.load(target, map_location="cpu", weights_only=True)
     payload["meta"] = meta
-    torch.save(payload, target)
+    tmp = target.with_name(f".{target.name}.meta{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, target)  # atomic: a killed run keeps the checkpoint save_checkpoint wrote
     logger.info("saved %s: %s", target, meta)
     return meta
 

@@ -102,6 +102,9 @@ def save_checkpoint(module: nn.Module, path: str | os.PathLike, config: Mapping[
                     half: bool = False) -> Path:
     """Save ``{"state_dict", "config"}`` so that :func:`load_weights_file` can read it back safely.
 
+    Written to a temporary file beside ``path`` and renamed into place, so a killed process leaves either the
+    previous file or the new one, never a truncated one.
+
     Args:
         module: the network; its ``config`` attribute is used when ``config`` is not given.
         path: output file (parent folders are created).
@@ -116,7 +119,12 @@ def save_checkpoint(module: nn.Module, path: str | os.PathLike, config: Mapping[
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
              for k, v in module.state_dict().items()}
     cfg = dict(config if config is not None else getattr(module, "config", {}))
-    torch.save({"state_dict": state, "config": cfg}, p)
+    tmp = p.with_name(f".{p.name}.part{os.getpid()}")  # temporary file + rename: never a half-written checkpoint
+    try:
+        torch.save({"state_dict": state, "config": cfg}, tmp)
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
     return p
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,10 @@ from .conftest import TINY, bundle_env, ok, run_bundle
 pytestmark = pytest.mark.slow
 
 
-def test_killed_mid_epoch_resumes_without_losing_epochs(bundle_copy: Path, demo_root: Path) -> None:
+@pytest.mark.parametrize("seed", [0])
+def test_killed_mid_epoch_resumes_without_losing_epochs(bundle_copy: Path, demo_root: Path, seed: int) -> None:
+    """SIGKILL at a seeded random iteration of epochs 2-3; the rerun resumes after the last completed epoch."""
+    epoch, it = random.Random(seed).choice([(e, i) for e in (2, 3) for i in (1, 2, 3) if (e, i) != (3, 3)])
     args = ["run", "training", "--config_file", "configs/train.json", "--epochs", "3", "--dataset_dir", demo_root,
             *TINY, "--epoch_length", "3"]
     proc = subprocess.Popen([sys.executable, "-m", "monai.bundle", *map(str, args)], cwd=bundle_copy, env=bundle_env(),
@@ -25,20 +29,21 @@ def test_killed_mid_epoch_resumes_without_losing_epochs(bundle_copy: Path, demo_
     assert proc.stdout is not None
     for line in proc.stdout:
         seen.append(line)
-        if "Epoch: 2/3, Iter: 1/3" in line:  # epoch 1 and its checkpoint are done, epoch 2 is under way
+        if f"Epoch: {epoch}/3, Iter: {it}/3" in line:  # epoch - 1 and its checkpoint are done, epoch is under way
             proc.kill()
             break
     proc.wait(timeout=60)
     assert proc.returncode == -9, "".join(seen)[-4000:]
     last = bundle_copy / "models" / "checkpoint_last.pt"
-    assert dict(torch.load(last, weights_only=True)["trainer"])["iteration"] == 3  # one whole epoch
+    done = epoch - 1
+    assert dict(torch.load(last, weights_only=True)["trainer"])["iteration"] == 3 * done  # whole epochs only
     assert not list((bundle_copy / "models").glob("tmp*"))  # no half-written file left behind
 
     out = ok(run_bundle(args, cwd=bundle_copy))
-    assert f"Restored all variables from {last} (epoch 1 done)" in out
-    assert "Epoch: 1/3" not in out and "Epoch: 2/3, Iter: 1/3" in out and "Epoch: 3/3, Iter: 3/3" in out
+    assert f"Restored all variables from {last} (epoch {done} done)" in out
+    assert f"Epoch: {done}/3" not in out and f"Epoch: {epoch}/3, Iter: 1/3" in out and "Epoch: 3/3, Iter: 3/3" in out
     ckpt = torch.load(last, weights_only=True)
-    assert dict(ckpt["trainer"]) == {"epoch_length": 3, "iteration": 9, "max_epochs": 3}
+    assert dict(ckpt["trainer"]) == {"epoch_length": 3, "iteration": 9, "max_epochs": 3}  # the same 3 epochs
     assert len(ckpt["best_model_ranking"]["_saved"]) == 1  # one best model across both runs
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from monai.config import NdarrayOrTensor
 from monai.data import MetaTensor
 from monai.transforms import ScaleIntensityRange, ScaleIntensityRangePercentiles, Transform
+from monai.transforms.utils_pytorch_numpy_unification import percentile
 
 from ...utils.errors import FusionInputError
 
@@ -55,15 +57,18 @@ class NormalizeModality(Transform):
         if self.mode == "range" and vm is None:
             raise FusionInputError("NormalizeModality: mode='range' needs value_max (none in the image's metadata)")
         if self.mode != "percentile" and vm is not None:
+            if not (math.isfinite(float(vm)) and float(np.float32(vm)) > 0.0):  # would divide by zero: NaN out
+                raise FusionInputError(f"NormalizeModality: value_max={vm!r} must be a positive finite number")
             out = ScaleIntensityRange(a_min=0.0, a_max=float(vm), b_min=0.0, b_max=1.0, clip=True)(img)
         else:
-            out = ScaleIntensityRangePercentiles(self.lower, self.upper, b_min=0.0, b_max=1.0, clip=True)(img)
-            if float(out.max()) <= 0.0:
+            lo, hi = (float(percentile(img, q)) for q in (self.lower, self.upper))
+            if not hi > lo:  # MONAI would return the image unscaled: a silently wrong, near-binary result
                 name = img.meta.get("filename_or_obj", "image") if isinstance(img, MetaTensor) else "image"
                 raise FusionInputError(
-                    f"NormalizeModality: {name} has an empty percentile window ({self.lower}-{self.upper}); "
-                    "it is (almost) constant"
+                    f"NormalizeModality: {name} has an empty percentile window ({self.lower}-{self.upper}: "
+                    f"{lo:g} to {hi:g}); it is (almost) constant"
                 )
+            out = ScaleIntensityRangePercentiles(self.lower, self.upper, b_min=0.0, b_max=1.0, clip=True)(img)
         if isinstance(out, MetaTensor):
             out.meta["value_max"] = 1.0
         return out

@@ -1,0 +1,198 @@
+"""The app's own operators: a modality selector with clear errors, the fusion operator, the fused-series writer.
+
+The fusion operator calls the library (``fusion_core.fuse_volumes``: ``fusion_preprocess`` ->
+``get_fuser`` -> ``fuse_sample``); the writer calls ``monai_fusion.data.dicom.write_dicom_series``
+(Secondary Capture, RGB for colour fusions, MONOCHROME2 for grey) and ``data.io.write_nifti``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
+from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSelectorOperator
+
+from fusion_core import (
+    MODALITY_OF_DICOM,
+    DeploySettings,
+    MethodChoice,
+    check_outputs,
+    colourise_grey,
+    fuse_volumes,
+    series_geometry,
+    volume_to_metatensor,
+)
+from monai_fusion.utils.errors import FusionInputError
+
+__all__ = ["ModalitySeriesSelectorOperator", "FusionOperator", "FusedSeriesWriterOperator"]
+
+logger = logging.getLogger("monai_fusion.deploy")
+
+
+def _series_listing(dicom_study_list: Any) -> str:
+    rows = []
+    for study in dicom_study_list or []:
+        for s in study.get_all_series():
+            rows.append(f"{s.Modality or '?'} {s.SeriesInstanceUID} ({len(s.get_sop_instances())} files, "
+                        f"'{s.SeriesDescription or ''}')")
+    return "; ".join(rows) or "none"
+
+
+class ModalitySeriesSelectorOperator(DICOMSeriesSelectorOperator):
+    """The SDK's series selector with one rule by Modality, which insists on exactly one matching series.
+
+    Named input ``dicom_study_list``; named output ``study_selected_series_list`` (one study, one series).
+
+    Args:
+        fragment: the application.
+        what: how to name the selection in messages (``MRI``, ``functional``).
+        rules: selection rules (``fusion_core.selection_rules``).
+        input_folder: the app's input folder, named in messages.
+        choose_env: the environment variable that picks one of several matches.
+    """
+
+    def __init__(self, fragment: Fragment, *args: Any, what: str, rules: str, input_folder: Path,
+                 choose_env: str, **kwargs: Any) -> None:
+        self.what, self.input_folder, self.choose_env = what, Path(input_folder), choose_env
+        super().__init__(fragment, *args, rules=rules, all_matched=True, **kwargs)
+
+    def filter(self, selection_rules: Any, dicom_study_list: Any, all_matched: bool = False,
+               sort_by_sop_instance_count: bool = False) -> list[Any]:
+        """Select with the SDK's rules, then require exactly one series.
+
+        Raises:
+            FusionInputError: no series matches (the series found are listed) or several do.
+        """
+        selected = super().filter(selection_rules, dicom_study_list, True, False)
+        matches = [(st, ss) for st in selected for ss in st.selected_series]
+        wanted = selection_rules["selections"][0]["conditions"]["Modality"]
+        if not matches:
+            raise FusionInputError(f"no {self.what} series (Modality {wanted}) found in {self.input_folder}; "
+                                   f"series found: {_series_listing(dicom_study_list)}")
+        if len(matches) > 1:
+            listing = "; ".join(f"{ss.series.Modality} {ss.series.SeriesInstanceUID} "
+                                f"('{ss.series.SeriesDescription or ''}')" for _, ss in matches)
+            raise FusionInputError(f"{len(matches)} {self.what} series found in {self.input_folder}; choose one with "
+                                   f"{self.choose_env}=<SeriesInstanceUID>: {listing}")
+        study, chosen = matches[0]
+        study.selected_series[:] = [chosen]
+        logger.info("%s series: %s %s ('%s', %d files)", self.what, chosen.series.Modality,
+                    chosen.series.SeriesInstanceUID, chosen.series.SeriesDescription or "",
+                    len(chosen.series.get_sop_instances()))
+        return [study]
+
+
+def _first_dataset(study_selected_series_list: Any) -> Any:
+    """The first SOP instance's pydicom Dataset of the one selected series."""
+    series = study_selected_series_list[0].selected_series[0].series
+    return series.get_sop_instances()[0].get_native_sop_instance()
+
+
+class FusionOperator(Operator):
+    """Register the functional volume onto the MRI and fuse them with the library.
+
+    Named inputs: ``mri_image`` and ``other_image`` (SDK ``Image`` volumes), ``mri_series`` and
+    ``other_series`` (the selectors' ``study_selected_series_list``, for the headers).
+    Named output: ``fused``, a dict with ``array`` ``(C, X, Y, Z)`` in [0, 1], ``affine``,
+    ``reference`` (the MRI's first header), ``method``, ``modality`` and ``timings``.
+
+    Args:
+        fragment: the application.
+        settings: the app's settings.
+        choice: the fusion method.
+    """
+
+    def __init__(self, fragment: Fragment, *args: Any, settings: DeploySettings, choice: MethodChoice,
+                 **kwargs: Any) -> None:
+        self.settings, self.choice = settings, choice
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        """Declare the ports."""
+        for name in ("mri_image", "other_image", "mri_series", "other_series"):
+            spec.input(name)
+        spec.output("fused").condition(ConditionType.NONE)
+
+    def compute(self, op_input: Any, op_output: Any, context: Any) -> None:
+        """Fuse the received pair and emit the result."""
+        mri_img, other_img = op_input.receive("mri_image"), op_input.receive("other_image")
+        mri_ds = _first_dataset(op_input.receive("mri_series"))
+        other_ds = _first_dataset(op_input.receive("other_series"))
+        dicom_mod = str(other_ds.get("Modality", "")).upper()
+        modality = MODALITY_OF_DICOM[dicom_mod]
+        pid = (str(mri_ds.get("PatientID", "")), str(other_ds.get("PatientID", "")))
+        if pid[0] != pid[1]:
+            raise FusionInputError(f"the MRI is of PatientID {pid[0]!r} but the {modality} series is of PatientID "
+                                   f"{pid[1]!r}; refusing to fuse two patients")
+        t0 = time.perf_counter()
+        mri_meta, other_meta = mri_img.metadata(), other_img.metadata()
+        mri = volume_to_metatensor(mri_img.asnumpy(), series_geometry(mri_meta), "MRI",
+                                   f"MR series {mri_meta.get('SeriesInstanceUID')}")
+        other = volume_to_metatensor(other_img.asnumpy(), series_geometry(other_meta), modality,
+                                     f"{dicom_mod} series {other_meta.get('SeriesInstanceUID')}",
+                                     bits_stored=int(other_ds.get("BitsStored", 8)))
+        if other.shape[0] == 1 and modality in ("PET", "SPECT"):
+            if self.settings.pet_colours == "wba":
+                logger.info("%s series is grey: rendered in the Whole Brain Atlas PET colours before fusion "
+                            "(MONAI_FUSION_PET_COLOURS=wba; 'none' keeps it grey)", modality)
+                other = colourise_grey(other)
+            else:
+                logger.info("%s series is grey and MONAI_FUSION_PET_COLOURS=none: the fused series is grey", modality)
+        device = self.settings.torch_device()
+        logger.info("fusing MRI %s with %s %s: method '%s' (%s), registration %s, device %s",
+                    tuple(mri.shape[1:]), modality, tuple(other.shape[1:]), self.choice.name, self.choice.reason,
+                    "on" if self.settings.register else "off", device)
+        result = fuse_volumes(mri, other, modality, self.choice, register=self.settings.register, device=device)
+        t1 = time.perf_counter()
+        reg = result["other"].meta.get("registration") if hasattr(result["other"], "meta") else None
+        if isinstance(reg, dict) and "metric_value" in reg:
+            params = ", ".join(f"{float(v):.3g}" for v in reg.get("parameters", []))
+            logger.info("registration: Mattes MI %.4f -> %.4f in %s iterations; SimpleITK parameters [%s]",
+                        float(reg.get("initial_metric_value", float("nan"))), float(reg["metric_value"]),
+                        reg.get("iterations"), params)
+        fused = result["fused"]
+        op_output.emit({"array": np.asarray(fused), "affine": np.asarray(fused.affine), "reference": mri_ds,
+                        "method": self.choice.name, "modality": modality,
+                        "timings": {"convert_register_fuse_s": t1 - t0}}, "fused")
+
+
+class FusedSeriesWriterOperator(Operator):
+    """Write the fused volume as a DICOM Secondary Capture series (``OUT/dicom``) and a NIfTI (``OUT/fused.nii.gz``).
+
+    Named input: ``fused`` (from :class:`FusionOperator`).
+
+    Args:
+        fragment: the application.
+        output_folder: the app's output folder.
+        protect: the input folder (never written into).
+        overwrite: replace existing outputs.
+    """
+
+    def __init__(self, fragment: Fragment, *args: Any, output_folder: Path, protect: Path, overwrite: bool = False,
+                 **kwargs: Any) -> None:
+        self.output_folder, self.protect, self.overwrite = Path(output_folder), Path(protect), overwrite
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        """Declare the port."""
+        spec.input("fused")
+
+    def compute(self, op_input: Any, op_output: Any, context: Any) -> None:
+        """Write both outputs."""
+        from monai_fusion.data.dicom import write_dicom_series
+        from monai_fusion.data.io import write_nifti
+
+        r = op_input.receive("fused")
+        t0 = time.perf_counter()
+        check_outputs(self.output_folder, self.protect, self.overwrite)
+        dicom_dir = write_dicom_series(r["array"], r["affine"], self.output_folder / "dicom", reference=r["reference"],
+                                       method=r["method"], overwrite=self.overwrite, protect=[self.protect])
+        nifti = write_nifti(r["array"], r["affine"], self.output_folder / "fused.nii.gz", overwrite=self.overwrite)
+        kind = "RGB" if r["array"].shape[0] == 3 else "MONOCHROME2"
+        logger.info("wrote %s (%d slices, %s, %dx%d) and %s in %.2f s; fusion took %.2f s", dicom_dir,
+                    r["array"].shape[3], kind, r["array"].shape[1], r["array"].shape[2], nifti,
+                    time.perf_counter() - t0, r["timings"]["convert_register_fuse_s"])

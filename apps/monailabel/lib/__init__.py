@@ -1,0 +1,1 @@
+"""The monai-fusion MONAI Label app's tasks, settings and study naming (see docs/label.md)."""

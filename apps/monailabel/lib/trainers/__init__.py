@@ -1,0 +1,5 @@
+"""Train tasks of the monai-fusion MONAI Label app."""
+
+from .fusion import FusionTrainTask
+
+__all__ = ["FusionTrainTask"]
