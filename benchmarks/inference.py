@@ -2,6 +2,7 @@
 
 Run: ``python benchmarks/inference.py [--size 256] [--repeats 5] [--threads 1] [--methods a,b]``.
 
+The ``poster/x`` column is the poster network's time divided by the method's, measured in the same run.
 Times are the median wall time of ``fuser.fuse`` over ``--repeats`` calls after one warm-up, on
 the first CT-MRI pair of the shared data (``$MONAI_FUSION_HARVARD`` or ``../shared/data/harvard``)
 or, when absent, on a random pair. FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode``
@@ -102,9 +103,12 @@ def run(methods: Sequence[str], size: int = 256, repeats: int = 5) -> list[dict[
             if name == "dwt":
                 note = "NumPy (PyWavelets): FLOPs not counted"
             rows.append({"method": name, "ms": ms, "params": _params(fuser), "gflops": flops / 1e9, "note": note})
-    print(f"{'method':<14} {'ms/pair':>9} {'params':>9} {'GFLOPs':>8}  note")
+    poster = next((r["ms"] for r in rows if r["method"] == "poster"), None)
+    print(f"{'method':<14} {'ms/pair':>9} {'params':>9} {'GFLOPs':>8} {'poster/x':>9}  note")
     for r in rows:
-        print(f"{r['method']:<14} {r['ms']:>9.1f} {r['params']:>9,} {r['gflops']:>8.2f}  {r['note']}")
+        ratio = f"{poster / r['ms']:.1f}x" if poster and r["ms"] > 0 else "-"
+        r["ratio_to_poster"] = poster / r["ms"] if poster and r["ms"] > 0 else None
+        print(f"{r['method']:<14} {r['ms']:>9.1f} {r['params']:>9,} {r['gflops']:>8.2f} {ratio:>9}  {r['note']}")
     return rows
 
 

@@ -310,14 +310,16 @@ def weights_present(bundle: str | Path | None = None) -> list[tuple[str, Path, b
         bundle: the MONAI bundle folder whose ``models/model.pt`` is checked (default: the checkout's).
 
     Returns:
-        ``(what, path, present)`` for the bundle model, the shipped medical feature extractor and
+        ``(what, path, present)`` for the shipped default model, the bundle model, the shipped medical feature extractor and
         torchvision's ImageNet VGG files in the torch cache.
     """
+    from .fusers.learned import DEFAULT_WEIGHTS
     from .networks.nets.feature_extractor import MEDICAL_FEATURES_FILE
     from .networks.nets.vgg import VGG_ARCHS, torchvision_weights_file
 
     bundle_dir = Path(bundle) if bundle is not None else DEFAULT_BUNDLE
-    rows = [("bundle model (poster)", bundle_dir / "models" / "model.pt"),
+    rows = [("default model (shipped)", DEFAULT_WEIGHTS),
+            ("bundle model", bundle_dir / "models" / "model.pt"),
             ("medical feature extractor", MEDICAL_FEATURES_FILE)]
     rows += [(f"torchvision {arch} (ImageNet)", torchvision_weights_file(arch)) for arch in VGG_ARCHS]
     return [(what, path, path.is_file() and path.stat().st_size > 0) for what, path in rows]
@@ -383,6 +385,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--csv", help="per-image CSV path (default: <fused>/metrics_<protocol>.csv)")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
 
+    bench = sub.add_parser("benchmark", help="every method on the same pairs: metrics CSV, tables, plots, montage, timings")
+    bench.add_argument("--data", required=True, help="pairs folder <root>/<PAIR>/<MODALITY>/<name>.png")
+    bench.add_argument("--split", choices=("val", "all"), default="val",
+                       help="val: the bundle's case-wise validation split (default); all: every pair")
+    bench.add_argument("--methods", nargs="+", help="method names (default: every registered method)")
+    bench.add_argument("--metrics", nargs="+", help="metric names (default: MI FMI Qabf SSIM VIF FSIM SCD)")
+    bench.add_argument("--protocol", default="standard", help="metric protocol: standard, sum or poster")
+    bench.add_argument("-o", "--output-dir", default="benchmark_output", help="output folder (default: benchmark_output)")
+    bench.add_argument("--max-pairs", type=int, help="at most this many pairs per pair type (quick runs)")
+    bench.add_argument("--weights", nargs="+", metavar="METHOD=PATH", default=[],
+                       help="checkpoints for network methods, e.g. poster=my_poster.pt")
+    bench.add_argument("--val-fraction", type=float, default=0.2, help="validation fraction of cases (as train.json)")
+    bench.add_argument("--seed", type=int, default=0, help="split seed (as train.json)")
+    bench.add_argument("--device", default="cpu", help="cpu or cuda")
+    bench.add_argument("--report", help="markdown report path (default: <output-dir>/report.md), e.g. docs/benchmark.md")
+    bench.add_argument("--overwrite", action="store_true", help="replace an earlier benchmark in the output folder")
+
     info = sub.add_parser("info", help="versions, device, available methods and which network weights are present")
     info.add_argument("--bundle", help="MONAI bundle folder to check for models/model.pt (default: the checkout's)")
     return parser
@@ -424,6 +443,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             _, table = evaluate_folders(args.pairs, args.fused, protocol=args.protocol, metrics=args.metrics, csv_path=csv)
             print(table)
             print(f"per-image values: {csv}")
+        elif args.command == "benchmark":
+            from .engines.benchmark import BENCHMARK_METRICS, BENCHMARK_PREAMBLE, run_benchmark
+
+            weights = {}
+            for item in args.weights:
+                name, sep, path = item.partition("=")
+                if not sep or not name or not path:
+                    raise FusionInputError(f"--weights {item!r}: expected METHOD=PATH")
+                weights[name] = path
+            res = run_benchmark(args.data, args.output_dir, split=args.split, methods=args.methods,
+                                metrics=args.metrics or BENCHMARK_METRICS, protocol=args.protocol,
+                                max_pairs=args.max_pairs, weights=weights, val_fraction=args.val_fraction,
+                                seed=args.seed, device=args.device, overwrite=args.overwrite, report_path=args.report,
+                                preamble=BENCHMARK_PREAMBLE if args.report else "")
+            for pt, won in res["wins"].items():
+                print(f"default leads on {pt}: {len(won)} of {len(args.metrics or BENCHMARK_METRICS)} ({', '.join(won)})")
         elif args.command == "info":
             _info(args.bundle)
     except FusionInputError as err:

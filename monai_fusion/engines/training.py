@@ -68,6 +68,7 @@ __all__ = [
     "MetricSummaryWriter",
     "FusedImageWriter",
     "bundle_datalist",
+    "pair_type_sampler",
     "default_dataset_dir",
     "write_demo_dataset",
     "parse_bundle_argv",
@@ -612,6 +613,31 @@ def _pair_type_list(pair_types: str | Sequence[str] | None) -> str | list[str]:
         raise FusionInputError(f"pair_types {bad or wanted!r}: choose 'all' or any of {', '.join(PAIR_TYPES)} "
                                "(comma-separated)")
     return wanted
+
+
+def pair_type_sampler(data: Sequence[dict[str, Any]], num_samples: int | None = None,
+                      seed: int = 0) -> torch.utils.data.WeightedRandomSampler:
+    """A sampler that draws every pair type equally often (each item weighted by 1 / its type's count).
+
+    The atlas has 125 CT-MRI training pairs against 160 PET-MRI and 270 SPECT-MRI; with plain shuffling
+    the network would mostly learn the SPECT-MRI trade-off. Uses PyTorch's ``WeightedRandomSampler``.
+
+    Args:
+        data: the training datalist (items with ``pair_type``).
+        num_samples: draws per epoch (default: the datalist's length).
+        seed: seed of the sampler's generator.
+
+    Returns:
+        The sampler, to pass as a ``DataLoader``'s ``sampler`` (with ``shuffle`` false).
+    """
+    if not data:
+        raise FusionInputError("pair_type_sampler: the training datalist is empty")
+    counts: dict[str, int] = {}
+    for item in data:
+        counts[item.get("pair_type", "")] = counts.get(item.get("pair_type", ""), 0) + 1
+    weights = torch.tensor([1.0 / counts[item.get("pair_type", "")] for item in data], dtype=torch.double)
+    return torch.utils.data.WeightedRandomSampler(weights, num_samples or len(data), replacement=True,
+                                                  generator=torch.Generator().manual_seed(int(seed)))
 
 
 def bundle_datalist(dataset_dir: str | os.PathLike | None, pair_types: str | Sequence[str] | None = "all",

@@ -1,4 +1,4 @@
-"""Fusion methods built on networks: the poster's network, MSRPAN, MSDRA and zero-learning (VGG19).
+"""Fusion methods built on networks: the default model, the poster's network, MSRPAN, MSDRA and zero-learning.
 
 Network fusers take ``weights=`` (a checkpoint: a state dict or ``{"state_dict", "config"}``
 written by :func:`monai_fusion.networks.save_checkpoint`, read with ``weights_only=True``).
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -20,11 +21,12 @@ from ..networks.nets.msdra import MSDRA
 from ..networks.nets.msrpan import MSRPAN
 from ..networks.nets.poster import PosterFusionNet
 from ..networks.nets.vgg import load_vgg_features
-from ..networks.utils import load_weights_file, split_checkpoint
+from ..networks.nets.weight_map import WeightMapFusionNet
+from ..networks.utils import MissingWeightsError, load_weights_file, split_checkpoint
 from ..utils.errors import FusionInputError
 from .base import BaseFuser, register_fuser
 
-__all__ = ["NetworkFuser", "PosterFuser", "MSRPANFuser", "MSDRAFuser", "ZeroLearningFuser"]
+__all__ = ["DEFAULT_WEIGHTS", "DefaultFuser", "NetworkFuser", "PosterFuser", "MSRPANFuser", "MSDRAFuser", "ZeroLearningFuser"]
 
 
 def _move(module: torch.nn.Module, device: torch.device) -> None:
@@ -104,6 +106,35 @@ class NetworkFuser(BaseFuser):
         step = max(1, self.max_batch_bytes // per_item)  # batches that would not fit are fused in parts
         parts = [self.net(m.to(dtype), o.to(dtype)) for m, o in zip(mri.split(step), other.split(step))]
         return torch.cat(parts).to(mri.dtype)
+
+
+#: The default model's shipped weights (package data; the same state dict as the bundle's models/model.pt).
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "networks" / "weights" / "default_fusion.pt"
+
+
+@register_fuser("default")
+class DefaultFuser(NetworkFuser):
+    """The project's default model: :class:`~monai_fusion.networks.WeightMapFusionNet` with the shipped weights.
+
+    ``weights=None`` loads :data:`DEFAULT_WEIGHTS` (trained by the bundle's ``train.json`` on the Whole
+    Brain Atlas training split); pass another checkpoint (e.g. the bundle's ``models/model.pt`` after
+    your own training) to use that instead.
+
+    Raises:
+        MissingWeightsError: the shipped file is missing (a broken install) and no ``weights`` was given.
+    """
+
+    network = WeightMapFusionNet  # type: ignore[assignment]
+    name = "default"
+
+    def __init__(self, weights: str | os.PathLike | None = None, device: str | torch.device | None = None,
+                 **net_kwargs: Any) -> None:
+        if weights is None:
+            if not DEFAULT_WEIGHTS.is_file():
+                raise MissingWeightsError(f"default: the shipped weights {DEFAULT_WEIGHTS} are missing; reinstall "
+                                          "monai-fusion or pass weights=<the bundle's models/model.pt>")
+            weights = DEFAULT_WEIGHTS
+        super().__init__(weights=weights, device=device, **net_kwargs)
 
 
 @register_fuser("poster")

@@ -1,11 +1,14 @@
-"""Losses of the fusion networks: MSE + Sobel gradient + perceptual (MONAI's ``losses`` layout)."""
+"""Losses of the fusion networks: MSE + Sobel gradient + perceptual, and the structure-preserving paired loss."""
 
 from .fusion import FusionLoss
 from .gradient import SobelGradientLoss, sobel_gradients
+from .structure import StructureFusionLoss, soft_qabf
 from .perceptual import PERCEPTUAL_BACKBONES, PerceptualFeatureLoss, build_feature_backbone
 
 __all__ = [
     "FusionLoss",
+    "StructureFusionLoss",
+    "soft_qabf",
     "SobelGradientLoss",
     "sobel_gradients",
     "PerceptualFeatureLoss",

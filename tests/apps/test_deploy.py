@@ -27,6 +27,7 @@ from monai_fusion.data.demo import demo_volume_pair
 from monai_fusion.data.dicom import SECONDARY_CAPTURE_SOP_CLASS
 from monai_fusion.engines.inference import fuse_sample
 from monai_fusion.fusers import get_fuser
+from monai_fusion.networks.nets.weight_map import WeightMapFusionNet
 from monai_fusion.transforms.presets import fusion_preprocess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +111,7 @@ def ras_affine() -> np.ndarray:
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
 
 
-def library_fusion(study: dict, register: bool, method: str = "laplacian") -> np.ndarray:
+def library_fusion(study: dict, register: bool, method: str = "laplacian", **fuser_kwargs: str) -> np.ndarray:
     """The library's fusion of a study's volumes (as written), through the CLI's preset path.
 
     Grey PET is rendered with the library's Whole Brain Atlas PET colours first (percentile window,
@@ -130,7 +131,7 @@ def library_fusion(study: dict, register: bool, method: str = "laplacian") -> np
         other = MetaTensor(torch.from_numpy(rgb), affine=torch.as_tensor(study["affine"]), meta={"value_max": 1.0})
     sample = fusion_preprocess(register=register, load=False)(
         {"mri": mt(study["mri"], float("nan")), "other": other, "modality": study["modality"]})
-    return np.asarray(fuse_sample(sample, get_fuser(method))["fused"])
+    return np.asarray(fuse_sample(sample, get_fuser(method, **fuser_kwargs))["fused"])
 
 
 def start_app(study: Path, out: Path, **env: str) -> subprocess.Popen[str]:
@@ -206,6 +207,13 @@ def app_runs(request: pytest.FixtureRequest, demo_study: dict,
     for f in demo_study["study"].glob("PT_*.dcm"):
         (pet_only / f.name).symlink_to(f)
     runs["no_mri"] = (start_app(pet_only, root / "no_mri"), pet_only)
+    # method auto with a bundle model.pt (the bundle's network_def, seeded random weights): the `default` fuser
+    torch.manual_seed(0)
+    (root / "bundle_models").mkdir()
+    torch.save(WeightMapFusionNet().state_dict(), root / "bundle_models" / "model.pt")
+    runs["model"] = (start_app(demo_study["study"], root / "model", MONAI_FUSION_METHOD="auto",
+                               MONAI_FUSION_REGISTER="0", HOLOSCAN_MODEL_PATH=str(root / "bundle_models")),
+                     root / "model")
     yield runs
     for proc, _ in runs.values():
         if proc.poll() is None:
@@ -220,11 +228,12 @@ def _read_series(folder: Path) -> list[pydicom.Dataset]:
 
 
 def _check_output(study: dict, out: Path, proc: subprocess.CompletedProcess[str], photometric: str,
-                  reference: np.ndarray, register: bool) -> list[pydicom.Dataset]:
+                  reference: np.ndarray, register: bool, method: str = "laplacian",
+                  reason: str = "MONAI_FUSION_METHOD=laplacian") -> list[pydicom.Dataset]:
     """Tags, geometry and pixels of the app's output series; returns the datasets."""
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
-    assert "fusion method: laplacian (MONAI_FUSION_METHOD=laplacian)" in log
+    assert f"fusion method: {method} ({reason})" in log
     assert f"registration {'on' if register else 'off'}" in log and ("registration: Mattes MI" in log) == register
     mri_first = pydicom.dcmread(sorted(study["study"].glob("MR_*.dcm"))[0])
     series = _read_series(out / "dicom")
@@ -242,7 +251,7 @@ def _check_output(study: dict, out: Path, proc: subprocess.CompletedProcess[str]
     uids = {d.SeriesInstanceUID for d in series}
     assert len(uids) == 1 and uids.isdisjoint({study["mri_series"], mri_first.SeriesInstanceUID})
     assert len({d.SOPInstanceUID for d in series}) == n_slices
-    assert "laplacian" in first.SeriesDescription and __version__ in first.SeriesDescription
+    assert f"({method})" in first.SeriesDescription and __version__ in first.SeriesDescription
     # geometry: the MRI's grid (rows x columns, spacing, orientation, slice positions)
     rows, cols = study["mri"].shape[1:3]
     assert (first.Rows, first.Columns) == (rows, cols)
@@ -291,6 +300,17 @@ def test_deploy_app_fuses_a_study(request: pytest.FixtureRequest, app_runs: dict
         assert series[0].PlanarConfiguration == 0
     if key == "demo":
         assert "rendered in the Whole Brain Atlas PET colours" in log
+
+
+def test_deploy_app_fuses_with_the_bundle_model(app_runs: dict, demo_study: dict) -> None:
+    """MONAI_FUSION_METHOD=auto with a bundle model.pt under the model path: the `default` fuser with those weights,
+    equal to the library's get_fuser("default", weights=model.pt) within one grey level."""
+    proc, out = app_runs["model"]
+    model = out.parent / "bundle_models" / "model.pt"
+    reference = library_fusion(demo_study, False, "default", weights=str(model))
+    done = finish(proc)
+    _check_output(demo_study, out, done, "RGB", reference, False, method="default",
+                  reason=f"MONAI_FUSION_METHOD=auto and bundle model {model} found")
 
 
 def test_deploy_app_refuses_a_study_without_mri(app_runs: dict) -> None:

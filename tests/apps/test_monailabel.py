@@ -317,6 +317,8 @@ def test_bad_requests_answer_400_with_the_reason(server: LabelServer) -> None:
     assert status == 400 and "study 'lonely' must hold exactly one" in json.loads(body)["detail"]
     status, _, body = server.infer("demo_MRI", {"method": "poster"}, "image")
     assert status == 400 and "use method bundle" in json.loads(body)["detail"]
+    status, _, body = server.infer("demo_MRI", {"method": "default"}, "image")  # the bundle network's fuser name
+    assert status == 400 and "use method bundle" in json.loads(body)["detail"]
     status, _, body = server.infer("demo_MRI", {"method": "bundle"}, "image")
     assert status == 400 and "model.pt does not exist" in json.loads(body)["detail"]
     status, _, body = server.request("POST", "/train/fusion", {"run_sync": "true"}, body={"epocs": 1})
@@ -340,8 +342,9 @@ def test_train_then_infer_with_the_trained_bundle_network(server: LabelServer) -
     assert status == 200, body[:500]
     params, image = _multipart(body, ctype)
     assert params["method"] == "bundle" and params["weights"] == str(model)
-    assert params["network"] == {"name": "poster", "strategy": "attention", "channels": CHANNELS}
-    fuser = get_fuser("poster", weights=str(model), strategy="attention", channels=CHANNELS)
+    assert params["network"] == {"name": "default", "channels": CHANNELS, "full_channels": 8, "dilations": [2, 4],
+                                 "residual_scale": 0.25}
+    fuser = get_fuser("default", weights=str(model), channels=CHANNELS)
     want = _as_png_array(_library_fusion(server.studies / "demo_MRI.png", server.studies / "demo_PET.png", "PET", False,
                                          fuser))
     got, _ = _png(image)

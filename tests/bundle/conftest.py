@@ -17,8 +17,8 @@ from monai_fusion.engines.training import write_demo_dataset
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "bundles" / "multimodal_fusion"
 
-#: Overrides that shrink the real recipe (poster network, 128x128 patches, 100 epochs) to a smoke run.
-NET = ["--network_def#channels", "8", "--network_def#decoder_channels", "[8, 8]"]
+#: Overrides that shrink the real recipe (weight-map network, 128x128 patches, 30 epochs) to a smoke run.
+NET = ["--network_def#channels", "8"]
 TINY = [*NET, "--patch_size", "[64, 64]", "--batch_size", "2", "--epoch_length", "2", "--val_interval", "1",
         "--num_workers", "0", "--max_train_pairs", "4", "--max_val_pairs", "2", "--val_batch_size", "2",
         "--val_metrics", "['SSIM', 'Qabf']"]

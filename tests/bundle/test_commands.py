@@ -16,12 +16,14 @@ from PIL import Image
 from monai_fusion.data.datalist import find_pairs
 from monai_fusion.engines.inference import fuse_sample
 from monai_fusion.fusers import get_fuser
-from monai_fusion.networks.nets.two_source import TwoSourceFusionNet
+from monai_fusion.networks.nets.weight_map import WeightMapFusionNet
 from monai_fusion.transforms.presets import fusion_preprocess
 
 from .conftest import BUNDLE, NET, TINY, ok, run_bundle
 
-SMALL = {"channels": 8, "decoder_channels": (8, 8)}
+SMALL = {"channels": 8}
+#: The terms of the bundle's loss (StructureFusionLoss.last_terms without ``total``).
+TERMS = ("ssim", "qabf", "vif", "scd", "int")
 #: md5 of configs/schema.json, MONAI's meta_schema_20240725.json as published (the README shows it too).
 SCHEMA_MD5 = "76e1add273836515d0bbb3bc71962474"
 
@@ -31,16 +33,18 @@ def test_training_positional_form_writes_model_and_checkpoint(trained_demo_bundl
     models = bundle / "models"
     assert sorted(p.name for p in models.iterdir()) == ["checkpoint_last.pt", "model.pt"]
     # every loss term reported each iteration and as epoch means
-    assert "Epoch: 2/2, Iter: 2/2 -- loss:" in out and "loss_mse:" in out and "loss_perc:" in out
-    assert "Epoch[2] Metrics -- train_grad:" in out and "train_loss:" in out
+    assert "Epoch: 2/2, Iter: 2/2 -- loss:" in out
+    assert all(f"loss_{t}:" in out for t in TERMS)
+    assert "Epoch[2] Metrics -- train_int:" in out and "train_loss:" in out
+    assert all(f"train_{t}:" in out for t in TERMS)
     assert "Key metric: SSIM best value:" in out
     last = torch.load(models / "checkpoint_last.pt", weights_only=True)
     assert dict(last["trainer"]) == {"epoch_length": 2, "iteration": 4, "max_epochs": 2}
     assert set(last) == {"model", "optimizer", "lr_scheduler", "trainer", "best_model_ranking"}
     assert len(last["best_model_ranking"]["_saved"]) == 1
-    # model.pt is a plain state dict of the wrapped network: the fuser registry loads it
+    # model.pt is a plain state dict of the network: the fuser registry loads it
     state = torch.load(models / "model.pt", weights_only=True)
-    assert set(state) == set(TwoSourceFusionNet("poster", strategy="attention", **SMALL).state_dict())
+    assert set(state) == set(WeightMapFusionNet(**SMALL).state_dict())
     # outputs stay inside the bundle whose config was given, not in the working directory
     assert not (Path.cwd() / "models" / "model.pt").exists()
 
@@ -55,7 +59,8 @@ def test_tensorboard_holds_loss_terms_metrics_and_images(trained_demo_bundle: tu
         acc.Reload()
         for kind in tags:
             tags[kind] |= set(acc.Tags()[kind])
-    assert {"loss", "loss_mse", "loss_grad", "loss_perc", "train_loss", "train_mse", "SSIM", "Qabf"} <= tags["scalars"]
+    assert {"loss", *(f"loss_{t}" for t in TERMS), "train_loss", *(f"train_{t}" for t in TERMS), "SSIM",
+            "Qabf"} <= tags["scalars"]
     assert any(t.startswith("output") for t in tags["images"]) and any(t.startswith("input_1") for t in tags["images"])
 
 
@@ -93,7 +98,7 @@ def test_inference_walks_the_preset_path(trained_demo_bundle: tuple[Path, str], 
     items = {it["name"]: it for it in find_pairs(data).items}
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # trained weights: no random-init warning
-        fuser = get_fuser("poster", weights=bundle / "models" / "model.pt", strategy="attention", **SMALL)
+        fuser = get_fuser("default", weights=bundle / "models" / "model.pt", **SMALL)
     for path in written:
         img = np.asarray(Image.open(path))
         assert img.shape == (256, 256, 3)  # PET pairs come back in colour
@@ -111,7 +116,7 @@ def test_export_to_torchscript_fuses_as_the_checkpoint(trained_demo_bundle: tupl
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
         scripted = torch.jit.load(str(ts_file))
-    net = TwoSourceFusionNet("poster", strategy="attention", **SMALL)
+    net = WeightMapFusionNet(**SMALL)
     net.load_state_dict(torch.load(bundle / "models" / "model.pt", weights_only=True))
     net.eval()
     x = torch.rand(2, 2, 96, 80, generator=torch.Generator().manual_seed(0))

@@ -59,6 +59,15 @@ def test_wrong_dataset_dir_prints_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "models").exists()
 
 
+def test_patches_too_small_for_the_loss(tmp_path: Path, demo_root: Path, monkeypatch: pytest.MonkeyPatch,
+                                       keep_excepthook: None) -> None:
+    """The VIF term of StructureFusionLoss needs 41x41 pixels: smaller patches end in one line, not a traceback."""
+    msg = _message(["training", "--config_file", TRAIN, "--bundle_root", tmp_path, "--dataset_dir", demo_root, *TINY,
+                    "--patch_size", "[32, 32]", "--epochs", "1"], monkeypatch)
+    assert msg == ("StructureFusionLoss: the VIF term (4 scales) needs images of at least 41x41 pixels, got (32, 32); "
+                   "use larger patches or w_vif=0")
+
+
 def test_empty_pair_folder(tmp_path: Path, demo_root: Path, monkeypatch: pytest.MonkeyPatch,
                            keep_excepthook: None) -> None:
     root = tmp_path / "data"
@@ -80,7 +89,7 @@ def test_empty_pair_folder(tmp_path: Path, demo_root: Path, monkeypatch: pytest.
      "unknown override --validate#dataloader#batchsize: no id 'validate#dataloader#batchsize' in {train}; "
      "did you mean --validate#dataloader#batch_size?"),
     (["--network_def#chanels", "8"], "unknown override --network_def#chanels: no id 'network_def#chanels' in "
-                                     "{train}; did you mean --network_def#channels?"),
+                                     "{train}; did you mean --network_def#channels or --network_def#full_channels?"),
     (["--epochs", "one"], "--epochs 'one': expected a positive integer"),
     (["--resume", "false"], "--resume 'false': expected True or False (capitalised)"),
     (["--pair_types", "PET-MIR"], "pair_types ['PET-MIR']: choose 'all' or any of CT-MRI, PET-MRI, "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from monai_fusion.networks.nets.two_source import TwoSourceFusionNet
+from monai_fusion.networks.nets.weight_map import WeightMapFusionNet
 
 from .conftest import TINY, bundle_env, ok, run_bundle
 
@@ -54,7 +54,7 @@ def test_torchrun_two_processes(bundle_copy: Path, demo_root: Path) -> None:
     assert "backend gloo, rank 0 of 2, device cpu" in out and "backend gloo, rank 1 of 2, device cpu" in out
     assert out.count("Saved checkpoint at epoch: 1") == 1  # rank 0 writes
     state = torch.load(bundle_copy / "models" / "model.pt", weights_only=True)
-    net = TwoSourceFusionNet("poster", strategy="attention", channels=8, decoder_channels=(8, 8))
+    net = WeightMapFusionNet(channels=8)
     assert set(state) == set(net.state_dict())  # the unwrapped network, not DDP's "module." keys
     ckpt = torch.load(bundle_copy / "models" / "checkpoint_last.pt", weights_only=True)
     assert dict(ckpt["trainer"])["iteration"] == 2

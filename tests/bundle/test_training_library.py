@@ -31,10 +31,11 @@ from monai_fusion.engines.training import (
     write_demo_dataset,
 )
 from monai_fusion.fusers import get_fuser
-from monai_fusion.losses import FusionLoss
+from monai_fusion.losses import FusionLoss, StructureFusionLoss
 from monai_fusion.metrics import compute_metrics
 from monai_fusion.networks import MSRPAN, PosterFusionNet, save_checkpoint
 from monai_fusion.networks.nets.two_source import TwoSourceFusionNet
+from monai_fusion.networks.nets.weight_map import WeightMapFusionNet
 from monai_fusion.transforms.presets import fusion_network_postprocess, fusion_preprocess, fusion_training_preprocess
 from monai_fusion.utils.errors import FusionInputError
 
@@ -104,6 +105,24 @@ def test_trainer_reports_every_loss_term() -> None:
     metrics = trainer.state.metrics
     assert set(metrics) == {"train_loss", "train_mse", "train_grad", "train_perc"}
     assert metrics["train_loss"] == pytest.approx(metrics["train_mse"] + metrics["train_grad"], rel=1e-5)
+
+
+def test_trainer_reports_every_term_of_the_bundle_loss() -> None:
+    """The bundle's recipe: WeightMapFusionNet trained with StructureFusionLoss; each term reported."""
+    torch.manual_seed(0)
+    net = WeightMapFusionNet(channels=8)
+    loss = StructureFusionLoss()
+    loader = DataLoader(Dataset(_pairs(size=64)), batch_size=2)  # VIF's four scales need 64 px
+    trainer = create_fusion_trainer("cpu", 2, loader, net, torch.optim.Adam(net.parameters(), 1e-3), loss)
+    trainer.run()
+    terms = ("ssim", "qabf", "vif", "scd", "int")
+    out = loss_terms_output(trainer.state.output)
+    assert set(out) == {"loss", *(f"loss_{t}" for t in terms)}
+    assert out["loss"] == pytest.approx(sum(loss.weights[t] * out[f"loss_{t}"] for t in terms), rel=1e-5, abs=1e-6)
+    metrics = trainer.state.metrics
+    assert set(metrics) == {"train_loss", *(f"train_{t}" for t in terms)}
+    assert metrics["train_loss"] == pytest.approx(sum(loss.weights[t] * metrics[f"train_{t}"] for t in terms),
+                                                  rel=1e-5, abs=1e-6)
 
 
 def test_evaluator_metrics_are_the_fusion_metrics_of_the_clamped_output() -> None:

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from monai_fusion.cli import main
-from monai_fusion.networks.nets.two_source import TwoSourceFusionNet
+from monai_fusion.networks.nets.weight_map import WeightMapFusionNet
 
 from .conftest import ROOT, atlas, dicom_series, files_under, grey, rgb, save_nifti, save_png, volume
 
@@ -226,10 +226,10 @@ def test_cli_row(row: CliRow, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def _bundle_inference(tmp_path: Path, data: Path, out: Path) -> subprocess.CompletedProcess[str]:
     torch.manual_seed(0)
     ckpt = tmp_path / "random weights.pt"
-    torch.save(TwoSourceFusionNet("poster", strategy="attention", channels=8, decoder_channels=(8, 8)).state_dict(), ckpt)
+    torch.save(WeightMapFusionNet(channels=8).state_dict(), ckpt)
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(INFERENCE), "--bundle_root", str(tmp_path),
            "--input_dir", str(data), "--output_dir", str(out), "--ckpt_path", str(ckpt), "--register", "False",
-           "--network_def#channels", "8", "--network_def#decoder_channels", "[8, 8]"]
+           "--network_def#channels", "8"]
     env = {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "utf-8"}
     import os
 

@@ -35,8 +35,10 @@ __all__ = [
 ]
 
 #: Registry names of networks; in this app they run only as the bundle's trained network (``method=bundle``).
-NETWORK_METHODS: tuple[str, ...] = ("poster", "msrpan", "msdra")
-_NETWORK_TARGET = "TwoSourceFusionNet"
+NETWORK_METHODS: tuple[str, ...] = ("default", "poster", "msrpan", "msdra")
+#: ``network_def`` classes the app loads ``model.pt`` into: the bundle's WeightMapFusionNet (fuser ``default``)
+#: and, for bundles of earlier versions, TwoSourceFusionNet (fuser named by ``network_def#network``).
+_NETWORK_TARGETS: tuple[str, ...] = ("WeightMapFusionNet", "TwoSourceFusionNet")
 
 
 def parse_value(text: Any) -> Any:
@@ -90,11 +92,12 @@ def bundle_network_args(bundle: Path, overrides: Mapping[str, Any]) -> dict[str,
         overrides: ``{"network_def#channels": 8, ...}`` applied first.
 
     Returns:
-        ``{"name": "poster", "strategy": "attention", "channels": 64, ...}``: the network's registry name
-        and its constructor arguments.
+        ``{"name": "default", "channels": 16, "full_channels": 8, ...}``: the fuser's registry name
+        and the network's constructor arguments.
 
     Raises:
-        FusionInputError: the config is missing or its ``network_def`` is not a ``TwoSourceFusionNet``.
+        FusionInputError: the config is missing or its ``network_def`` is not a ``WeightMapFusionNet``
+            (or an earlier bundle's ``TwoSourceFusionNet``).
     """
     from monai.bundle import ConfigParser
 
@@ -105,9 +108,12 @@ def bundle_network_args(bundle: Path, overrides: Mapping[str, Any]) -> dict[str,
     parser.read_config(str(path))
     parser.update(dict(overrides))
     raw = parser.get("network_def")
-    if not isinstance(raw, dict) or not str(raw.get("_target_", "")).endswith(_NETWORK_TARGET):
-        raise FusionInputError(f"{path}: network_def must be a {_NETWORK_TARGET} (got {raw!r})")
+    target = str(raw.get("_target_", "")).rsplit(".", 1)[-1] if isinstance(raw, dict) else ""
+    if target not in _NETWORK_TARGETS:
+        raise FusionInputError(f"{path}: network_def must be a {' or '.join(_NETWORK_TARGETS)} (got {raw!r})")
     args = {k: parser.get_parsed_content(f"network_def#{k}") for k in raw if not k.startswith("_")}
+    if target == "WeightMapFusionNet":
+        return {"name": "default", **args}
     name = args.pop("network", "poster")
     if name not in NETWORK_METHODS:
         raise FusionInputError(f"{path}: network_def#network={name!r} is not one of {', '.join(NETWORK_METHODS)}")

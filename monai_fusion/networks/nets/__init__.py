@@ -6,6 +6,7 @@ from .msdra import MSDRA
 from .msrpan import MSRPAN
 from .poster import PosterFusionNet
 from .two_source import TwoSourceFusionNet
+from .weight_map import WeightMapFusionNet
 from .vgg import VGG_ARCHS, VGG_DEFAULT_LAYERS, VGGFeatures, load_vgg_features, torchvision_weights_file
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "MSRPAN",
     "MSDRA",
     "TwoSourceFusionNet",
+    "WeightMapFusionNet",
     "MEDICAL_FEATURES_FILE",
     "MedicalFeatureExtractor",
     "load_medical_feature_extractor",

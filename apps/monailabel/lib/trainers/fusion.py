@@ -32,7 +32,7 @@ DEFAULT_TRAIN_OPTIONS: dict[str, Any] = {
     "epochs": 10,
     "val_interval": 1,
     "batch_size": 8,
-    "learning_rate": 0.0001,
+    "learning_rate": 0.003,
     "patch_size": [128, 128],
     "pair_types": "all",
     "val_fraction": 0.2,

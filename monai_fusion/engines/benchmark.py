@@ -1,0 +1,346 @@
+"""Benchmark every fusion method on the same pairs with the same metric code.
+
+This is what ``monai-fusion benchmark --data DIR [--split val|all] [--methods ...]`` runs. Each pair
+goes through the project's validation preset once (the atlas pairs are co-registered, so no
+registration); every method fuses the same MRI and other-modality luminance; the fused image is
+quantised to 8 bits (what a user gets on disk) and scored by :func:`monai_fusion.metrics.compute_metrics`
+under one protocol. Written here because MONAI has no multi-method comparison workflow; it only
+orchestrates the library's own pieces (datalist split, preset, fusers, metrics, writers).
+
+Outputs in ``out_dir``: ``per_image.csv`` (one row per pair and method), ``timings.csv``,
+``report.md`` (a table per pair type, mean +- std, best per metric in bold, the default model's
+standing against every other method, timings with the ratio to the poster's network), one bar plot
+per metric (``plots/<metric>.png``) and ``montage.png`` (one example pair per pair type, every method).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..data.datalist import find_pairs, split_by_case
+from ..fusers import available_fusers, get_fuser
+from ..metrics.registry import compute_metrics, resolve_metrics
+from ..transforms.presets import fusion_postprocess, fusion_preprocess
+from ..utils.constants import PAIR_TYPES
+from ..utils.errors import FusionInputError
+
+__all__ = ["BENCHMARK_METRICS", "BENCHMARK_PREAMBLE", "DEFAULT_METHODS", "run_benchmark", "summarise", "time_method", "wins_against"]
+
+#: The source-referenced metrics of the comparison (issue 6), in report order.
+BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
+#: Every registered method, the default model first (zero_learning joins when its VGG19 file is present).
+DEFAULT_METHODS: tuple[str, ...] = ("default", "poster", "msrpan", "msdra", "zero_learning", "average", "max",
+                                    "laplacian", "dwt", "guided_filter")
+#: How the docs page is made (written under its title when the report goes to a chosen path).
+BENCHMARK_PREAMBLE = ("Regenerate this page with `monai-fusion benchmark --data ../shared/data/harvard -o docs/benchmark "
+                      "--report docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).")
+_NOTES = {"poster": "re-implemented network, random weights (no trained weights are shipped)",
+          "msrpan": "re-implemented network, random weights (no trained weights are shipped)",
+          "msdra": "re-implemented network, random weights (no trained weights are shipped)"}
+
+
+def _load_pairs(data: str | os.PathLike, split: str, val_fraction: float, seed: int,
+                max_pairs: int | None) -> list[dict[str, Any]]:
+    items = find_pairs(data).items
+    if split == "val":
+        _, items = split_by_case(items, val_fraction=val_fraction, seed=seed)
+    elif split != "all":
+        raise FusionInputError(f"split={split!r}: expected 'val' (the case-wise validation split) or 'all'")
+    if max_pairs is not None:
+        if max_pairs < 1:
+            raise FusionInputError(f"max_pairs={max_pairs} must be >= 1")
+        per_type = {pt: [it for it in items if it["pair_type"] == pt] for pt in PAIR_TYPES}
+        items = [it for pt in PAIR_TYPES for it in per_type[pt][:max_pairs]]
+    if not items:
+        raise FusionInputError(f"no pairs to benchmark in {data} (split {split!r})")
+    pre = fusion_preprocess(register=False)  # the atlas pairs are co-registered; chroma kept for the montage
+    return [pre(dict(it)) for it in items]
+
+
+def _build(name: str, weights: dict[str, str]) -> tuple[Any | None, str]:
+    kwargs = {"weights": weights[name]} if name in weights else {}
+    note = "" if name in weights else _NOTES.get(name, "")
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the random-init warning is carried as the note
+            return get_fuser(name, **kwargs), note
+    except FusionInputError as err:  # e.g. zero_learning without its VGG19 file
+        if name == "zero_learning":
+            return None, f"skipped: {err}"
+        raise
+
+
+def time_method(fuser: Any, mri: torch.Tensor, other: torch.Tensor, repeats: int = 5) -> float:
+    """Median seconds per call of ``fuser.fuse`` on one ``(1, 1, H, W)`` pair, after one warm-up call."""
+    fuser.fuse(mri, other)
+    times = []
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        fuser.fuse(mri, other)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def summarise(rows: Sequence[dict[str, Any]], methods: Sequence[str], metrics: Sequence[str]
+              ) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
+    """``pair_type -> method -> metric -> (mean, std)`` over the per-image rows."""
+    out: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
+    for pt in sorted({r["pair_type"] for r in rows}, key=lambda p: PAIR_TYPES.index(p) if p in PAIR_TYPES else 99):
+        out[pt] = {}
+        for m in methods:
+            sel = [r for r in rows if r["pair_type"] == pt and r["method"] == m]
+            if sel:
+                out[pt][m] = {k: (float(np.mean([r[k] for r in sel])), float(np.std([r[k] for r in sel])))
+                              for k in metrics}
+    return out
+
+
+def wins_against(table: dict[str, dict[str, tuple[float, float]]], method: str, metrics: Sequence[str]
+                 ) -> list[str]:
+    """Metrics on which ``method``'s mean is at least as high as every other method's."""
+    return [k for k in metrics
+            if all(table[method][k][0] >= v[k][0] for name, v in table.items() if name != method)]
+
+
+def _plots(summary: dict[str, Any], methods: Sequence[str], metrics: Sequence[str], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    pts = list(summary)
+    for k in metrics:
+        fig, ax = plt.subplots(figsize=(9, 3.2))
+        width = 0.8 / max(1, len(methods))
+        for i, m in enumerate(methods):
+            means = [summary[pt][m][k][0] if m in summary[pt] else np.nan for pt in pts]
+            stds = [summary[pt][m][k][1] if m in summary[pt] else 0.0 for pt in pts]
+            ax.bar(np.arange(len(pts)) + i * width, means, width, yerr=stds, label=m, capsize=1.5)
+        ax.set_xticks(np.arange(len(pts)) + 0.4 - width / 2, pts)
+        ax.set_ylabel(k)
+        ax.legend(fontsize=7, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+        fig.tight_layout()
+        path = out / f"{k}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _display(sample: dict[str, Any], key: str) -> np.ndarray:
+    arr = np.asarray(sample[key], dtype=np.float32)
+    return np.clip(np.moveaxis(arr, 0, -1) if arr.shape[0] == 3 else arr[0], 0, 1)
+
+
+def _montage(examples: list[tuple[str, dict[str, Any], dict[str, np.ndarray]]], methods: Sequence[str],
+             path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 2 + len(methods)
+    fig, axes = plt.subplots(len(examples), cols, figsize=(1.6 * cols, 1.7 * len(examples)), squeeze=False)
+    for r, (title, sample, fused) in enumerate(examples):
+        panels = [("MRI", _display(sample, "mri")), (sample.get("modality", "other"), fused["__other__"])]
+        panels += [(m, fused[m]) for m in methods]
+        for c, (name, img) in enumerate(panels):
+            ax = axes[r][c]
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0 or c == 1:
+                ax.set_title(name, fontsize=7)
+        axes[r][0].set_ylabel(title, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _fmt_table(summary: dict[str, dict[str, dict[str, tuple[float, float]]]], metrics: Sequence[str]) -> list[str]:
+    lines = []
+    for pt, table in summary.items():
+        lines += [f"### {pt}", "", "| method | " + " | ".join(metrics) + " |",
+                  "| --- | " + " | ".join("---:" for _ in metrics) + " |"]
+        best = {k: max(v[k][0] for v in table.values()) for k in metrics}
+        for m, vals in table.items():
+            cells = []
+            for k in metrics:
+                mean, std = vals[k]
+                cell = f"{mean:.4f} ± {std:.3f}"
+                cells.append(f"**{cell}**" if mean >= best[k] else cell)
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: str = "val",
+                  methods: Sequence[str] | None = None, metrics: Sequence[str] = BENCHMARK_METRICS,
+                  protocol: str = "standard", val_fraction: float = 0.2, seed: int = 0, max_pairs: int | None = None,
+                  weights: dict[str, str] | None = None, device: str = "cpu", timing_repeats: int = 5,
+                  overwrite: bool = False, progress: bool = True, report_title: str = "Benchmark",
+                  report_path: str | os.PathLike | None = None, preamble: str = "") -> dict[str, Any]:
+    """Fuse every pair with every method, score them, and write the CSVs, report, plots and montage.
+
+    Args:
+        data: a pairs folder in the Whole Brain Atlas layout ``<root>/<PAIR>/<MODALITY>/<name>.png``.
+        out_dir: output folder (created; an existing non-empty one needs ``overwrite``).
+        split: ``"val"``: the case-wise validation split of the bundle (``val_fraction``, ``seed``); ``"all"``.
+        methods: registry names (default :data:`DEFAULT_METHODS`).
+        metrics: metric names (default :data:`BENCHMARK_METRICS`).
+        protocol: metric protocol.
+        val_fraction: validation fraction of cases per pair type (as in the bundle's train.json).
+        seed: split seed (as in train.json).
+        max_pairs: at most this many pairs per pair type (quick runs).
+        weights: ``method -> checkpoint`` for network methods (e.g. your own trained poster weights).
+        device: where the methods run (timings are taken there).
+        timing_repeats: timed calls per method on one 256x256 pair (median reported).
+        overwrite: allow a non-empty ``out_dir``.
+        progress: print one line per method.
+        report_title: first heading of the report.
+        report_path: where to write the markdown report (default ``out_dir/report.md``); its links to the plots
+            and montage are relative to its folder (``docs/benchmark.md`` with ``out_dir=docs/benchmark``).
+        preamble: markdown placed under the title (e.g. how to regenerate the page).
+
+    Returns:
+        ``{"rows", "summary", "timings", "wins", "outputs"}``: per-image rows, per-pair-type means/stds,
+        seconds per pair per method, the metrics the default model leads per pair type, written paths.
+
+    Raises:
+        FusionInputError: unknown method or metric, no pairs, or an existing output folder.
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FusionInputError(f"{out} exists and is not empty; pass --overwrite to replace its benchmark files")
+    methods = list(methods or DEFAULT_METHODS)
+    unknown = [m for m in methods if m not in available_fusers()]
+    if unknown:
+        raise FusionInputError(f"unknown method(s) {unknown}; choose from {', '.join(available_fusers())}")
+    metrics = list(resolve_metrics(list(metrics)))
+    weights = dict(weights or {})
+    samples = _load_pairs(data, split, val_fraction, seed, max_pairs)
+    mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in samples])
+    other = torch.stack([torch.as_tensor(s["other"]).float() for s in samples])
+    scale = 255.0
+    rows: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    ran: list[str] = []
+    examples_idx: dict[str, int] = {}  # the middle pair of each pair type: a slice with anatomy in it
+    for pt in PAIR_TYPES:
+        idx = [i for i, s in enumerate(samples) if s["pair_type"] == pt]
+        if idx:
+            examples_idx[pt] = idx[len(idx) // 2]
+    montage: dict[str, dict[str, np.ndarray]] = {pt: {} for pt in examples_idx}
+    post = fusion_postprocess()
+    for name in methods:
+        fuser, note = _build(name, weights)
+        if fuser is None:
+            notes[name] = note
+            if progress:
+                print(f"benchmark: {name}: {note}", flush=True)
+            continue
+        if note:
+            notes[name] = note
+        t0 = time.perf_counter()
+        fused = torch.cat([fuser.fuse(mri[i:i + 1].to(device), other[i:i + 1].to(device)).cpu()
+                           for i in range(len(samples))])
+        fuse_s = time.perf_counter() - t0
+        timings[name] = time_method(fuser, mri[:1].to(device), other[:1].to(device), timing_repeats)
+        f8 = torch.round(fused.clamp(0, 1) * scale)
+        vals = compute_metrics(f8, torch.round(mri * scale), torch.round(other * scale), metrics=metrics,
+                               protocol=protocol)
+        for i, s in enumerate(samples):
+            rows.append({"pair_type": s["pair_type"], "name": s["name"], "case": s.get("case", ""), "method": name,
+                         **{k: float(vals[k][i]) for k in metrics}})
+        for pt, i in examples_idx.items():
+            d = post({**samples[i], "fused": fused[i]})
+            montage[pt][name] = _display(d, "fused")
+        ran.append(name)
+        if progress:
+            print(f"benchmark: {name}: {len(samples)} pairs fused in {fuse_s:.1f} s, "
+                  f"{timings[name] * 1000:.1f} ms per pair (median of {timing_repeats})", flush=True)
+    summary = summarise(rows, ran, metrics)
+    wins = {pt: wins_against(table, "default", metrics) for pt, table in summary.items() if "default" in table}
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    csv_path = out / "per_image.csv"
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *metrics])
+        w.writeheader()
+        w.writerows(rows)
+    written.append(csv_path)
+    t_path = out / "timings.csv"
+    with open(t_path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["method", "ms_per_pair", "ratio_to_poster"])
+        for m in ran:
+            ratio = timings["poster"] / timings[m] if "poster" in timings and timings[m] > 0 else math.nan
+            w.writerow([m, f"{timings[m] * 1000:.2f}", f"{ratio:.1f}"])
+    written.append(t_path)
+    plots = _plots(summary, ran, metrics, out / "plots")
+    written += plots
+    examples = []
+    for pt, i in examples_idx.items():
+        montage[pt]["__other__"] = np.clip(_display({"o": _other_display(samples[i])}, "o"), 0, 1)
+        examples.append((f"{pt} {samples[i]['name']}", samples[i], montage[pt]))
+    written.append(_montage(examples, ran, out / "montage.png"))
+
+    counts = ", ".join(f"{pt}: {sum(s['pair_type'] == pt for s in samples)}" for pt in summary)
+    how = f" (case-wise, val_fraction {val_fraction}, seed {seed})" if split == "val" else ""
+    lines = [f"# {report_title}", "",
+             f"{len(samples)} pairs ({counts}) from `{data}`, split `{split}`{how}; metrics under the `{protocol}` "
+             f"protocol on the 8-bit fused luminance; device `{device}`, {torch.get_num_threads()} CPU threads "
+             f"({platform.machine()}).", ""]
+    if preamble:
+        lines[1:1] = [preamble, ""]
+    report = Path(report_path) if report_path is not None else out / "report.md"
+
+    def rel(p: Path) -> str:
+        return Path(os.path.relpath(p.resolve(), report.parent.resolve())).as_posix()
+    if notes:
+        lines += ["Notes:", ""] + [f"- `{m}`: {n}" for m, n in notes.items()] + [""]
+    lines += ["## Metrics (mean ± std per pair type; best in bold)", ""] + _fmt_table(summary, metrics)
+    if wins:
+        lines += ["## The default model against every other method", "",
+                  "| pair type | metrics where `default` is at least as good as every other method | count |",
+                  "| --- | --- | ---: |"]
+        lines += [f"| {pt} | {', '.join(w) or '-'} | {len(w)} / {len(metrics)} |" for pt, w in wins.items()]
+        lines.append("")
+    lines += ["## Time per 256x256 pair", "", "| method | ms per pair | poster / method |", "| --- | ---: | ---: |"]
+    for m in ran:
+        ratio = f"{timings['poster'] / timings[m]:.1f}x" if "poster" in timings and timings[m] > 0 else "-"
+        lines.append(f"| {m} | {timings[m] * 1000:.1f} | {ratio} |")
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({rel(p)})" for p in plots]
+    lines += ["", "## Examples", "", f"![montage]({rel(out / 'montage.png')})", ""]
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(lines))
+    written.append(report)
+    if progress:
+        print(f"benchmark: wrote {', '.join(str(p) for p in (csv_path, t_path, report))}, plots and montage", flush=True)
+    return {"rows": rows, "summary": summary, "timings": timings, "wins": wins, "outputs": written}
+
+
+def _other_display(sample: dict[str, Any]) -> torch.Tensor:
+    """The other source as shown to a reader: RGB when the pair is colour, else grey."""
+    if "other_cb" in sample:
+        from ..transforms.colour.array import YCbCrToRGB
+
+        return YCbCrToRGB()(torch.cat([torch.as_tensor(sample["other"]), torch.as_tensor(sample["other_cb"]),
+                                       torch.as_tensor(sample["other_cr"])]))
+    return torch.as_tensor(sample["other"])
