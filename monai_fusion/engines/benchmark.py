@@ -308,7 +308,7 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
              f"protocol on the 8-bit fused luminance; device `{device}`, {torch.get_num_threads()} CPU threads "
              f"({platform.machine()}).", ""]
     if preamble:
-        lines[1:1] = [preamble, ""]
+        lines[2:2] = [preamble, ""]
     report = Path(report_path) if report_path is not None else out / "report.md"
 
     def rel(p: Path) -> str:
