@@ -60,7 +60,7 @@ def _dicom_input(path: str, series_uid: str | None, what: str, stack: Any) -> tu
     return str(tmp), header
 
 
-def fuse_files(mri: str, other: str, out: str | None, method: str = "default", modality: str | None = None,
+def fuse_files(mri: str, other: str, out: str | None, method: str = "laplacian", modality: str | None = None,
                register: bool = True, overwrite: bool = False, device: str = "cpu", batch_size: int = 16,
                overview: str | None = None, dicom_out: str | None = None, mri_series: str | None = None,
                other_series: str | None = None, force: bool = False, progress: bool = False,
@@ -198,7 +198,7 @@ def _fuse_files(stack: Any, mri: str, other: str, out: str | None, method: str, 
     return result
 
 
-def fuse_folder(pairs: str, out: str, method: str = "default", pair_types: Sequence[str] | None = None,
+def fuse_folder(pairs: str, out: str, method: str = "laplacian", pair_types: Sequence[str] | None = None,
                 register: bool = False, overwrite: bool = False, device: str = "cpu",
                 limit: int | None = None) -> list[Path]:
     """Fuse every matched pair of a Whole Brain Atlas style folder into ``<out>/<PAIR>/<name>.png``.
@@ -269,7 +269,7 @@ def _other_for_display(sample: dict[str, Any]) -> np.ndarray:
     return y
 
 
-def run_demo(output_dir: str = "demo_output", method: str = "default", overwrite: bool = False) -> dict[str, Path]:
+def run_demo(output_dir: str = "demo_output", method: str = "laplacian", overwrite: bool = False) -> dict[str, Path]:
     """Fuse the embedded MNI152 MRI/PET pair (registered first) and write the fused PNG and an overview.
 
     Returns:
@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="fuse the embedded MNI152 MRI/PET pair and write an overview PNG")
     demo.add_argument("-o", "--output-dir", default="demo_output", help="folder for the results (default: demo_output)")
-    demo.add_argument("--method", default="default", help="fusion method name (see `monai-fusion info`; default: default, the shipped trained model)")
+    demo.add_argument("--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)")
     demo.add_argument("--overwrite", action="store_true", help="replace earlier demo results")
 
     fuse = sub.add_parser("fuse", help="fuse an MRI file with a CT/PET/SPECT file, or every pair of a folder")
@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument("--anonymize", action="store_true",
                       help="DICOM/NIfTI output without the MRI's patient and study identifiers (new UIDs)")
     fuse.add_argument("--no-progress", action="store_true", help="no progress bar over the slices of a volume")
-    fuse.add_argument("--method", default="default", help="fusion method name (see `monai-fusion info`; default: default, the shipped trained model)")
+    fuse.add_argument("--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)")
     fuse.add_argument("--modality", choices=OTHER_MODALITIES, help="modality of OTHER (guessed from its path)")
     fuse.add_argument("--register", action=argparse.BooleanOptionalAction, default=None,
                       help="register OTHER onto the MRI first (default: on for two files, off for --pairs, "

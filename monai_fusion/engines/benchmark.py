@@ -42,7 +42,14 @@ DEFAULT_METHODS: tuple[str, ...] = ("default", "poster", "msrpan", "msdra", "zer
                                     "laplacian", "dwt", "guided_filter")
 #: How the docs page is made (written under its title when the report goes to a chosen path).
 BENCHMARK_PREAMBLE = ("Regenerate this page with `monai-fusion benchmark --data ../shared/data/harvard -o docs/benchmark "
-                      "--report docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).")
+                      "--report docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).\n\n"
+                      "!!! warning \"Read the montage as well as the tables\"\n"
+                      "    The metrics compare the fused image with each source; an image that copies the MRI scores well on "
+                      "most of them. On CT-MRI the shipped `default` model does nearly that: it keeps the MRI and leaves out "
+                      "most of the CT bone (see the CT-MRI row of the montage), yet leads on 5 of 7 metrics. Use `max` or "
+                      "`guided_filter` for CT-MRI until a model that keeps the bone ships. The `poster`, `msrpan` and "
+                      "`msdra` rows are the re-implemented networks with random weights (no trained weights are shipped), "
+                      "shown for speed, not as a quality comparison.")
 _NOTES = {"poster": "re-implemented network, random weights (no trained weights are shipped)",
           "msrpan": "re-implemented network, random weights (no trained weights are shipped)",
           "msdra": "re-implemented network, random weights (no trained weights are shipped)"}
