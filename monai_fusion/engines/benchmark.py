@@ -287,13 +287,13 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     csv_path = out / "per_image.csv"
-    with open(csv_path, "w", newline="") as fh:
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *metrics])
         w.writeheader()
         w.writerows(rows)
     written.append(csv_path)
     t_path = out / "timings.csv"
-    with open(t_path, "w", newline="") as fh:
+    with open(t_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["method", "ms_per_pair", "ratio_to_poster"])
         for m in ran:
@@ -336,7 +336,7 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({rel(p)})" for p in plots]
     lines += ["", "## Examples", "", f"![montage]({rel(out / 'montage.png')})", ""]
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text("\n".join(lines))
+    report.write_text("\n".join(lines), encoding="utf-8")
     written.append(report)
     if progress:
         print(f"benchmark: wrote {', '.join(str(p) for p in (csv_path, t_path, report))}, plots and montage", flush=True)
