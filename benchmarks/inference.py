@@ -15,10 +15,8 @@ timings hold, but their outputs are not meaningful fusions.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from monai_fusion.data.datalist import find_pairs
+from monai_fusion.engines.benchmark import time_method
 from monai_fusion.fusers import Fuser, available_fusers, get_fuser
 from monai_fusion.networks.nets.vgg import torchvision_weights_file
 from monai_fusion.networks.train_feature_extractor import default_data_root, load_grey_pairs
@@ -67,14 +66,9 @@ def build_fuser(name: str, tmp: Path) -> tuple[Fuser, str]:
 
 
 def time_fuser(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, repeats: int) -> float:
-    """Median milliseconds of ``fuser.fuse(mri, other)`` over ``repeats`` calls after a warm-up."""
-    fuser.fuse(mri, other)
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        fuser.fuse(mri, other)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    """Median milliseconds of ``fuser.fuse(mri, other)`` over ``repeats`` calls after a warm-up
+    (:func:`monai_fusion.engines.benchmark.time_method`, the benchmark command's timer)."""
+    return time_method(fuser, mri, other, repeats) * 1e3
 
 
 def count_flops(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor) -> int:

@@ -104,7 +104,7 @@ def _fuse_files(stack: Any, mri: str, other: str, out: str | None, method: str, 
                 progress: bool, anonymize: bool = False) -> dict[str, Any]:
     from .data.io import is_volume_path, write_nifti, write_png
     from .data.overview import save_overview
-    from .engines.inference import fuse_sample
+    from .engines.inference import fuse_sample, other_for_display
     from .fusers import get_fuser
     from .transforms.presets import fusion_preprocess
 
@@ -189,7 +189,7 @@ def _fuse_files(stack: Any, mri: str, other: str, out: str | None, method: str, 
     else:
         write_png(np.asarray(fused), outp, overwrite=overwrite)
         if overview:
-            other_show = _other_for_display(result)
+            other_show = other_for_display(result)
             save_overview(np.asarray(result["mri"]), other_show, np.asarray(fused), overview,
                           titles=("MRI", mod, f"fused ({method})", f"{mod} over MRI"))
         outputs.append(outp)
@@ -257,16 +257,6 @@ def fuse_folder(pairs: str, out: str, method: str = "laplacian", pair_types: Seq
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return written
-
-
-def _other_for_display(sample: dict[str, Any]) -> np.ndarray:
-    """The registered other modality in colour again (chroma merged back around its own Y)."""
-    from .transforms.colour import YCbCrToRGB
-
-    y = np.asarray(sample["other"])
-    if "other_cb" in sample:
-        return np.asarray(YCbCrToRGB(1.0)(np.concatenate([y, np.asarray(sample["other_cb"]), np.asarray(sample["other_cr"])])))
-    return y
 
 
 def run_demo(output_dir: str = "demo_output", method: str = "laplacian", overwrite: bool = False) -> dict[str, Path]:

@@ -30,6 +30,7 @@ from ..data.datalist import find_pairs, split_by_case
 from ..fusers import available_fusers, get_fuser
 from ..metrics.registry import compute_metrics, resolve_metrics
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
+from .inference import other_for_display
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
 
@@ -304,7 +305,7 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
     written += plots
     examples = []
     for pt, i in examples_idx.items():
-        montage[pt]["__other__"] = np.clip(_display({"o": _other_display(samples[i])}, "o"), 0, 1)
+        montage[pt]["__other__"] = _display({"o": other_for_display(samples[i])}, "o")
         examples.append((f"{pt} {samples[i]['name']}", samples[i], montage[pt]))
     written.append(_montage(examples, ran, out / "montage.png"))
 
@@ -342,12 +343,3 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
         print(f"benchmark: wrote {', '.join(str(p) for p in (csv_path, t_path, report))}, plots and montage", flush=True)
     return {"rows": rows, "summary": summary, "timings": timings, "wins": wins, "outputs": written}
 
-
-def _other_display(sample: dict[str, Any]) -> torch.Tensor:
-    """The other source as shown to a reader: RGB when the pair is colour, else grey."""
-    if "other_cb" in sample:
-        from ..transforms.colour.array import YCbCrToRGB
-
-        return YCbCrToRGB()(torch.cat([torch.as_tensor(sample["other"]), torch.as_tensor(sample["other_cb"]),
-                                       torch.as_tensor(sample["other_cr"])]))
-    return torch.as_tensor(sample["other"])

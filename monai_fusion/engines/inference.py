@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from monai.data import MetaTensor
 
@@ -15,7 +16,7 @@ from ..fusers import Fuser
 from ..transforms.presets import fusion_postprocess
 from ..utils.errors import FusionInputError
 
-__all__ = ["fuse_images", "fuse_sample"]
+__all__ = ["fuse_images", "fuse_sample", "other_for_display"]
 
 
 def fuse_images(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, batch_size: int = 16,
@@ -68,3 +69,20 @@ def fuse_sample(sample: Mapping[str, Any], fuser: Fuser, batch_size: int = 16,
     meta = dict(d["mri"].meta) if isinstance(d["mri"], MetaTensor) else {}  # holds the MRI's affine
     d["fused"] = MetaTensor(fused, meta=meta)
     return fusion_postprocess()(d)
+
+
+def other_for_display(sample: Mapping[str, Any]) -> np.ndarray:
+    """The other modality as a reader sees it: colour again for PET/SPECT (chroma merged back around its own Y).
+
+    Args:
+        sample: a preprocessed pair dict with ``other`` (and ``other_cb``/``other_cr`` for colour pairs).
+
+    Returns:
+        ``(3, ...)`` RGB for colour pairs, else the grey ``(1, ...)`` image, in [0, 1].
+    """
+    from ..transforms.colour import YCbCrToRGB
+
+    y = np.asarray(sample["other"])
+    if "other_cb" in sample:
+        return np.asarray(YCbCrToRGB(1.0)(np.concatenate([y, np.asarray(sample["other_cb"]), np.asarray(sample["other_cr"])])))
+    return y
