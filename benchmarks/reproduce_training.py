@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not Path(args.dataset_dir).is_dir():
         raise SystemExit(f"--dataset-dir {args.dataset_dir} does not exist; point it at the Whole Brain Atlas pairs")
-    shipped = json.loads((BUNDLE / "configs" / "metadata.json").read_text())["eval_metrics"]
+    shipped = json.loads((BUNDLE / "configs" / "metadata.json").read_text(encoding="utf-8"))["eval_metrics"]
     tmp = None if args.workdir else tempfile.mkdtemp(prefix="reproduce_")
     work = Path(args.workdir or tmp) / "multimodal_fusion"
     try:
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_s = time.perf_counter() - t0
         _run(["run", "evaluating", "--config_file", "['configs/train.json','configs/evaluate.json']",
               "--dataset_dir", args.dataset_dir, "--val_metrics", json.dumps(sorted(shipped))], work)
-        with open(work / "eval" / "metrics.csv") as fh:
+        with open(work / "eval" / "metrics.csv", encoding="utf-8") as fh:
             got = {row[0]: float(row[1]) for row in csv.reader(fh) if len(row) == 2}
     finally:
         if tmp:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+from monai.data import MetaTensor
 from monai.engines.utils import PrepareBatch
 
 from ..utils.errors import FusionInputError
@@ -38,6 +39,10 @@ def stack_sources(batch: dict[str, Any], keys: Sequence[str] = ("mri", "other"))
 class PrepareFusionBatch(PrepareBatch):
     """Return ``(sources, sources)``: the stacked ``mri`` + ``other`` images as input and as target.
 
+    When the batch has ``pair_type`` the target is a ``MetaTensor`` view of the same data whose
+    ``meta["pair_type"]`` lists them (read by :class:`~monai_fusion.losses.StructureFusionLoss`'s
+    ``pair_weights``).
+
     Args:
         keys: the source keys, MRI first.
     """
@@ -48,4 +53,10 @@ class PrepareFusionBatch(PrepareBatch):
     def __call__(self, batchdata: dict[str, torch.Tensor], device: str | torch.device | None = None,
                  non_blocking: bool = False, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         x = stack_sources(batchdata, self.keys).to(device=device, non_blocking=non_blocking, **kwargs)
-        return x, x
+        pair_types = batchdata.get("pair_type") if isinstance(batchdata, dict) else None
+        if pair_types is None:
+            return x, x
+        # the target carries each sample's pair type, for losses with per-pair-type settings
+        target = MetaTensor(x.as_tensor() if isinstance(x, MetaTensor) else x)
+        target.meta["pair_type"] = [str(p) for p in pair_types]
+        return x, target

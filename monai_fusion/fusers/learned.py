@@ -134,7 +134,15 @@ class DefaultFuser(NetworkFuser):
                 raise MissingWeightsError(f"default: the shipped weights {DEFAULT_WEIGHTS} are missing; reinstall "
                                           "monai-fusion or pass weights=<the bundle's models/model.pt>")
             weights = DEFAULT_WEIGHTS
-        super().__init__(weights=weights, device=device, **net_kwargs)
+        try:
+            super().__init__(weights=weights, device=device, **net_kwargs)
+        except FusionInputError as err:
+            if "do not fit" in str(err) and "context." in str(err) and "global_context" not in net_kwargs:
+                raise FusionInputError(
+                    f"{err}. A checkpoint without the context layer comes from a bundle before 0.3.0 (or a run with "
+                    "global_context false): pass select_prior=0, global_context=False (the settings it was trained "
+                    "with)") from err
+            raise
 
 
 @register_fuser("poster")

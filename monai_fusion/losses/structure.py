@@ -10,7 +10,16 @@ sum of five terms, each a differentiable form of what the evaluation measures:
   ``atan`` values (the same quantity where both are defined, with a gradient everywhere);
 - ``vif``: ``-mean(VIF(F, A), VIF(F, B))``, the metrics' own pixel-domain VIF;
 - ``scd``: ``-SCD / 2``, ``corr(F - B, A) + corr(F - A, B)`` with an epsilon under the square root;
-- ``int``: ``mean |F - max(A, B)|``, which keeps the brighter source's intensities.
+- ``grad``: ``mean | |grad F| - max(|grad A|, |grad B|) |`` (Sobel magnitudes of the [0, 1] images), the
+  texture term of SwinFusion (Ma et al. 2022): the fused edges as strong as the stronger source's, which
+  a copy of one source cannot satisfy where only the other shows an edge;
+- ``int``: ``mean |F - max(A, B)|``, which keeps the brighter source's intensities; with ``int_margin`` > 0
+  only where the sources differ by more than the margin (``|A - B| > int_margin``: CT bone over dark MRI
+  skull, tracer uptake over dark MRI), so that it keeps what only one source shows without pulling the
+  soft tissue, where both sources are of similar brightness, towards a pixel-wise mixture of the two.
+
+``pair_weights`` replaces any of these settings for the samples of one pair type (the bundle weights the
+max-intensity term 4x on CT-MRI, where otherwise a copy of the MRI wins and the bone is lost).
 
 Written here because neither MONAI nor piq has a fusion loss against two sources; the SSIM and VIF terms
 reuse :mod:`monai_fusion.metrics` (one implementation of each quantity, so the loss optimises what the
@@ -20,8 +29,10 @@ metrics report; this is the one place where the ``losses`` package imports from 
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping, Sequence
 
 import torch
+from monai.data import MetaTensor
 from torch import nn
 
 from ..metrics.perceptual import vif_per_source
@@ -74,7 +85,7 @@ def _corr(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
 
 
 class StructureFusionLoss(nn.Module):
-    """``w_ssim (1 - SSIM) + w_qabf (1 - Qabf) - w_vif VIF - w_scd SCD / 2 + w_int |F - max(A, B)|``.
+    """``w_ssim (1 - SSIM) + w_qabf (1 - Qabf) - w_vif VIF - w_scd SCD / 2 + w_grad grad + w_int |F - max(A, B)|``.
 
     Args:
         w_ssim: weight of the SSIM term.
@@ -82,52 +93,119 @@ class StructureFusionLoss(nn.Module):
         w_vif: weight of the VIF term.
         w_scd: weight of the SCD term.
         w_int: weight of the max-intensity term.
+        int_margin: the max-intensity term counts only pixels where ``|A - B|`` exceeds this (images in
+            [0, 1]); 0 counts every pixel.
+        w_grad: weight of the max-gradient term.
+        pair_weights: per pair type (``"CT-MRI"``, ...), settings that replace the ones above for the
+            samples of that type, e.g. ``{"CT-MRI": {"w_int": 4, "int_margin": 0.25}}``. The pair types
+            come with the target (``target.meta["pair_type"]``, one per sample, as
+            :class:`~monai_fusion.engines.batch.PrepareFusionBatch` sends them) or as ``pair_types=``.
 
     Attributes:
-        last_terms: the unweighted terms of the last call (``ssim``, ``qabf``, ``vif``, ``scd``, ``int``) and the
-            weighted ``total``, as floats.
+        last_terms: the unweighted batch means of the terms of the last call (``ssim``, ``qabf``, ``vif``, ``scd``,
+            ``grad``, ``int``, those with a weight) and the weighted ``total``, as floats.
 
     Example:
         >>> loss = StructureFusionLoss()
         >>> value = loss(net(x), x)          # x = cat([mri, other], 1) in [0, 1]
     """
 
+    _NAMES = ("ssim", "qabf", "vif", "scd", "int", "grad")
+
     def __init__(self, w_ssim: float = 1.0, w_qabf: float = 2.0, w_vif: float = 1.0, w_scd: float = 1.0,
-                 w_int: float = 1.0) -> None:
+                 w_int: float = 1.0, int_margin: float = 0.0, w_grad: float = 0.0,
+                 pair_weights: Mapping[str, Mapping[str, float]] | None = None) -> None:
         super().__init__()
-        self.weights = {"ssim": float(w_ssim), "qabf": float(w_qabf), "vif": float(w_vif), "scd": float(w_scd),
-                        "int": float(w_int)}
-        if any(v < 0 or not math.isfinite(v) for v in self.weights.values()):
-            raise FusionInputError(f"StructureFusionLoss: weights must be finite and >= 0, got {self.weights}")
+        base = {"w_ssim": w_ssim, "w_qabf": w_qabf, "w_vif": w_vif, "w_scd": w_scd, "w_int": w_int,
+                "int_margin": int_margin, "w_grad": w_grad}
+        self.settings = self._check(base, "StructureFusionLoss")
+        self.pair_settings: dict[str, dict[str, float]] = {}
+        for pair_type, over in (pair_weights or {}).items():
+            unknown = sorted(set(over) - set(base))
+            if unknown:
+                raise FusionInputError(f"StructureFusionLoss: pair_weights[{pair_type!r}] has unknown settings "
+                                       f"{unknown}; expected any of {sorted(base)}")
+            self.pair_settings[str(pair_type)] = self._check({**self.settings, **over},
+                                                             f"StructureFusionLoss pair_weights[{pair_type!r}]")
+        self.int_margin = self.settings["int_margin"]
+        self.weights = {k: self.settings[f"w_{k}"] for k in self._NAMES}
         self.last_terms: dict[str, float] = {}
 
-    def terms(self, pred: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every term (unweighted) for ``(N, 1, H, W)`` images in [0, 1]."""
-        f, sa, sb = pred * 255.0, a * 255.0, b * 255.0
-        out: dict[str, torch.Tensor] = {}
-        if self.weights["ssim"]:
-            out["ssim"] = 1 - (ssim_per_source(sa, f) + ssim_per_source(sb, f)).mean().to(pred.dtype) / 2
-        if self.weights["qabf"]:
-            out["qabf"] = 1 - soft_qabf(f, sa, sb).mean()
-        if self.weights["vif"]:
-            out["vif"] = -(vif_per_source(f, sa) + vif_per_source(f, sb)).mean().to(pred.dtype) / 2
-        if self.weights["scd"]:
-            out["scd"] = -(_corr(f - sb, sa) + _corr(f - sa, sb)).mean() / 2
-        if self.weights["int"]:
-            out["int"] = (pred - torch.maximum(a, b)).abs().mean()
+    @staticmethod
+    def _check(settings: Mapping[str, Any], what: str) -> dict[str, float]:
+        out = {k: float(v) for k, v in settings.items()}
+        if not 0.0 <= out["int_margin"] < 1.0:
+            raise FusionInputError(f"{what}: int_margin must be in [0, 1), got {out['int_margin']}")
+        if any(v < 0 or not math.isfinite(v) for k, v in out.items() if k.startswith("w_")):
+            raise FusionInputError(f"{what}: weights must be finite and >= 0, got {out}")
         return out
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-        """Weighted total.
+    def _used(self) -> list[str]:
+        every = [self.settings, *self.pair_settings.values()]
+        return [k for k in self._NAMES if any(s[f"w_{k}"] for s in every)]
+
+    def terms(self, pred: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+              int_margin: torch.Tensor | float | None = None) -> dict[str, torch.Tensor]:
+        """Every used term (unweighted), per sample, for ``(N, 1, H, W)`` images in [0, 1].
+
+        Args:
+            pred: F.
+            a: source A (the MRI).
+            b: source B.
+            int_margin: the max-intensity term's margin, a float or one per sample (default: the loss's).
+
+        Returns:
+            ``{name: (N,) tensor}`` for each term with a weight (in any pair type's settings).
+        """
+        f, sa, sb = pred * 255.0, a * 255.0, b * 255.0
+        used = self._used()
+        out: dict[str, torch.Tensor] = {}
+        if "ssim" in used:
+            out["ssim"] = 1 - (ssim_per_source(sa, f) + ssim_per_source(sb, f)).to(pred.dtype) / 2
+        if "qabf" in used:
+            out["qabf"] = 1 - soft_qabf(f, sa, sb)
+        if "vif" in used:
+            out["vif"] = -(vif_per_source(f, sa) + vif_per_source(f, sb)).to(pred.dtype) / 2
+        if "scd" in used:
+            out["scd"] = -(_corr(f - sb, sa) + _corr(f - sa, sb)) / 2
+        if "grad" in used:
+            mags = [torch.sqrt(gx * gx + gy * gy + 1e-8) for gx, gy in (sobel(pred), sobel(a), sobel(b))]
+            out["grad"] = (mags[0] - torch.maximum(mags[1], mags[2])).abs().mean(dim=(1, 2, 3))
+        if "int" in used:
+            margin = torch.as_tensor(self.int_margin if int_margin is None else int_margin,
+                                     dtype=pred.dtype, device=pred.device).reshape(-1, 1, 1, 1)
+            err = (pred - torch.maximum(a, b)).abs() * ((a - b).abs() > margin).to(pred.dtype)
+            out["int"] = err.mean(dim=(1, 2, 3))
+        return out
+
+    def _sample_settings(self, pair_types: Sequence[str] | None, n: int) -> list[dict[str, float]]:
+        if pair_types is None or not self.pair_settings:
+            return [self.settings] * n
+        if len(pair_types) != n:
+            raise FusionInputError(f"StructureFusionLoss: {len(pair_types)} pair types for a batch of {n}")
+        return [self.pair_settings.get(str(p), self.settings) for p in pair_types]
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, other: torch.Tensor | None = None,
+                pair_types: Sequence[str] | None = None) -> torch.Tensor:
+        """Weighted total, averaged over the batch.
 
         Args:
             pred: fused ``(N, 1, H, W)`` in [0, 1].
             target: the MRI ``(N, 1, H, W)``, or both sources ``cat([mri, other], 1)`` when ``other`` is None.
             other: the other source.
+            pair_types: one pair type per sample for ``pair_weights`` (default: ``target.meta["pair_type"]``
+                when the target carries it).
 
         Returns:
             The scalar loss; the terms are kept in :attr:`last_terms`.
         """
+        if pair_types is None:
+            meta = getattr(target, "meta", None)
+            pair_types = meta.get("pair_type") if isinstance(meta, Mapping) else None
+        if isinstance(target, MetaTensor):
+            target = target.as_tensor()
+        if isinstance(pred, MetaTensor):
+            pred = pred.as_tensor()
         if other is None:
             if target.ndim != 4 or target.shape[1] != 2:
                 raise FusionInputError(f"StructureFusionLoss: target must stack both sources, (N, 2, H, W), "
@@ -136,10 +214,15 @@ class StructureFusionLoss(nn.Module):
         if pred.shape != target.shape or other.shape != target.shape or pred.shape[1] != 1:
             raise FusionInputError(f"StructureFusionLoss: expected (N, 1, H, W) prediction and sources of one shape, "
                                    f"got {tuple(pred.shape)}, {tuple(target.shape)}, {tuple(other.shape)}")
-        if self.weights["vif"] and min(pred.shape[-2:]) < 41:  # as the VIF metric: four scales of 'valid' filtering
+        if "vif" in self._used() and min(pred.shape[-2:]) < 41:  # as the VIF metric: 4 scales of 'valid' filtering
             raise FusionInputError(f"StructureFusionLoss: the VIF term (4 scales) needs images of at least 41x41 pixels, "
                                    f"got {tuple(pred.shape[-2:])}; use larger patches or w_vif=0")
-        terms = self.terms(pred, target, other)
-        total = sum(self.weights[k] * v for k, v in terms.items())
-        self.last_terms = {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(total.detach())}
-        return total  # type: ignore[return-value]
+        per = self._sample_settings(pair_types, pred.shape[0])
+        margins = [s["int_margin"] for s in per]
+        terms = self.terms(pred, target, other, int_margin=margins if len(set(margins)) > 1 else margins[0])
+        total = pred.new_zeros(())
+        for k, v in terms.items():
+            w = torch.tensor([s[f"w_{k}"] for s in per], dtype=v.dtype, device=v.device)
+            total = total + (w * v).mean()
+        self.last_terms = {**{k: float(v.detach().mean()) for k, v in terms.items()}, "total": float(total.detach())}
+        return total

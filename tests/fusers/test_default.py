@@ -46,3 +46,16 @@ def test_missing_shipped_file_says_how_to_fix(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(learned, "DEFAULT_WEIGHTS", tmp_path / "gone.pt")
     with pytest.raises(MissingWeightsError, match="reinstall monai-fusion or pass weights="):
         get_fuser("default")
+
+
+def test_checkpoint_of_an_earlier_bundle_says_which_settings_load_it(tmp_path: Path) -> None:
+    """A plain state dict of the pre-0.3.0 network (no context layer, no prior) fails with the settings to pass."""
+    old = WeightMapFusionNet(select_prior=0.0, global_context=False)
+    path = tmp_path / "model.pt"
+    torch.save(old.state_dict(), path)
+    with pytest.raises(learned.FusionInputError, match="select_prior=0, global_context=False"):
+        get_fuser("default", weights=str(path))
+    fuser = get_fuser("default", weights=str(path), select_prior=0, global_context=False)
+    x = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(fuser.net(*x), old(*x))

@@ -33,7 +33,7 @@ def test_terms_gradients_and_target_forms() -> None:
     value = loss(pred, torch.cat([a, b], 1))
     value.backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
-    assert set(loss.last_terms) == {"ssim", "qabf", "vif", "scd", "int", "total"}
+    assert set(loss.last_terms) == {"ssim", "qabf", "vif", "scd", "int", "total"}  # w_grad 0: not computed
     assert loss.last_terms["total"] == pytest.approx(float(value.detach()))
     ssim = compute_metrics(((a + b) / 2) * 255, a * 255, b * 255, metrics=["SSIM"])["SSIM"]
     assert loss.last_terms["ssim"] == pytest.approx(1 - float(ssim), abs=1e-5)
@@ -67,3 +67,51 @@ def test_optimising_the_loss_beats_the_average_rule() -> None:
     avg = compute_metrics(((a + b) / 2) * 255, a * 255, b * 255, metrics=["Qabf", "SCD"])
     got = compute_metrics(f.detach().clamp(0, 1) * 255, a * 255, b * 255, metrics=["Qabf", "SCD"])
     assert float(got["Qabf"]) > float(avg["Qabf"]) and float(got["SCD"]) > float(avg["SCD"])
+
+
+def test_int_margin_counts_only_pixels_where_the_sources_disagree() -> None:
+    a = torch.full((1, 1, 48, 48), 0.5)
+    b = a.clone()
+    b[..., :8, :] = 0.95  # only one source shows this band ("bone"), |a - b| = 0.45
+    b[..., 8:16, :] = 0.6  # similar brightness, |a - b| = 0.1
+    pred = a.clone()  # keeps neither
+    plain = StructureFusionLoss(w_ssim=0, w_qabf=0, w_vif=0, w_scd=0, w_int=1)
+    margin = StructureFusionLoss(w_ssim=0, w_qabf=0, w_vif=0, w_scd=0, w_int=1, int_margin=0.25)
+    assert float(plain(pred, a, b)) == pytest.approx((8 * 0.45 + 8 * 0.1) / 48, abs=1e-6)
+    assert float(margin(pred, a, b)) == pytest.approx(8 * 0.45 / 48, abs=1e-6)
+    with pytest.raises(FusionInputError, match="int_margin"):
+        StructureFusionLoss(int_margin=1.0)
+
+
+def test_pair_weights_apply_per_sample() -> None:
+    """Per-pair-type settings weight each sample's terms; the pair types ride on the target's meta."""
+    from monai.data import MetaTensor
+
+    from monai_fusion.engines.batch import PrepareFusionBatch
+
+    a = torch.full((2, 1, 48, 48), 0.5)
+    b = a.clone()
+    b[..., :8, :] = 0.95
+    pred = a.clone()
+    kw = dict(w_ssim=0, w_qabf=0, w_vif=0, w_scd=0, w_int=1)
+    loss = StructureFusionLoss(**kw, pair_weights={"CT-MRI": {"w_int": 3.0, "int_margin": 0.25}})
+    one = 8 * 0.45 / 48
+    assert float(loss(pred, a, b)) == pytest.approx(one, abs=1e-6)  # no pair types: the base settings
+    assert float(loss(pred, a, b, pair_types=["CT-MRI", "PET-MRI"])) == pytest.approx((3 * one + one) / 2, abs=1e-6)
+    batch = {"mri": MetaTensor(a), "other": MetaTensor(b), "pair_type": ["CT-MRI", "CT-MRI"]}
+    x, target = PrepareFusionBatch()(batch)
+    assert target.meta["pair_type"] == ["CT-MRI", "CT-MRI"] and torch.equal(x, target)
+    assert float(loss(pred, target)) == pytest.approx(3 * one, abs=1e-6)
+    with pytest.raises(FusionInputError, match="2 pair types for a batch of 1"):
+        loss(pred[:1], a[:1], b[:1], pair_types=["CT-MRI", "CT-MRI"])
+    with pytest.raises(FusionInputError, match="unknown settings"):
+        StructureFusionLoss(pair_weights={"CT-MRI": {"w_bone": 1.0}})
+    with pytest.raises(FusionInputError, match=r"pair_weights\['CT-MRI'\].*int_margin"):
+        StructureFusionLoss(pair_weights={"CT-MRI": {"int_margin": 2.0}})
+
+
+def test_grad_term_rewards_the_stronger_edges() -> None:
+    a, b = _pair()
+    loss = StructureFusionLoss(w_ssim=0, w_qabf=0, w_vif=0, w_scd=0, w_int=0, w_grad=1)
+    assert float(loss(torch.maximum(a, b), a, b)) < float(loss((a + b) / 2, a, b))
+    assert set(loss.last_terms) == {"grad", "total"}

@@ -36,14 +36,46 @@ def test_output_is_a_weighted_source_mix_plus_bounded_detail() -> None:
     assert bool((y0 >= lo - 1e-6).all()) and bool((y0 <= hi + 1e-6).all())
 
 
-def test_torchscript_matches_eager() -> None:
-    net = WeightMapFusionNet(channels=8).eval()
-    x = torch.rand(1, 2, 40, 52)
+def test_select_prior_starts_as_a_soft_maximum() -> None:
+    """With the prior and zeroed head weights the untrained output is sigmoid(k (a - b)) a + ... ~ max(a, b)."""
+    net = WeightMapFusionNet(select_prior=50.0, residual_scale=0.0, global_context=False).eval()
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+    a = torch.tensor([[0.9, 0.1], [0.5, 0.2]])[None, None]
+    b = torch.tensor([[0.1, 0.8], [0.5, 0.6]])[None, None]
+    with torch.no_grad():
+        y = net(a, b)
+    assert torch.allclose(y, torch.maximum(a, b), atol=1e-3)
+    assert net.config["select_prior"] == 50.0
+    with torch.no_grad():  # without the prior the same head gives the average
+        net.select_prior = 0.0
+        assert torch.allclose(net(a, b), (a + b) / 2)
+
+
+@pytest.mark.parametrize("global_context", [False, True])
+def test_torchscript_matches_eager(global_context: bool) -> None:
+    net = WeightMapFusionNet(channels=8, select_prior=20.0, global_context=global_context).eval()
+    x = torch.rand(2, 2, 40, 52)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scripted = torch.jit.script(net)
     with torch.no_grad():
         assert torch.allclose(scripted(x), net(x), atol=1e-6)
+
+
+def test_global_context_is_a_per_image_bias() -> None:
+    """The context branch shifts a whole image's weight map: a constant offset per image, from its own content."""
+    torch.manual_seed(0)
+    net = WeightMapFusionNet(global_context=True).eval()
+    x = torch.rand(2, 2, 32, 32)
+    with torch.no_grad():
+        base = net(x)
+        net.context.bias.add_(torch.tensor([3.0, 0.0]))  # push every weight towards the MRI
+        pushed = net(x)
+    assert float((pushed - x[:, :1]).abs().mean()) < float((base - x[:, :1]).abs().mean())
+    with torch.no_grad():  # each image's bias depends only on that image
+        assert torch.allclose(net(x[1:]), pushed[1:], atol=1e-6)
 
 
 def test_bad_input_and_arguments() -> None:

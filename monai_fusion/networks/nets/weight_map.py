@@ -6,7 +6,11 @@ multi-scale dilated features of both sources. The weight map keeps the fused int
 sources' own values (what MI, FMI and VIF reward), the bounded residual ``r`` restores the weaker
 source's edges where the stronger one covers them (what Qabf, SSIM and SCD reward). The features are
 computed at full resolution by one 3x3 layer and at half resolution by a strided layer and two dilated
-layers (receptive field 33 px at full scale), so a 256x256 pair costs about 0.1 GFLOPs.
+layers (receptive field 33 px at full scale), so a 256x256 pair costs about 0.1 GFLOPs. Two additions keep
+the weight map from settling on one source everywhere (a copy of the MRI scores well on most fusion
+metrics, and a saturated sigmoid cannot learn its way back): the weight's logit starts from a soft
+pixel-wise maximum rule (``select_prior``), and a per-image bias from the image-wide mean of the
+half-resolution features (``global_context``) lets one network treat CT differently from PET/SPECT.
 
 Trained with :class:`~monai_fusion.losses.StructureFusionLoss` by the bundle's ``train.json``.
 """
@@ -32,6 +36,13 @@ class WeightMapFusionNet(nn.Module):
         full_channels: feature channels of the full-resolution layer.
         dilations: dilations of the half-resolution 3x3 layers after the strided one.
         residual_scale: bound ``s`` of the detail term ``s * tanh(r)`` (images in [0, 1]).
+        select_prior: slope ``k`` of the maximum-rule prior in the weight map's logit,
+            ``w = sigmoid(z + k (mri - other))``: with ``k > 0`` an untrained network starts as a soft
+            pixel-wise maximum and learns where to depart from it; 0: no prior.
+        global_context: add a per-image bias to the weight map and the detail term, from the mean of the
+            half-resolution features over the image, so that one network can behave differently for images
+            that differ as a whole (e.g. CT against PET luminance). The output then depends on the whole
+            slice: fuse whole slices, not tiles (a tile's fusion is not the tile of the slice's fusion).
 
     Attributes:
         config: the constructor arguments, saved with checkpoints.
@@ -44,15 +55,17 @@ class WeightMapFusionNet(nn.Module):
     __jit_ignored_attributes__ = ["config"]
 
     def __init__(self, channels: int = 16, full_channels: int = 8, dilations: Sequence[int] = (2, 4),
-                 residual_scale: float = 0.25) -> None:
+                 residual_scale: float = 0.25, select_prior: float = 20.0, global_context: bool = True) -> None:
         super().__init__()
         if channels < 1 or full_channels < 1 or not dilations or min(int(d) for d in dilations) < 1:
             raise FusionInputError(f"WeightMapFusionNet: channels={channels}, full_channels={full_channels} and "
                                    f"dilations={tuple(dilations)} must be positive (at least one dilation)")
         self.config: dict[str, Any] = {"channels": int(channels), "full_channels": int(full_channels),
                                        "dilations": [int(d) for d in dilations],
-                                       "residual_scale": float(residual_scale)}
+                                       "residual_scale": float(residual_scale), "select_prior": float(select_prior),
+                                       "global_context": bool(global_context)}
         self.residual_scale = float(residual_scale)
+        self.select_prior = float(select_prior)
         # inputs: mri, other, max(mri, other), mri - other
         self.full = nn.Sequential(nn.Conv2d(4, full_channels, 3, padding=1), nn.LeakyReLU(0.1))
         layers: list[nn.Module] = [nn.Conv2d(full_channels, channels, 3, stride=2, padding=1), nn.LeakyReLU(0.1)]
@@ -60,6 +73,7 @@ class WeightMapFusionNet(nn.Module):
             layers += [nn.Conv2d(channels, channels, 3, padding=int(d), dilation=int(d)), nn.LeakyReLU(0.1)]
         self.coarse = nn.Sequential(*layers)
         self.head = nn.Conv2d(full_channels + channels, 2, 3, padding=1)
+        self.context = nn.Linear(channels, 2) if global_context else None
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Fuse the two sources.
@@ -81,7 +95,10 @@ class WeightMapFusionNet(nn.Module):
                 raise ValueError("WeightMapFusionNet expects two sources of one shape (B, 1, H, W)")
             a, b = x, y
         f0 = self.full(torch.cat([a, b, torch.maximum(a, b), a - b], 1))
-        h = F.interpolate(self.coarse(f0), size=a.shape[-2:], mode="bilinear", align_corners=False)
+        c = self.coarse(f0)
+        h = F.interpolate(c, size=a.shape[-2:], mode="bilinear", align_corners=False)
         out = self.head(torch.cat([f0, h], 1))
-        w = torch.sigmoid(out[:, :1])
+        if self.context is not None:
+            out = out + self.context(c.mean(dim=(2, 3)))[:, :, None, None]
+        w = torch.sigmoid(out[:, :1] + self.select_prior * (a - b))
         return w * a + (1 - w) * b + self.residual_scale * torch.tanh(out[:, 1:2])
