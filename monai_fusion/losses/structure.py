@@ -129,6 +129,9 @@ class StructureFusionLoss(nn.Module):
                                                              f"StructureFusionLoss pair_weights[{pair_type!r}]")
         self.int_margin = self.settings["int_margin"]
         self.weights = {k: self.settings[f"w_{k}"] for k in self._NAMES}
+        every = [self.settings, *self.pair_settings.values()]
+        #: the terms with a weight in the base or any pair type's settings (the only ones computed)
+        self.used_terms = tuple(k for k in self._NAMES if any(st[f"w_{k}"] for st in every))
         self.last_terms: dict[str, float] = {}
 
     @staticmethod
@@ -139,10 +142,6 @@ class StructureFusionLoss(nn.Module):
         if any(v < 0 or not math.isfinite(v) for k, v in out.items() if k.startswith("w_")):
             raise FusionInputError(f"{what}: weights must be finite and >= 0, got {out}")
         return out
-
-    def _used(self) -> list[str]:
-        every = [self.settings, *self.pair_settings.values()]
-        return [k for k in self._NAMES if any(s[f"w_{k}"] for s in every)]
 
     def terms(self, pred: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
               int_margin: torch.Tensor | float | None = None) -> dict[str, torch.Tensor]:
@@ -158,7 +157,7 @@ class StructureFusionLoss(nn.Module):
             ``{name: (N,) tensor}`` for each term with a weight (in any pair type's settings).
         """
         f, sa, sb = pred * 255.0, a * 255.0, b * 255.0
-        used = self._used()
+        used = self.used_terms
         out: dict[str, torch.Tensor] = {}
         if "ssim" in used:
             out["ssim"] = 1 - (ssim_per_source(sa, f) + ssim_per_source(sb, f)).to(pred.dtype) / 2
@@ -214,7 +213,7 @@ class StructureFusionLoss(nn.Module):
         if pred.shape != target.shape or other.shape != target.shape or pred.shape[1] != 1:
             raise FusionInputError(f"StructureFusionLoss: expected (N, 1, H, W) prediction and sources of one shape, "
                                    f"got {tuple(pred.shape)}, {tuple(target.shape)}, {tuple(other.shape)}")
-        if "vif" in self._used() and min(pred.shape[-2:]) < 41:  # as the VIF metric: 4 scales of 'valid' filtering
+        if "vif" in self.used_terms and min(pred.shape[-2:]) < 41:  # as the VIF metric: 4 scales of 'valid' filtering
             raise FusionInputError(f"StructureFusionLoss: the VIF term (4 scales) needs images of at least 41x41 pixels, "
                                    f"got {tuple(pred.shape[-2:])}; use larger patches or w_vif=0")
         per = self._sample_settings(pair_types, pred.shape[0])
