@@ -34,7 +34,7 @@ from .inference import other_for_display
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
 
-__all__ = ["BENCHMARK_METRICS", "BENCHMARK_PREAMBLE", "DEFAULT_METHODS", "run_benchmark", "summarise", "time_method", "wins_against"]
+__all__ = ["BENCHMARK_METRICS", "BENCHMARK_PREAMBLE", "DEFAULT_METHODS", "load_pairs", "run_benchmark", "summarise", "time_method", "wins_against"]
 
 #: The source-referenced metrics of the comparison (issue 6), in report order.
 BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
@@ -48,7 +48,7 @@ BENCHMARK_PREAMBLE = ("Regenerate this page with `monai-fusion benchmark --data 
                       "    The metrics compare the fused image with each source, and an image that copies the MRI scores "
                       "well on most of them: on this split's CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
                       "VIF and FSIM (the bundle's 0.2.0 model led on exactly those five while dropping most of the CT "
-                      "bone). The shipped `default` model (bundle 0.3.0) is trained to keep what only one source shows, "
+                      "bone). The shipped `default` model (bundle 0.3.x) is trained to keep what only one source shows, "
                       "the CT bone among it (see the CT-MRI row of the montage), and gives up some of those scores for "
                       "it. The `poster`, `msrpan` and "
                       "`msdra` rows are the re-implemented networks with random weights (no trained weights are shipped), "
@@ -58,8 +58,23 @@ _NOTES = {"poster": "re-implemented network, random weights (no trained weights 
           "msdra": "re-implemented network, random weights (no trained weights are shipped)"}
 
 
-def _load_pairs(data: str | os.PathLike, split: str, val_fraction: float, seed: int,
-                max_pairs: int | None) -> list[dict[str, Any]]:
+def load_pairs(data: str | os.PathLike, split: str = "val", val_fraction: float = 0.2, seed: int = 0,
+               max_pairs: int | None = None) -> list[dict[str, Any]]:
+    """The benchmark's pairs: the split of ``data``, through the validation preset (no registration).
+
+    Args:
+        data: a pairs folder in the Whole Brain Atlas layout.
+        split: ``"val"`` (case-wise validation split, ``val_fraction`` and ``seed`` as in train.json) or ``"all"``.
+        val_fraction: validation fraction of cases per pair type.
+        seed: split seed.
+        max_pairs: at most this many pairs per pair type.
+
+    Returns:
+        One preprocessed sample dict per pair (``"mri"``, ``"other"``, ``"pair_type"``, ``"name"``, ...).
+
+    Raises:
+        FusionInputError: unknown split, bad ``max_pairs``, or no pairs.
+    """
     items = find_pairs(data).items
     if split == "val":
         _, items = split_by_case(items, val_fraction=val_fraction, seed=seed)
@@ -242,7 +257,7 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
         raise FusionInputError(f"unknown method(s) {unknown}; choose from {', '.join(available_fusers())}")
     metrics = list(resolve_metrics(list(metrics)))
     weights = dict(weights or {})
-    samples = _load_pairs(data, split, val_fraction, seed, max_pairs)
+    samples = load_pairs(data, split, val_fraction, seed, max_pairs)
     mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in samples])
     other = torch.stack([torch.as_tensor(s["other"]).float() for s in samples])
     scale = 255.0

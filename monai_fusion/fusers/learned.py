@@ -140,8 +140,8 @@ class DefaultFuser(NetworkFuser):
             if "do not fit" in str(err) and "context." in str(err) and "global_context" not in net_kwargs:
                 raise FusionInputError(
                     f"{err}. A checkpoint without the context layer comes from a bundle before 0.3.0 (or a run with "
-                    "global_context false): pass select_prior=0, global_context=False (the settings it was trained "
-                    "with)") from err
+                    "global_context false): pass select_prior=0, global_context=False, detail_gain=1 (the settings it was "
+                    "trained with)") from err
             raise
 
 

@@ -72,3 +72,50 @@ def test_shipped_default_model_beats_max_and_average_on_held_out_atlas_pairs(har
         wins = set(wins_against(table, "default", ["Qabf", "VIF", "SSIM"]))
         assert ({"Qabf", "VIF"} if pt != "CT-MRI" else {"VIF"}) <= wins, pt
         assert table["default"]["SSIM"][0] >= table["average"]["SSIM"][0] - 0.01, pt
+
+
+def _calibration_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "calibrate_detail_gain.py"
+    spec = importlib.util.spec_from_file_location("calibrate_detail_gain", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_choose_gain_takes_the_middle_of_the_best_plateau_within_the_ssim_limit() -> None:
+    choose = _calibration_script().choose_gain
+    wins = {"CT-MRI": ["MI"], "PET-MRI": ["MI", "FMI"]}
+    few = {"CT-MRI": [], "PET-MRI": ["MI", "FMI", "SSIM"]}
+    results = {0.0: few, 0.3: wins, 0.4: wins, 0.5: wins, 1.0: few}
+    assert choose(results) == 0.4
+    gaps = {g: {"CT-MRI": 0.0, "PET-MRI": 0.0} for g in results}
+    gaps[0.3]["PET-MRI"] = gaps[0.4]["PET-MRI"] = -0.02  # more than 0.01 below the average rule: left out
+    assert choose(results, gaps) == 0.5
+    with pytest.raises(ValueError, match="no gains"):
+        choose({})
+
+
+def test_calibration_script_scores_gains_against_a_benchmark_csv(demo_pairs: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    torch.set_num_threads(1)
+    script = _calibration_script()
+    ckpt = tmp_path / "tiny.pt"
+    torch.manual_seed(0)
+    net = WeightMapFusionNet(channels=4, full_channels=4)
+    save_checkpoint(net, ckpt, config=net.config)
+    with pytest.raises(SystemExit, match="monai-fusion benchmark"):
+        script.main(["--data", str(demo_pairs), "--weights", str(ckpt), "--baselines", str(tmp_path / "none.csv")])
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--data", str(demo_pairs), "--methods", "average", "max", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert script.main(["--data", str(demo_pairs), "--weights", str(ckpt), "--baselines", str(out / "per_image.csv"),
+                        "--gains", "0,1"]) == 0
+    printed = capsys.readouterr().out
+    assert "gain 0.00:" in printed and "gain 1.00:" in printed and "/7" in printed
+    assert "chosen detail_gain" in printed
+    with pytest.raises(SystemExit, match="--gains"):
+        script.main(["--data", str(demo_pairs), "--weights", str(ckpt), "--baselines", str(out / "per_image.csv"),
+                     "--gains", "a,b"])

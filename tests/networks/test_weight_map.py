@@ -87,3 +87,36 @@ def test_bad_input_and_arguments() -> None:
     with pytest.raises(FusionInputError, match="must be positive"):
         WeightMapFusionNet(channels=0)
     assert WeightMapFusionNet(channels=8).config["channels"] == 8
+
+
+def test_detail_gain_scales_only_the_detail_term() -> None:
+    """F(g) = mix + g * s * tanh(r): linear in the gain, the weighted mix untouched; the gain is in the config."""
+    torch.manual_seed(0)
+    net = WeightMapFusionNet(detail_gain=0.0).eval()
+    x = torch.rand(2, 2, 32, 40)
+    with torch.no_grad():
+        mix = net(x)
+        net.detail_gain = 1.0
+        full = net(x)
+        net.detail_gain = 0.5
+        half = net(x)
+    assert float((full - mix).abs().max()) > 1e-4
+    assert torch.allclose(half - mix, (full - mix) / 2, atol=1e-6)
+    assert WeightMapFusionNet().config["detail_gain"] == 0.4  # the shipped model's calibrated gain
+    assert WeightMapFusionNet(detail_gain=1).config["detail_gain"] == 1.0
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(FusionInputError, match="detail_gain"):
+            WeightMapFusionNet(detail_gain=bad)
+
+
+def test_torchscript_keeps_the_detail_gain() -> None:
+    net = WeightMapFusionNet(channels=8, detail_gain=0.3).eval()
+    ref = WeightMapFusionNet(channels=8, detail_gain=1.0).eval()
+    ref.load_state_dict(net.state_dict())
+    x = torch.rand(1, 2, 24, 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(net)
+    with torch.no_grad():
+        assert torch.allclose(scripted(x), net(x), atol=1e-6)
+        assert not torch.allclose(scripted(x), ref(x), atol=1e-4)

@@ -1,7 +1,7 @@
 """The project's default fusion network: a per-pixel weight map between the sources plus a bounded detail term.
 
 Written here because no MONAI network has this shape: the output is not a free image but
-``F = w * mri + (1 - w) * other + s * tanh(r)``, with ``w = sigmoid(.)`` and ``r`` predicted from
+``F = w * mri + (1 - w) * other + g * s * tanh(r)``, with ``w = sigmoid(.)`` and ``r`` predicted from
 multi-scale dilated features of both sources. The weight map keeps the fused intensities on the
 sources' own values (what MI, FMI and VIF reward), the bounded residual ``r`` restores the weaker
 source's edges where the stronger one covers them (what Qabf, SSIM and SCD reward). The features are
@@ -43,6 +43,11 @@ class WeightMapFusionNet(nn.Module):
             half-resolution features over the image, so that one network can behave differently for images
             that differ as a whole (e.g. CT against PET luminance). The output then depends on the whole
             slice: fuse whole slices, not tiles (a tile's fusion is not the tile of the slice's fusion).
+        detail_gain: factor on the detail term at use, ``F = w * mri + (1 - w) * other + g * s * tanh(r)``,
+            calibrated on the validation split after training (``benchmarks/calibrate_detail_gain.py``): the
+            losses that shape ``r`` (Qabf, SSIM, SCD) keep more of it than the information metrics (MI, FMI)
+            reward. The default 0.4 is the shipped model's calibrated gain; training configs set 1.0 (the
+            network learns ``r`` at full gain).
 
     Attributes:
         config: the constructor arguments, saved with checkpoints.
@@ -55,17 +60,22 @@ class WeightMapFusionNet(nn.Module):
     __jit_ignored_attributes__ = ["config"]
 
     def __init__(self, channels: int = 16, full_channels: int = 8, dilations: Sequence[int] = (2, 4),
-                 residual_scale: float = 0.25, select_prior: float = 20.0, global_context: bool = True) -> None:
+                 residual_scale: float = 0.25, select_prior: float = 20.0, global_context: bool = True,
+                 detail_gain: float = 0.4) -> None:
         super().__init__()
         if channels < 1 or full_channels < 1 or not dilations or min(int(d) for d in dilations) < 1:
             raise FusionInputError(f"WeightMapFusionNet: channels={channels}, full_channels={full_channels} and "
                                    f"dilations={tuple(dilations)} must be positive (at least one dilation)")
+        if not detail_gain >= 0:  # also refuses NaN
+            raise FusionInputError(f"WeightMapFusionNet: detail_gain={detail_gain} must be a number >= 0")
         self.config: dict[str, Any] = {"channels": int(channels), "full_channels": int(full_channels),
                                        "dilations": [int(d) for d in dilations],
                                        "residual_scale": float(residual_scale), "select_prior": float(select_prior),
-                                       "global_context": bool(global_context)}
+                                       "global_context": bool(global_context),
+                                       "detail_gain": float(detail_gain)}
         self.residual_scale = float(residual_scale)
         self.select_prior = float(select_prior)
+        self.detail_gain = float(detail_gain)
         # inputs: mri, other, max(mri, other), mri - other
         self.full = nn.Sequential(nn.Conv2d(4, full_channels, 3, padding=1), nn.LeakyReLU(0.1))
         layers: list[nn.Module] = [nn.Conv2d(full_channels, channels, 3, stride=2, padding=1), nn.LeakyReLU(0.1)]
@@ -101,4 +111,4 @@ class WeightMapFusionNet(nn.Module):
         if self.context is not None:
             out = out + self.context(c.mean(dim=(2, 3)))[:, :, None, None]
         w = torch.sigmoid(out[:, :1] + self.select_prior * (a - b))
-        return w * a + (1 - w) * b + self.residual_scale * torch.tanh(out[:, 1:2])
+        return w * a + (1 - w) * b + (self.detail_gain * self.residual_scale) * torch.tanh(out[:, 1:2])
