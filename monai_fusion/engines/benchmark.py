@@ -53,9 +53,9 @@ BENCHMARK_PREAMBLE = ("Regenerate this page with `monai-fusion benchmark --data 
                       "it. The `poster`, `msrpan` and "
                       "`msdra` rows are the re-implemented networks with random weights (no trained weights are shipped), "
                       "shown for speed, not as a quality comparison.")
-_NOTES = {"poster": "re-implemented network, random weights (no trained weights are shipped)",
-          "msrpan": "re-implemented network, random weights (no trained weights are shipped)",
-          "msdra": "re-implemented network, random weights (no trained weights are shipped)"}
+_NOTES = {"poster": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
+          "msrpan": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
+          "msdra": "re-implemented network, random weights (seed 0; no trained weights are shipped)"}
 
 
 def load_pairs(data: str | os.PathLike, split: str = "val", val_fraction: float = 0.2, seed: int = 0,
@@ -92,13 +92,15 @@ def load_pairs(data: str | os.PathLike, split: str = "val", val_fraction: float 
 
 
 def _build(name: str, weights: dict[str, str]) -> tuple[Any | None, str]:
+    """The fuser ``name``; a network without given weights is initialised from seed 0, so reruns agree."""
     kwargs = {"weights": weights[name]} if name in weights else {}
     note = "" if name in weights else _NOTES.get(name, "")
     import warnings
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
             warnings.simplefilter("ignore", UserWarning)  # the random-init warning is carried as the note
+            torch.manual_seed(0)  # random-init networks: the same weights on every run (the global RNG is restored)
             return get_fuser(name, **kwargs), note
     except FusionInputError as err:  # e.g. zero_learning without its VGG19 file
         if name == "zero_learning":
