@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -115,3 +117,50 @@ def test_grad_term_rewards_the_stronger_edges() -> None:
     loss = StructureFusionLoss(w_ssim=0, w_qabf=0, w_vif=0, w_scd=0, w_int=0, w_grad=1)
     assert float(loss(torch.maximum(a, b), a, b)) < float(loss((a + b) / 2, a, b))
     assert set(loss.last_terms) == {"grad", "total"}
+
+
+def test_reference_rules_measure_each_term_from_the_best_simple_rule() -> None:
+    a, b = _pair()
+    tau = 0.02
+    loss = StructureFusionLoss(w_int=0.0, reference_rules=("max", "average"), hinge_scale=tau)
+    plain = StructureFusionLoss(w_int=0.0)
+    # a fusion equal to the better rule on every term sits at the hinge's zero point: tau * softplus(0) per term
+    best = torch.maximum(a, b)
+    ref = {k: torch.minimum(v, plain.terms((a + b) / 2, a, b)[k]) for k, v in plain.terms(best, a, b).items()}
+    value = loss(best, a, b)
+    expected = sum(loss.weights[k] * tau * float(torch.nn.functional.softplus((v - ref[k]) / tau))
+                   for k, v in plain.terms(best, a, b).items())
+    assert float(value) == pytest.approx(expected, rel=1e-5)
+    # the logged terms stay the raw ones (comparable with a plain run)
+    plain(best, a, b)
+    assert {k: v for k, v in loss.last_terms.items() if k != "total"} == pytest.approx(
+        {k: v for k, v in plain.last_terms.items() if k != "total"})
+    # a copy of the MRI is far behind both rules on SCD and Qabf: its hinged loss is larger
+    assert float(loss(a, a, b)) > float(value)
+    pred = best.clone().requires_grad_()
+    loss(pred, a, b).backward()
+    assert torch.isfinite(pred.grad).all()
+    # hinge_leak adds alpha * gap per term: the copy of the MRI is behind on the sum of gaps, so it costs more
+    leaky = StructureFusionLoss(w_int=0.0, reference_rules=("max", "average"), hinge_scale=tau, hinge_leak=0.5)
+    gaps = {k: v - torch.minimum(plain.terms(best, a, b)[k], plain.terms((a + b) / 2, a, b)[k])
+            for k, v in plain.terms(a, a, b).items()}
+    extra = sum(0.5 * leaky.weights[k] * float(v) for k, v in gaps.items())
+    assert float(leaky(a, a, b)) == pytest.approx(float(loss(a, a, b)) + extra, rel=1e-5)
+
+
+def test_reference_rules_bad_arguments() -> None:
+    with pytest.raises(FusionInputError, match="reference_rules"):
+        StructureFusionLoss(reference_rules=("median",))
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(FusionInputError, match="hinge_scale"):
+            StructureFusionLoss(reference_rules=("max",), hinge_scale=bad)
+        with pytest.raises(FusionInputError, match="hinge_leak"):
+            StructureFusionLoss(reference_rules=("max",), hinge_leak=bad - 1.0)
+
+
+def test_reference_rules_take_a_callable() -> None:
+    """A callable rule (the bundle can pass a fuser's ``fuse``) is the zero point when the fusion equals it."""
+    a, b = _pair()
+    loss = StructureFusionLoss(w_int=0.0, reference_rules=(lambda mri, other: mri,), hinge_scale=0.05)
+    expected = sum(w * 0.05 * math.log(2) for k, w in loss.weights.items() if k in loss.used_terms)
+    assert float(loss(a, a, b)) == pytest.approx(expected, rel=1e-5)
