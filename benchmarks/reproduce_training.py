@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not Path(args.dataset_dir).is_dir():
         raise SystemExit(f"--dataset-dir {args.dataset_dir} does not exist; point it at the Whole Brain Atlas pairs")
+    args.dataset_dir = str(Path(args.dataset_dir).resolve())  # the bundle runs in the work folder, not here
     shipped = json.loads((BUNDLE / "configs" / "metadata.json").read_text(encoding="utf-8"))["eval_metrics"]
     tmp = None if args.workdir else tempfile.mkdtemp(prefix="reproduce_")
     work = Path(args.workdir or tmp) / "multimodal_fusion"

@@ -120,3 +120,21 @@ def test_torchscript_keeps_the_detail_gain() -> None:
     with torch.no_grad():
         assert torch.allclose(scripted(x), net(x), atol=1e-6)
         assert not torch.allclose(scripted(x), ref(x), atol=1e-4)
+
+
+def test_background_where_both_sources_are_zero_stays_zero() -> None:
+    """The detail term is held at 0 where neither source has signal; elsewhere it is untouched."""
+    torch.manual_seed(0)
+    net = WeightMapFusionNet(detail_gain=1.0).eval()
+    with torch.no_grad():
+        net.head.bias.fill_(0.0)
+        net.head.bias[1] = 3.0  # a detail term of +0.25 * tanh(3) everywhere before the gate
+    x = torch.rand(1, 2, 40, 40)
+    x[:, :, :10] = 0.0  # air: both sources black
+    x[:, 0, 10:14] = 0.0  # only the MRI black: the other source still has signal there
+    with torch.no_grad():
+        y = net(x)
+        assert float(y[:, :, :10].abs().max()) == 0.0
+        assert float(y[:, :, 10:14].min()) > 0.0
+        scripted = torch.jit.script(net)
+        assert torch.equal(scripted(x)[:, :, :10], y[:, :, :10])
