@@ -23,7 +23,8 @@ max-intensity term 4x on CT-MRI, where otherwise a copy of the MRI wins and the 
 
 ``reference_rules`` turns the structure terms (all but ``int``) into margins over simple fusion rules: for
 each sample, each term ``t(F)`` becomes ``tau * softplus((t(F) - min_R t(R)) / tau)``, where ``R`` runs over
-the pixel-wise maximum and/or average of the same two sources (``tau`` = ``hinge_scale``). A term on which the
+the given rules applied to the same two sources: the pixel-wise maximum, the average, or any fusion callable
+(``tau`` = ``hinge_scale``). A term on which the
 fusion already beats every rule by a clear margin then pulls little, and the gradient goes to the terms on
 which it still loses: a smooth form of "at least as good as every simple rule on each measure", which is
 what the benchmark counts (a plain weighted sum lets a term that is easy to improve, such as VIF on CT-MRI,
@@ -114,8 +115,7 @@ class StructureFusionLoss(nn.Module):
             :class:`~monai_fusion.engines.batch.PrepareFusionBatch` sends them) or as ``pair_types=``.
         reference_rules: fusion rules whose per-sample terms become the zero point of each structure term (see
             the module docstring): ``"max"``, ``"average"``, or any callable ``(mri, other) -> fused`` on
-            ``(N, 1, H, W)`` batches (the bundle passes the guided-filter fuser's ``fuse``); empty: the plain
-            weighted sum.
+            ``(N, 1, H, W)`` batches (e.g. ``get_fuser("guided_filter").fuse``); empty: the plain weighted sum.
         hinge_scale: the softness ``tau`` of those margins, in the terms' units.
         hinge_leak: slope ``alpha`` kept beyond the margin, ``tau * softplus(d / tau) + alpha * d``: with
             ``alpha > 0`` a term that is already ahead of every rule still pulls, at that fraction.

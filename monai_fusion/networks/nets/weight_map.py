@@ -107,7 +107,8 @@ class WeightMapFusionNet(nn.Module):
             if x.dim() != 4 or x.shape[1] != 1 or y.shape != x.shape:
                 raise ValueError("WeightMapFusionNet expects two sources of one shape (B, 1, H, W)")
             a, b = x, y
-        f0 = self.full(torch.cat([a, b, torch.maximum(a, b), a - b], 1))
+        brighter = torch.maximum(a, b)
+        f0 = self.full(torch.cat([a, b, brighter, a - b], 1))
         c = self.coarse(f0)
         h = F.interpolate(c, size=a.shape[-2:], mode="bilinear", align_corners=False)
         out = self.head(torch.cat([f0, h], 1))
@@ -116,5 +117,5 @@ class WeightMapFusionNet(nn.Module):
         w = torch.sigmoid(out[:, :1] + self.select_prior * (a - b))
         # where neither source has any signal (both exactly 0: the air around the head) there is nothing to fuse:
         # the detail term is held at 0 there, so the background stays black instead of carrying faint noise
-        signal = (torch.maximum(a, b) > 0).to(a.dtype)
+        signal = (brighter > 0).to(a.dtype)
         return w * a + (1 - w) * b + (self.detail_gain * self.residual_scale) * torch.tanh(out[:, 1:2]) * signal
