@@ -48,8 +48,8 @@ BENCHMARK_PREAMBLE = ("Regenerate this page with `monai-fusion benchmark --data 
                       "    The metrics compare the fused image with each source, and an image that copies the MRI scores "
                       "well on most of them: on this split's CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
                       "VIF and FSIM (the bundle's 0.2.0 model led on exactly those five while dropping most of the CT "
-                      "bone). The shipped `default` model (bundle 0.3.x) is trained to keep what only one source shows, "
-                      "the CT bone among it (see the CT-MRI row of the montage), and gives up some of those scores for "
+                      "bone). The shipped `default` model (bundle 0.3 and later) is trained to keep what only one source "
+                      "shows, the CT bone among it (see the CT-MRI row of the montage), and gives up some of those scores for "
                       "it. The `poster`, `msrpan` and "
                       "`msdra` rows are the re-implemented networks with random weights (no trained weights are shipped), "
                       "shown for speed, not as a quality comparison.")

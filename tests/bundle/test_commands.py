@@ -31,7 +31,7 @@ SCHEMA_MD5 = "76e1add273836515d0bbb3bc71962474"
 def test_training_positional_form_writes_model_and_checkpoint(trained_demo_bundle: tuple[Path, str]) -> None:
     bundle, out = trained_demo_bundle
     models = bundle / "models"
-    assert sorted(p.name for p in models.iterdir()) == ["checkpoint_last.pt", "model.pt"]
+    assert sorted(p.name for p in models.iterdir()) == ["checkpoint_last.pt", "model.pt", "model_best.pt"]
     # every loss term reported each iteration and as epoch means
     assert "Epoch: 2/2, Iter: 2/2 -- loss:" in out
     assert all(f"loss_{t}:" in out for t in TERMS)
@@ -45,6 +45,9 @@ def test_training_positional_form_writes_model_and_checkpoint(trained_demo_bundl
     # model.pt is a plain state dict of the network: the fuser registry loads it
     state = torch.load(models / "model.pt", weights_only=True)
     assert set(state) == set(WeightMapFusionNet(**SMALL).state_dict())
+    # ... of the final epoch's network (the recipe keeps the last model; model_best.pt has the best key metric's)
+    assert all(torch.equal(state[k], last["model"][k]) for k in state)
+    assert set(torch.load(models / "model_best.pt", weights_only=True)) == set(state)
     # outputs stay inside the bundle whose config was given, not in the working directory
     assert not (Path.cwd() / "models" / "model.pt").exists()
 

@@ -138,8 +138,8 @@ def test_evaluator_metrics_are_the_fusion_metrics_of_the_clamped_output() -> Non
     with torch.no_grad():
         fused = net(torch.cat([mri, other], 1)).clamp(0, 1)
     expected = compute_metrics(fused * 255, mri * 255, other * 255, ["MI", "SSIM"], "standard")
-    for name in ("MI", "SSIM"):
-        assert evaluator.state.metrics[name] == pytest.approx(float(expected[name].mean()), rel=1e-6)
+    for name in ("MI", "SSIM"):  # batches of 2 + 1 against one of 3: equal up to float rounding (SSIM is near 0 here)
+        assert evaluator.state.metrics[name] == pytest.approx(float(expected[name].mean()), rel=1e-6, abs=1e-7)
     assert len(evaluator.state.metric_details["SSIM"]) == 3
 
 

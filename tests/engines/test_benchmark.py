@@ -98,6 +98,15 @@ def test_choose_gain_takes_the_middle_of_the_best_plateau_within_the_ssim_limit(
         choose({})
 
 
+def test_choose_gain_prefers_more_pair_types_at_the_target() -> None:
+    choose = _calibration_script().choose_gain
+    m = ["MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD"]
+    even = {"CT-MRI": m[:4], "PET-MRI": m[:4], "SPECT-MRI": m[:4]}  # 4/4/4: best worst case, no type at 5
+    two = {"CT-MRI": m[:3], "PET-MRI": m[:5], "SPECT-MRI": m[:6]}  # 3/5/6: two types at the target
+    assert choose({0.0: even, 0.4: two}) == 0.4
+    assert choose({0.0: even, 0.4: two}, target_wins=7) == 0.0  # no gain reaches 7: the worst case decides
+
+
 def test_calibration_script_scores_gains_against_a_benchmark_csv(demo_pairs: Path, tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     torch.set_num_threads(1)
