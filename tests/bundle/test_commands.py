@@ -19,7 +19,7 @@ from monai_fusion.fusers import get_fuser
 from monai_fusion.networks.nets.weight_map import WeightMapFusionNet
 from monai_fusion.transforms.presets import fusion_preprocess
 
-from .conftest import BUNDLE, NET, TINY, ok, run_bundle
+from .conftest import BUNDLE, NET, TINY, copy_bundle, ok, run_bundle
 
 SMALL = {"channels": 8}
 #: The terms of the bundle's loss (StructureFusionLoss.last_terms without ``total``).
@@ -50,6 +50,39 @@ def test_training_positional_form_writes_model_and_checkpoint(trained_demo_bundl
     assert set(torch.load(models / "model_best.pt", weights_only=True)) == set(state)
     # outputs stay inside the bundle whose config was given, not in the working directory
     assert not (Path.cwd() / "models" / "model.pt").exists()
+
+
+def test_training_repeats_exactly_and_train_seed_changes_only_the_run(trained_demo_bundle: tuple[Path, str],
+                                                                      demo_root: Path, tmp_path: Path) -> None:
+    """Same settings: the same model.pt tensor for tensor (what benchmarks/reproduce_training.py relies on on one
+    machine); another ``train_seed``: another network from the same case-wise split (``seed`` alone sets the split)."""
+    from monai.bundle import ConfigParser
+
+    bundle, _ = trained_demo_bundle
+
+    def train(name: str, *extra: str) -> dict[str, torch.Tensor]:
+        copy = copy_bundle(tmp_path / name)
+        ok(run_bundle(["run", "training", "--config_file", copy / "configs" / "train.json", "--epochs", "2",
+                       "--dataset_dir", demo_root, *TINY, *extra]))
+        return torch.load(copy / "models" / "model.pt", weights_only=True)
+
+    first = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    again = train("again")
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    other = train("seed1", "--train_seed", "1")
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+    def split(**overrides: object) -> list[str]:
+        parser = ConfigParser()
+        parser.read_config(str(BUNDLE / "configs" / "train.json"))
+        parser.update({"bundle_root": str(tmp_path), "dataset_dir": str(demo_root), **overrides})
+        return [Path(d["mri"]).name for d in parser.get_parsed_content("validate#dataset#data")]
+
+    assert split() == split(train_seed=1) and split() != split(seed=1)
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "configs" / "train.json"))
+    parser.update({"seed": 5})
+    assert parser.get_parsed_content("train_seed") == 5  # follows seed unless set
 
 
 def test_tensorboard_holds_loss_terms_metrics_and_images(trained_demo_bundle: tuple[Path, str]) -> None:
