@@ -914,9 +914,9 @@ def check_cli_overrides(argv: Sequence[str] | None = None) -> None:
         raise FusionInputError(f"unknown override --{raw}: no id '{key}' in {where}{hint}")
     run_id = cmd["params"].get("run_id")
     if run_id is not None and run_id not in config:
-        def runs(v: Any) -> bool:  # a list of expressions (not only imports) or a reference to one
-            if isinstance(v, str):
-                return v.startswith("@")
+        def runs(v: Any, depth: int = 0) -> bool:  # a list of expressions (not only imports) or a reference to one
+            if isinstance(v, str):  # "run": "@training" runs; "train_seed": "@seed" does not
+                return v.startswith("@") and depth < 8 and runs(config.get(v[1:].replace("::", "#")), depth + 1)
             return isinstance(v, list) and bool(v) and all(isinstance(e, str) and e.startswith("$") for e in v) \
                 and not all(e.split()[0] in ("$import", "$from") for e in v)
 
