@@ -144,10 +144,10 @@ class StructureFusionLoss(nn.Module):
         rules = tuple(r if callable(r) else _RULES[r] for r in reference_rules)
         if not (math.isfinite(hinge_scale) and hinge_scale > 0):
             raise FusionInputError(f"StructureFusionLoss: hinge_scale must be a positive number, got {hinge_scale}")
-        self.reference_rules = rules
-        self.hinge_scale = float(hinge_scale)
         if not (math.isfinite(hinge_leak) and hinge_leak >= 0):
             raise FusionInputError(f"StructureFusionLoss: hinge_leak must be a number >= 0, got {hinge_leak}")
+        self.reference_rules = rules
+        self.hinge_scale = float(hinge_scale)
         self.hinge_leak = float(hinge_leak)
         base = {"w_ssim": w_ssim, "w_qabf": w_qabf, "w_vif": w_vif, "w_scd": w_scd, "w_int": w_int,
                 "int_margin": int_margin, "w_grad": w_grad}

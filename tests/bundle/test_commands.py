@@ -72,17 +72,17 @@ def test_training_repeats_exactly_and_train_seed_changes_only_the_run(trained_de
     other = train("seed1", "--train_seed", "1")
     assert not all(torch.equal(first[k], other[k]) for k in first)
 
-    def split(**overrides: object) -> list[str]:
+    def parsed(key: str, **overrides: object) -> object:
         parser = ConfigParser()
         parser.read_config(str(BUNDLE / "configs" / "train.json"))
         parser.update({"bundle_root": str(tmp_path), "dataset_dir": str(demo_root), **overrides})
-        return [Path(d["mri"]).name for d in parser.get_parsed_content("validate#dataset#data")]
+        return parser.get_parsed_content(key)
+
+    def split(**overrides: object) -> list[str]:
+        return [Path(d["mri"]).name for d in parsed("validate#dataset#data", **overrides)]
 
     assert split() == split(train_seed=1) and split() != split(seed=1)
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "configs" / "train.json"))
-    parser.update({"seed": 5})
-    assert parser.get_parsed_content("train_seed") == 5  # follows seed unless set
+    assert parsed("train_seed", seed=5) == 5  # follows seed unless set
 
 
 def test_tensorboard_holds_loss_terms_metrics_and_images(trained_demo_bundle: tuple[Path, str]) -> None:
