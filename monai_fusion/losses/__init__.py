@@ -2,12 +2,13 @@
 
 from .fusion import FusionLoss
 from .gradient import SobelGradientLoss, sobel_gradients
-from .structure import StructureFusionLoss, soft_qabf
+from .structure import StructureFusionLoss, soft_mutual_information, soft_qabf
 from .perceptual import PERCEPTUAL_BACKBONES, PerceptualFeatureLoss, build_feature_backbone
 
 __all__ = [
     "FusionLoss",
     "StructureFusionLoss",
+    "soft_mutual_information",
     "soft_qabf",
     "SobelGradientLoss",
     "sobel_gradients",

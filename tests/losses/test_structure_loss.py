@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from monai_fusion.losses import StructureFusionLoss, soft_qabf
+from monai_fusion.losses import StructureFusionLoss, soft_mutual_information, soft_qabf
 from monai_fusion.metrics import compute_metrics
 from monai_fusion.utils import FusionInputError
 
@@ -110,6 +110,60 @@ def test_pair_weights_apply_per_sample() -> None:
         StructureFusionLoss(pair_weights={"CT-MRI": {"w_bone": 1.0}})
     with pytest.raises(FusionInputError, match=r"pair_weights\['CT-MRI'\].*int_margin"):
         StructureFusionLoss(pair_weights={"CT-MRI": {"int_margin": 2.0}})
+
+
+def test_soft_mutual_information_matches_histograms_and_monai() -> None:
+    """On grey levels at the bin centres the soft histogram is the plain one: MI(x, x) is its entropy."""
+    from monai.losses import GlobalMutualInformationLoss
+
+    g = torch.Generator().manual_seed(0)
+    bins = 16
+    x = torch.randint(0, bins, (2, 1, 32, 32), generator=g).double() / (bins - 1)
+    counts = torch.stack([torch.bincount(torch.round(v.flatten() * (bins - 1)).long(), minlength=bins) for v in x])
+    p = counts.double() / counts.sum(dim=1, keepdim=True)
+    entropy = -(p * torch.log(p.clamp_min(1e-300))).sum(dim=1)
+    assert torch.allclose(soft_mutual_information(x, x, bins), entropy, atol=1e-6)
+    # two independent images share (almost) nothing; a monotone function of one keeps what it shares
+    y = torch.randint(0, bins, (2, 1, 32, 32), generator=g).double() / (bins - 1)
+    assert float(soft_mutual_information(x, y, bins).max()) < 0.2 * float(entropy.min())
+    # the same estimate in form as MONAI's Gaussian-window loss, on smooth images (its wider window smooths the
+    # histogram a little more, so it reads about 10% lower)
+    a, b = _pair(2)
+    ours = soft_mutual_information(torch.cat([a, b]), torch.cat([b, (a + b) / 2]), 64)
+    monai = -GlobalMutualInformationLoss(num_bins=64, reduction="none")(torch.cat([a, b]), torch.cat([b, (a + b) / 2]))
+    assert torch.allclose(ours.float(), monai.float(), rtol=0.15) and bool((ours > monai).all())
+    with pytest.raises(FusionInputError, match="bins must be >= 2"):
+        soft_mutual_information(x, x, 1)
+    with pytest.raises(FusionInputError, match="one shape"):
+        soft_mutual_information(x, x[..., :16])
+
+
+def test_mi_term_is_computed_only_where_weighted_and_raises_the_mi_metric() -> None:
+    a, b = _pair(1)
+    loss = StructureFusionLoss(w_ssim=0, w_qabf=0, w_vif=0, w_scd=0, w_int=0, pair_weights={"CT-MRI": {"w_mi": 1.0}})
+    pred = ((a + b) / 2).repeat(2, 1, 1, 1).requires_grad_()
+    loss(pred, a.repeat(2, 1, 1, 1), b.repeat(2, 1, 1, 1), pair_types=["CT-MRI", "PET-MRI"]).backward()
+    assert pred.grad[0].abs().sum() > 0 and pred.grad[1].abs().sum() == 0  # PET-MRI: weight 0, term not computed
+    assert set(loss.last_terms) == {"mi", "total"}
+    terms = loss.terms(pred.detach(), a.repeat(2, 1, 1, 1), b.repeat(2, 1, 1, 1),
+                       mi_samples=torch.tensor([True, False]))
+    assert float(terms["mi"][1]) == 0.0 and float(terms["mi"][0]) < 0
+    # a batch without any weighted sample (no CT-MRI in it) gives a zero term and a finite loss
+    none = loss(pred, a.repeat(2, 1, 1, 1), b.repeat(2, 1, 1, 1), pair_types=["PET-MRI", "SPECT-MRI"])
+    assert float(none) == 0.0 and loss.last_terms["mi"] == 0.0
+    # optimising the term alone from the average rule raises the 8-bit MI metric it stands for
+    f = ((a + b) / 2).clone().requires_grad_()
+    opt = torch.optim.Adam([f], lr=0.01)
+    only_mi = StructureFusionLoss(w_ssim=0, w_qabf=0, w_vif=0, w_scd=0, w_int=0, w_mi=1.0)
+    for _ in range(40):
+        opt.zero_grad()
+        only_mi(f, a, b).backward()
+        opt.step()
+    before = compute_metrics(((a + b) / 2) * 255, a * 255, b * 255, metrics=["MI"])["MI"]
+    after = compute_metrics(torch.round(f.detach().clamp(0, 1) * 255), a * 255, b * 255, metrics=["MI"])["MI"]
+    assert float(after) > float(before) + 0.1
+    with pytest.raises(FusionInputError, match="mi_bins"):
+        StructureFusionLoss(mi_bins=1)
 
 
 def test_grad_term_rewards_the_stronger_edges() -> None:
