@@ -1,7 +1,7 @@
 """A paired fusion loss that rewards keeping the stronger structure of each source.
 
 ``loss(pred, mri, other)`` (or ``loss(pred, cat([mri, other], 1))`` from a MONAI trainer) is a weighted
-sum of five terms, each a differentiable form of what the evaluation measures:
+sum of these terms, each a differentiable form of what the evaluation measures:
 
 - ``ssim``: ``1 - mean(SSIM(F, A), SSIM(F, B))``, the metrics' own SSIM (Gaussian 11x11, 8-bit scale);
 - ``qabf``: ``1 - Qabf``, Xydeas-Petrovic edge preservation with the metric's sigmoid constants, made
@@ -104,7 +104,7 @@ def soft_mutual_information(x: torch.Tensor, y: torch.Tensor, bins: int = 64, ep
     reading about 10% lower from its wider window) because that one evaluates a kernel for every pixel and
     every bin: with 64 bins on a batch of 8 patches of 128x128, it took 550 ms for the loss and its gradient on
     the 2-core development CPU, against 7 ms for this scatter into the four cells (a dense matrix form of the
-    same linear weights took 220 ms). 64 bins were needed: 32 moved the 8-bit MI metric much less.
+    same linear weights took 220 ms). The runs in the bundle's model card used the default 64 bins.
     Values outside [0, 1] are clamped (no gradient there).
 
     Args:
@@ -149,7 +149,9 @@ def _corr(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
 
 
 class StructureFusionLoss(nn.Module):
-    """``w_ssim (1 - SSIM) + w_qabf (1 - Qabf) - w_vif VIF - w_scd SCD / 2 - w_mi MI / 2 + w_grad grad + w_int |F - max(A, B)|``.
+    """``w_ssim (1 - SSIM) + w_qabf (1 - Qabf) - w_vif VIF - w_scd SCD / 2 - w_mi MI / 2 + w_grad grad + w_int int``.
+
+    ``int`` is ``|F - max(A, B)|`` (see the module docstring for every term).
 
     Args:
         w_ssim: weight of the SSIM term.
