@@ -903,6 +903,15 @@ def check_cli_overrides(argv: Sequence[str] | None = None) -> None:
     where = ", ".join(files)
     for raw in cmd["overrides"]:
         key = raw.replace("::", "#")
+        if "-" in key:  # fire turns every '-' of an option name into '_' before monai.bundle sees it
+            landed = key.replace("-", "_")
+            if landed not in ids and not _accepts_argument(config, *landed.rpartition("#")[::2]):
+                head = key.split("#")
+                parent = "#".join(head[:next(i for i, part in enumerate(head) if "-" in part)])
+                fix = f"; set the whole --{parent} instead (its value may hold '-')" if parent else ""
+                raise FusionInputError(f"override --{raw}: python -m monai.bundle (fire) reads '-' in an option name "
+                                       f"as '_', so this would set '{landed}', which is not in {where}{fix}")
+            continue
         if key in ids:
             continue
         parent, _, name = key.rpartition("#")

@@ -42,6 +42,7 @@ metrics report; this is the one place where the ``losses`` package imports from 
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -52,6 +53,7 @@ from torch import nn
 from ..metrics.perceptual import vif_per_source
 from ..metrics.structural import ssim_per_source
 from ..metrics.utils import sobel
+from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
 
 __all__ = ["StructureFusionLoss", "soft_mutual_information", "soft_qabf"]
@@ -212,6 +214,11 @@ class StructureFusionLoss(nn.Module):
         self.settings = self._check(base, "StructureFusionLoss")
         self.pair_settings: dict[str, dict[str, float]] = {}
         for pair_type, over in (pair_weights or {}).items():
+            if pair_type not in PAIR_TYPES:  # a key no sample carries would be ignored without a word
+                close = difflib.get_close_matches(str(pair_type).replace("_", "-"), PAIR_TYPES, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise FusionInputError(f"StructureFusionLoss: pair_weights key {pair_type!r} is not a pair type; "
+                                       f"expected any of {', '.join(PAIR_TYPES)}{hint}")
             unknown = sorted(set(over) - set(base))
             if unknown:
                 raise FusionInputError(f"StructureFusionLoss: pair_weights[{pair_type!r}] has unknown settings "

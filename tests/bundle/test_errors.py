@@ -90,6 +90,11 @@ def test_empty_pair_folder(tmp_path: Path, demo_root: Path, monkeypatch: pytest.
      "did you mean --validate#dataloader#batch_size?"),
     (["--network_def#chanels", "8"], "unknown override --network_def#chanels: no id 'network_def#chanels' in "
                                      "{train}; did you mean --network_def#channels or --network_def#full_channels?"),
+    # fire turns '-' in an option name into '_': the CT-MRI settings cannot be set one by one from the command line
+    (["--loss#pair_weights#CT-MRI", "{'w_mi': 3.0}"],
+     "override --loss#pair_weights#CT-MRI: python -m monai.bundle (fire) reads '-' in an option name as '_', so this "
+     "would set 'loss#pair_weights#CT_MRI', which is not in {train}; set the whole --loss#pair_weights instead "
+     "(its value may hold '-')"),
     (["--epochs", "one"], "--epochs 'one': expected a positive integer"),
     (["--resume", "false"], "--resume 'false': expected True or False (capitalised)"),
     (["--pair_types", "PET-MIR"], "pair_types ['PET-MIR']: choose 'all' or any of CT-MRI, PET-MRI, "

@@ -108,6 +108,8 @@ def test_pair_weights_apply_per_sample() -> None:
         loss(pred[:1], a[:1], b[:1], pair_types=["CT-MRI", "CT-MRI"])
     with pytest.raises(FusionInputError, match="unknown settings"):
         StructureFusionLoss(pair_weights={"CT-MRI": {"w_bone": 1.0}})
+    with pytest.raises(FusionInputError, match="key 'CT_MRI' is not a pair type; .*did you mean 'CT-MRI'"):
+        StructureFusionLoss(pair_weights={"CT_MRI": {"w_mi": 3.0}})
     with pytest.raises(FusionInputError, match=r"pair_weights\['CT-MRI'\].*int_margin"):
         StructureFusionLoss(pair_weights={"CT-MRI": {"int_margin": 2.0}})
 
