@@ -902,21 +902,16 @@ def check_cli_overrides(argv: Sequence[str] | None = None) -> None:
         ids |= {f"_meta_#{k}" for k in _config_ids(ConfigParser.load_config_files(meta_files))} | {"_meta_"}
     where = ", ".join(files)
     for raw in cmd["overrides"]:
-        key = raw.replace("::", "#")
-        if "-" in key:  # fire turns every '-' of an option name into '_' before monai.bundle sees it
-            landed = key.replace("-", "_")
-            if landed not in ids and not _accepts_argument(config, *landed.rpartition("#")[::2]):
-                head = key.split("#")
-                parent = "#".join(head[:next(i for i, part in enumerate(head) if "-" in part)])
-                fix = f"; set the whole --{parent} instead (its value may hold '-')" if parent else ""
-                raise FusionInputError(f"override --{raw}: python -m monai.bundle (fire) reads '-' in an option name "
-                                       f"as '_', so this would set '{landed}', which is not in {where}{fix}")
-            continue
-        if key in ids:
-            continue
+        key = raw.replace("::", "#").replace("-", "_")  # fire turns every '-' of an option name into '_'
         parent, _, name = key.rpartition("#")
-        if _accepts_argument(config, parent, name):
+        if key in ids or _accepts_argument(config, parent, name):
             continue
+        if "-" in raw:
+            head = raw.replace("::", "#").split("#")
+            owner = "#".join(head[:next(i for i, part in enumerate(head) if "-" in part)])
+            fix = f"; set the whole --{owner} instead (its value may hold '-')" if owner else ""
+            raise FusionInputError(f"override --{raw}: python -m monai.bundle (fire) reads '-' in an option name "
+                                   f"as '_', so this would set '{key}', which is not in {where}{fix}")
         siblings = sorted(i.rpartition("#")[2] for i in ids if i.rpartition("#")[0] == parent)
         close = [f"{parent}#{c}" if parent else c for c in difflib.get_close_matches(name, siblings, n=3, cutoff=0.6)]
         hint = f"; did you mean {' or '.join('--' + c for c in close)}?" if close else ""

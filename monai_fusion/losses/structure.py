@@ -269,8 +269,7 @@ class StructureFusionLoss(nn.Module):
         if "scd" in used:
             out["scd"] = -(_corr(f - sb, sa) + _corr(f - sa, sb)) / 2
         if "mi" in used:
-            keep = torch.ones(pred.shape[0], dtype=torch.bool, device=pred.device) if mi_samples is None else mi_samples
-            rows = keep.nonzero()[:, 0]
+            rows = torch.arange(pred.shape[0], device=pred.device) if mi_samples is None else mi_samples.nonzero()[:, 0]
             vals = -(soft_mutual_information(pred[rows], a[rows], self.mi_bins)
                      + soft_mutual_information(pred[rows], b[rows], self.mi_bins)) / 2
             out["mi"] = pred.new_zeros(pred.shape[0]).index_put((rows,), vals)
@@ -326,7 +325,7 @@ class StructureFusionLoss(nn.Module):
         per = self._sample_settings(pair_types, pred.shape[0])
         margins = [s["int_margin"] for s in per]
         margin = margins if len(set(margins)) > 1 else margins[0]
-        mi_samples = torch.tensor([s["w_mi"] > 0 for s in per], device=pred.device)
+        mi_samples = torch.tensor([s["w_mi"] > 0 for s in per], device=pred.device) if "mi" in self.used_terms else None
         terms = self.terms(pred, target, other, int_margin=margin, mi_samples=mi_samples)
         raw = {k: float(v.detach().mean()) for k, v in terms.items()}
         if self.reference_rules:
