@@ -32,11 +32,14 @@ from monai_fusion.networks.train_feature_extractor import default_data_root, loa
 from monai_fusion.networks.utils import count_parameters
 from monai_fusion.utils.errors import FusionInputError
 
-__all__ = ["load_pair", "build_fuser", "time_fuser", "count_flops", "run", "main"]
+#: The other source's modality of the timed pair (a CT-MRI pair, or a random one standing in for it).
+MODALITY = "CT"
+
+__all__ = ["MODALITY", "load_pair", "build_fuser", "time_fuser", "count_flops", "run", "main"]
 
 
 def load_pair(size: int, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """A ``(1, 1, size, size)`` MRI/CT pair in [0, 1] and where it came from."""
+    """A ``(1, 1, size, size)`` MRI/CT pair in [0, 1] and where it came from (fused as modality :data:`MODALITY`)."""
     try:
         item = find_pairs(root or default_data_root(), "CT-MRI").items[0]
         mri, other, _ = load_grey_pairs([item])[0]
@@ -68,14 +71,14 @@ def build_fuser(name: str, tmp: Path) -> tuple[Fuser, str]:
 def time_fuser(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, repeats: int) -> float:
     """Median milliseconds of ``fuser.fuse(mri, other)`` over ``repeats`` calls after a warm-up
     (:func:`monai_fusion.engines.benchmark.time_method`, the benchmark command's timer)."""
-    return time_method(fuser, mri, other, repeats) * 1e3
+    return time_method(fuser, mri, other, repeats, modality=MODALITY) * 1e3
 
 
 def count_flops(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor) -> int:
     """FLOPs of one ``fuse`` call as counted by ``FlopCounterMode`` (conv/matmul only)."""
     counter = FlopCounterMode(display=False)
     with counter:
-        fuser.fuse(mri, other)
+        fuser.fuse(mri, other, modality=MODALITY)
     return int(counter.get_total_flops())
 
 

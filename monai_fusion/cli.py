@@ -36,8 +36,8 @@ class _ProgressFuser:
     def __init__(self, fuser: Any, bar: Any) -> None:
         self.fuser, self.bar = fuser, bar
 
-    def fuse(self, mri: Any, other: Any) -> Any:
-        out = self.fuser.fuse(mri, other)
+    def fuse(self, mri: Any, other: Any, modality: Any = None) -> Any:
+        out = self.fuser.fuse(mri, other, modality=modality)
         self.bar.update(int(mri.shape[0]))
         return out
 

@@ -41,22 +41,33 @@ class PrepareFusionBatch(PrepareBatch):
 
     When the batch has ``pair_type`` the target is a ``MetaTensor`` view of the same data whose
     ``meta["pair_type"]`` lists them (read by :class:`~monai_fusion.losses.StructureFusionLoss`'s
-    ``pair_weights``).
+    ``pair_weights``). With ``modality_key`` the network is also called with ``modality=[...]``, the batch's
+    other-source modality per sample (for :class:`~monai_fusion.networks.WeightMapFusionNet` with a detail gain
+    per modality); MONAI's engines pass it on as a keyword argument of the network.
 
     Args:
         keys: the source keys, MRI first.
+        modality_key: the batch key holding the other source's modality (``None``: the network gets none).
     """
 
-    def __init__(self, keys: Sequence[str] = ("mri", "other")) -> None:
+    def __init__(self, keys: Sequence[str] = ("mri", "other"), modality_key: str | None = None) -> None:
         self.keys = tuple(keys)
+        self.modality_key = modality_key
 
     def __call__(self, batchdata: dict[str, torch.Tensor], device: str | torch.device | None = None,
-                 non_blocking: bool = False, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                 non_blocking: bool = False, **kwargs: Any) -> tuple[Any, ...]:
         x = stack_sources(batchdata, self.keys).to(device=device, non_blocking=non_blocking, **kwargs)
         pair_types = batchdata.get("pair_type") if isinstance(batchdata, dict) else None
-        if pair_types is None:
-            return x, x
-        # the target carries each sample's pair type, for losses with per-pair-type settings
-        target = MetaTensor(x.as_tensor() if isinstance(x, MetaTensor) else x)
-        target.meta["pair_type"] = [str(p) for p in pair_types]
-        return x, target
+        target = x
+        if pair_types is not None:
+            # the target carries each sample's pair type, for losses with per-pair-type settings
+            target = MetaTensor(x.as_tensor() if isinstance(x, MetaTensor) else x)
+            target.meta["pair_type"] = [str(p) for p in pair_types]
+        if self.modality_key is None:
+            return x, target
+        modality = batchdata.get(self.modality_key) if isinstance(batchdata, dict) else None
+        if modality is None:
+            raise FusionInputError(f"batch has no {self.modality_key!r} key (the other source's modality, which the "
+                                   f"network needs); got keys {', '.join(map(str, batchdata))}")
+        names = [modality] if isinstance(modality, str) else [str(m) for m in modality]
+        return x, target, (), {"modality": [m.upper() for m in names]}

@@ -31,7 +31,7 @@ from ..fusers import available_fusers, get_fuser
 from ..metrics.registry import compute_metrics, resolve_metrics
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
 from .inference import other_for_display
-from ..utils.constants import PAIR_TYPES
+from ..utils.constants import PAIR_TYPES, modality_of_pair
 from ..utils.errors import FusionInputError
 
 __all__ = ["BENCHMARK_METRICS", "BENCHMARK_PREAMBLE", "DEFAULT_METHODS", "load_pairs", "run_benchmark", "summarise", "time_method", "wins_against"]
@@ -108,13 +108,15 @@ def _build(name: str, weights: dict[str, str]) -> tuple[Any | None, str]:
         raise
 
 
-def time_method(fuser: Any, mri: torch.Tensor, other: torch.Tensor, repeats: int = 5) -> float:
-    """Median seconds per call of ``fuser.fuse`` on one ``(1, 1, H, W)`` pair, after one warm-up call."""
-    fuser.fuse(mri, other)
+def time_method(fuser: Any, mri: torch.Tensor, other: torch.Tensor, repeats: int = 5,
+                modality: str | None = None) -> float:
+    """Median seconds per call of ``fuser.fuse`` on one ``(1, 1, H, W)`` pair (of the other source's ``modality``),
+    after one warm-up call."""
+    fuser.fuse(mri, other, modality=modality)
     times = []
     for _ in range(max(1, repeats)):
         t = time.perf_counter()
-        fuser.fuse(mri, other)
+        fuser.fuse(mri, other, modality=modality)
         times.append(time.perf_counter() - t)
     return float(np.median(times))
 
@@ -284,10 +286,12 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
         if note:
             notes[name] = note
         t0 = time.perf_counter()
-        fused = torch.cat([fuser.fuse(mri[i:i + 1].to(device), other[i:i + 1].to(device)).cpu()
-                           for i in range(len(samples))])
+        fused = torch.cat([fuser.fuse(mri[i:i + 1].to(device), other[i:i + 1].to(device),
+                                      modality=modality_of_pair(s["pair_type"])).cpu()
+                           for i, s in enumerate(samples)])
         fuse_s = time.perf_counter() - t0
-        timings[name] = time_method(fuser, mri[:1].to(device), other[:1].to(device), timing_repeats)
+        timings[name] = time_method(fuser, mri[:1].to(device), other[:1].to(device), timing_repeats,
+                                    modality=modality_of_pair(samples[0]["pair_type"]))
         f8 = torch.round(fused.clamp(0, 1) * scale)
         vals = compute_metrics(f8, torch.round(mri * scale), torch.round(other * scale), metrics=metrics,
                                protocol=protocol)

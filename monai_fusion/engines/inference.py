@@ -20,7 +20,7 @@ __all__ = ["fuse_images", "fuse_sample", "other_for_display"]
 
 
 def fuse_images(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, batch_size: int = 16,
-                device: str | torch.device = "cpu") -> torch.Tensor:
+                device: str | torch.device = "cpu", modality: str | None = None) -> torch.Tensor:
     """Fuse a ``(1, H, W)`` slice pair or a ``(1, X, Y, Z)`` volume pair (slice by slice along Z).
 
     Args:
@@ -29,6 +29,7 @@ def fuse_images(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, batch_size
         other: the other modality's grey/luminance image in [0, 1], same shape.
         batch_size: slices per call for volumes.
         device: where the fuser runs.
+        modality: the other source's modality (``CT``, ``PET``, ``SPECT``), passed to the fuser.
 
     Returns:
         The fused image, same shape as ``mri``, on the CPU.
@@ -41,12 +42,13 @@ def fuse_images(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, batch_size
     m, o = torch.as_tensor(mri).float(), torch.as_tensor(other).float()
     if m.ndim == 3:
         with torch.no_grad():
-            return fuser.fuse(m[None].to(device), o[None].to(device))[0].cpu()
+            return fuser.fuse(m[None].to(device), o[None].to(device), modality=modality)[0].cpu()
     ms, os_ = m[0].permute(2, 0, 1)[:, None], o[0].permute(2, 0, 1)[:, None]  # (Z, 1, X, Y)
     out = []
     with torch.no_grad():
         for i in range(0, ms.shape[0], max(1, batch_size)):
-            out.append(fuser.fuse(ms[i : i + batch_size].to(device), os_[i : i + batch_size].to(device)).cpu())
+            out.append(fuser.fuse(ms[i : i + batch_size].to(device), os_[i : i + batch_size].to(device),
+                                  modality=modality).cpu())
     return torch.cat(out)[:, 0].permute(1, 2, 0)[None]
 
 
@@ -55,7 +57,8 @@ def fuse_sample(sample: Mapping[str, Any], fuser: Fuser, batch_size: int = 16,
     """Fuse a preprocessed pair dict (output of ``fusion_preprocess``) and merge colour back.
 
     Args:
-        sample: dict with ``mri`` and ``other`` (and ``other_cb``/``other_cr`` for colour pairs).
+        sample: dict with ``mri`` and ``other`` (and ``other_cb``/``other_cr`` for colour pairs), and ``modality``
+            (the other source's, as ``fusion_preprocess`` keeps it) for the methods that use it.
         fuser: the method.
         batch_size: slices per call for volumes.
         device: where the fuser runs.
@@ -65,7 +68,7 @@ def fuse_sample(sample: Mapping[str, Any], fuser: Fuser, batch_size: int = 16,
         carrying the MRI's metadata and affine.
     """
     d = dict(sample)
-    fused = fuse_images(fuser, d["mri"], d["other"], batch_size=batch_size, device=device)
+    fused = fuse_images(fuser, d["mri"], d["other"], batch_size=batch_size, device=device, modality=d.get("modality"))
     meta = dict(d["mri"].meta) if isinstance(d["mri"], MetaTensor) else {}  # holds the MRI's affine
     d["fused"] = MetaTensor(fused, meta=meta)
     return fusion_postprocess()(d)

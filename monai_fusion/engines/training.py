@@ -281,7 +281,8 @@ def create_fusion_evaluator(device: str | torch.device, val_data_loader: Iterabl
                             protocol: str | MetricProtocol = "standard", val_handlers: Sequence[Any] | None = None,
                             postprocessing: Transform | None = None, inferer: Inferer | None = None,
                             epoch_length: int | None = None, amp: bool = False,
-                            keys: Sequence[str] = ("mri", "other"), **kwargs: Any) -> SupervisedEvaluator:
+                            keys: Sequence[str] = ("mri", "other"), modality_key: str | None = None,
+                            **kwargs: Any) -> SupervisedEvaluator:
     """A MONAI ``SupervisedEvaluator`` whose key and additional metrics are the project's fusion metrics.
 
     Outputs are ``{"image", "label", "pred"}`` with ``image`` = ``label`` = ``cat([mri, other], 1)``; each
@@ -300,6 +301,8 @@ def create_fusion_evaluator(device: str | torch.device, val_data_loader: Iterabl
         epoch_length: iterations per run (``None``: the loader's length).
         amp: automatic mixed precision.
         keys: the source keys, MRI first.
+        modality_key: batch key of the other source's modality, passed to the network as ``modality=[...]``
+            (:class:`~monai_fusion.engines.batch.PrepareFusionBatch`); ``None``: not passed.
         kwargs: other ``SupervisedEvaluator`` arguments.
 
     Returns:
@@ -313,7 +316,8 @@ def create_fusion_evaluator(device: str | torch.device, val_data_loader: Iterabl
     key_val_metric = {key: handlers.pop(key)} if key is not None else None
     return SupervisedEvaluator(
         device=torch.device(device), val_data_loader=val_data_loader, network=network, epoch_length=epoch_length,
-        prepare_batch=PrepareFusionBatch(keys), inferer=inferer or SimpleInferer(), postprocessing=postprocessing,
+        prepare_batch=PrepareFusionBatch(keys, modality_key), inferer=inferer or SimpleInferer(),
+        postprocessing=postprocessing,
         key_val_metric=key_val_metric, additional_metrics=handlers or None,
         val_handlers=[PropagateErrors(), *(val_handlers or [])], amp=amp,
         **kwargs,

@@ -1,7 +1,9 @@
 """The fusion interface: the :class:`Fuser` protocol, the registry, input checks and a base class.
 
 A fuser takes an MRI batch and the other modality's grey/luminance batch, both ``(B, 1, H, W)``
-float tensors in [0, 1], and returns the fused ``(B, 1, H, W)`` tensor in [0, 1]. Colour handling
+float tensors in [0, 1], and returns the fused ``(B, 1, H, W)`` tensor in [0, 1]. The other source's
+modality (``CT``, ``PET`` or ``SPECT``) may be given too: methods whose settings differ per modality (the
+default model's detail gain) use it, the others ignore it. Colour handling
 (YCbCr split and merge) happens outside, in the transforms, so every method sees grey images.
 The CLI, the bundle, the benchmark and the demo all pick methods through :func:`get_fuser`.
 """
@@ -9,21 +11,25 @@ The CLI, the bundle, the benchmark and the demo all pick methods through :func:`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkable
 
 import torch
 
+from ..utils.constants import MODALITIES
 from ..utils.errors import FusionInputError
 
-__all__ = ["Fuser", "register_fuser", "get_fuser", "available_fusers", "check_fuser_inputs", "BaseFuser"]
+__all__ = ["Fuser", "register_fuser", "get_fuser", "available_fusers", "check_fuser_inputs", "check_modality",
+           "BaseFuser"]
 
 
 @runtime_checkable
 class Fuser(Protocol):
-    """Anything with ``fuse(mri, other) -> fused`` on batched ``(B, 1, H, W)`` tensors in [0, 1]."""
+    """Anything with ``fuse(mri, other, modality=None) -> fused`` on batched ``(B, 1, H, W)`` tensors in [0, 1]."""
 
-    def fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """Fuse two registered grey images; returns ``(B, 1, H, W)`` in [0, 1]."""
+    def fuse(self, mri: torch.Tensor, other: torch.Tensor,
+             modality: str | Sequence[str] | None = None) -> torch.Tensor:
+        """Fuse two registered grey images (``modality``: the other source's, one or one per sample);
+        returns ``(B, 1, H, W)`` in [0, 1]."""
         ...
 
 
@@ -84,26 +90,62 @@ def check_fuser_inputs(mri: torch.Tensor, other: torch.Tensor) -> None:
         raise FusionInputError(f"fuse: mri {tuple(mri.shape)} and other {tuple(other.shape)} must have the same shape")
 
 
+def check_modality(modality: str | Sequence[str] | None, batch: int) -> list[str] | None:
+    """The other source's modality per sample, upper-case: ``None``, one name for the whole batch, or one per sample.
+
+    Args:
+        modality: ``CT``, ``PET`` or ``SPECT`` (any case), a sequence of them, or ``None``.
+        batch: the batch size.
+
+    Returns:
+        ``batch`` upper-case names, or ``None`` when none was given.
+
+    Raises:
+        FusionInputError: an unknown name, or a sequence of another length than the batch.
+    """
+    if modality is None:
+        return None
+    names = [modality] * batch if isinstance(modality, str) else list(modality)
+    others = [m for m in MODALITIES if m != "MRI"]
+    bad = [m for m in names if not isinstance(m, str) or m.upper() not in others]
+    if bad:
+        raise FusionInputError(f"fuse: modality {bad[0]!r} is not one of {', '.join(others)}")
+    if len(names) != batch:
+        raise FusionInputError(f"fuse: modality lists {len(names)} names for a batch of {batch}; give one name or one "
+                               "per sample")
+    return [m.upper() for m in names]
+
+
 class BaseFuser(ABC):
     """Shared plumbing of the methods here: validate inputs, run :meth:`_fuse` without gradients,
-    clamp to [0, 1]. Subclasses implement ``_fuse(mri, other)`` on checked ``(B, 1, H, W)`` tensors.
+    clamp to [0, 1]. Subclasses implement ``_fuse(mri, other)`` on checked ``(B, 1, H, W)`` tensors; those
+    that set :attr:`uses_modality` get ``_fuse(mri, other, modality=[...])`` when a modality is given.
     """
 
-    def fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    #: Whether the method's result depends on the other source's modality (then it receives it).
+    uses_modality: ClassVar[bool] = False
+
+    def fuse(self, mri: torch.Tensor, other: torch.Tensor,
+             modality: str | Sequence[str] | None = None) -> torch.Tensor:
         """Fuse two registered grey images.
 
         Args:
             mri: ``(B, 1, H, W)`` in [0, 1].
             other: the other modality's grey/luminance image, same shape.
+            modality: the other source's modality (``CT``, ``PET``, ``SPECT``): one for the batch or one per
+                sample; checked always, used by the methods that set :attr:`uses_modality`.
 
         Returns:
             The fused ``(B, 1, H, W)`` image in [0, 1], on the inputs' device.
 
         Raises:
-            FusionInputError: inputs break the contract (see :func:`check_fuser_inputs`).
+            FusionInputError: inputs break the contract (see :func:`check_fuser_inputs`, :func:`check_modality`).
         """
         check_fuser_inputs(mri, other)
+        names = check_modality(modality, mri.shape[0])
         with torch.no_grad():
+            if self.uses_modality and names is not None:
+                return self._fuse(mri, other, modality=names).clamp(0.0, 1.0)  # type: ignore[call-arg]
             return self._fuse(mri, other).clamp(0.0, 1.0)
 
     @abstractmethod

@@ -9,6 +9,7 @@ initialised, which runs (for tests and timing) but is not a meaningful fusion, a
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -93,7 +94,7 @@ class NetworkFuser(BaseFuser):
         if device is not None:
             self.net.to(device)
 
-    def _fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    def _fuse(self, mri: torch.Tensor, other: torch.Tensor, modality: list[str] | None = None) -> torch.Tensor:
         _move(self.net, mri.device)
         dtype = next(self.net.parameters()).dtype
         h, w = mri.shape[-2:]
@@ -104,7 +105,11 @@ class NetworkFuser(BaseFuser):
                 f"the memory guard's {self.max_batch_bytes / 2**30:.1f} GiB (NetworkFuser.max_batch_bytes); "
                 "downsample or crop the images")
         step = max(1, self.max_batch_bytes // per_item)  # batches that would not fit are fused in parts
-        parts = [self.net(m.to(dtype), o.to(dtype)) for m, o in zip(mri.split(step), other.split(step))]
+        if modality is None:
+            parts = [self.net(m.to(dtype), o.to(dtype)) for m, o in zip(mri.split(step), other.split(step))]
+        else:  # only networks that take it (uses_modality) get the modality, in the same parts as the images
+            parts = [self.net(m.to(dtype), o.to(dtype), modality=modality[i:i + step])
+                     for i, m, o in zip(range(0, len(modality), step), mri.split(step), other.split(step))]
         return torch.cat(parts).to(mri.dtype)
 
 
@@ -118,7 +123,8 @@ class DefaultFuser(NetworkFuser):
 
     ``weights=None`` loads :data:`DEFAULT_WEIGHTS` (trained by the bundle's ``train.json`` on the Whole
     Brain Atlas training split); pass another checkpoint (e.g. the bundle's ``models/model.pt`` after
-    your own training) to use that instead.
+    your own training) to use that instead. The shipped model's detail gain is set per modality, so
+    :meth:`fuse` needs ``modality`` (``CT``, ``PET`` or ``SPECT``); ``detail_gain=<number>`` sets one gain for all.
 
     Raises:
         MissingWeightsError: the shipped file is missing (a broken install) and no ``weights`` was given.
@@ -126,6 +132,7 @@ class DefaultFuser(NetworkFuser):
 
     network = WeightMapFusionNet  # type: ignore[assignment]
     name = "default"
+    uses_modality = True
 
     def __init__(self, weights: str | os.PathLike | None = None, device: str | torch.device | None = None,
                  **net_kwargs: Any) -> None:
@@ -143,6 +150,19 @@ class DefaultFuser(NetworkFuser):
                     "global_context false): pass select_prior=0, global_context=False, detail_gain=1 (the settings it was "
                     "trained with)") from err
             raise
+
+    def _fuse(self, mri: torch.Tensor, other: torch.Tensor, modality: list[str] | None = None) -> torch.Tensor:
+        gains = getattr(self.net, "modality_gains", None)
+        if modality is None and gains:  # the library always knows the modality: no silent fallback to a default
+            raise FusionInputError(
+                f"default: this model's detail gain is set per modality ({', '.join(f'{k} {v:g}' for k, v in gains.items())}); "
+                "pass the other source's modality, fuse(mri, other, modality='CT'|'PET'|'SPECT')")
+        if modality is not None and gains and math.isnan(self.net.detail_gain):
+            missing = sorted(set(modality) - set(gains))
+            if missing:
+                raise FusionInputError(f"default: this model has no detail gain for {', '.join(missing)} (it has "
+                                       f"{', '.join(gains)}); pass detail_gain=<number> to use one gain for every input")
+        return super()._fuse(mri, other, modality=modality)
 
 
 @register_fuser("poster")

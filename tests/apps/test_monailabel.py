@@ -344,7 +344,7 @@ def test_train_then_infer_with_the_trained_bundle_network(server: LabelServer) -
     assert params["method"] == "bundle" and params["weights"] == str(model)
     assert params["network"] == {"name": "default", "channels": CHANNELS, "full_channels": 8, "dilations": [2, 4],
                                  "residual_scale": 0.25, "select_prior": 20.0, "global_context": True,
-                                 "detail_gain": 0.4}
+                                 "detail_gain": {"CT": 0.0, "PET": 0.8, "SPECT": 0.4, "default": 0.7}}
     fuser = get_fuser("default", weights=str(model), channels=CHANNELS)
     want = _as_png_array(_library_fusion(server.studies / "demo_MRI.png", server.studies / "demo_PET.png", "PET", False,
                                          fuser))

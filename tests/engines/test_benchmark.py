@@ -85,26 +85,40 @@ def _calibration_script():
     return module
 
 
-def test_choose_gain_takes_the_middle_of_the_best_plateau_within_the_ssim_limit() -> None:
-    choose = _calibration_script().choose_gain
-    wins = {"CT-MRI": ["MI"], "PET-MRI": ["MI", "FMI"]}
-    few = {"CT-MRI": [], "PET-MRI": ["MI", "FMI", "SSIM"]}
-    results = {0.0: few, 0.3: wins, 0.4: wins, 0.5: wins, 1.0: few}
-    assert choose(results) == 0.4
+def test_choose_gains_calibrates_each_pair_type_within_the_ssim_limit() -> None:
+    script = _calibration_script()
+    choose = script.choose_gains
+    m = ["MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD"]
+
+    def won(n: int, margin: float = 0.01) -> dict[str, float]:
+        return {k: margin for k in m[:n]}
+
+    results = {0.0: {"CT-MRI": won(5), "PET-MRI": won(3)}, 0.3: {"CT-MRI": won(4), "PET-MRI": won(5)},
+               0.4: {"CT-MRI": won(4), "PET-MRI": won(5)}, 0.5: {"CT-MRI": won(3), "PET-MRI": won(5)},
+               1.0: {"CT-MRI": won(2), "PET-MRI": won(4)}}
+    assert choose(results) == {"CT": 0.0, "PET": 0.4}  # each pair type its own best, the plateau's middle
+    results[0.5]["PET-MRI"] = {**won(5), "Qabf": 0.0001}  # a narrow win: the tie goes to the others
+    assert choose(results) == {"CT": 0.0, "PET": 0.3}
+    results[1.0]["PET-MRI"] = won(4, 0.5)  # wide margins never outweigh one more win
+    assert choose(results)["PET"] == 0.3
     gaps = {g: {"CT-MRI": 0.0, "PET-MRI": 0.0} for g in results}
-    gaps[0.3]["PET-MRI"] = gaps[0.4]["PET-MRI"] = -0.02  # more than 0.01 below the average rule: left out
-    assert choose(results, gaps) == 0.5
+    gaps[0.0]["CT-MRI"] = -0.02  # more than 0.01 below the average rule: left out for CT-MRI only
+    gaps[0.3]["PET-MRI"] = gaps[0.4]["PET-MRI"] = -0.011
+    assert choose(results, gaps) == {"CT": 0.3, "PET": 0.5}  # of two equal gains the lower; the only 5/7 left
+    every = {g: {"CT-MRI": -0.5, "PET-MRI": -0.5} for g in results}  # every gain too low: none is left out
+    assert choose(results, every) == {"CT": 0.0, "PET": 0.3}
     with pytest.raises(ValueError, match="no gains"):
         choose({})
-
-
-def test_choose_gain_prefers_more_pair_types_at_the_target() -> None:
-    choose = _calibration_script().choose_gain
-    m = ["MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD"]
-    even = {"CT-MRI": m[:4], "PET-MRI": m[:4], "SPECT-MRI": m[:4]}  # 4/4/4: best worst case, no type at 5
-    two = {"CT-MRI": m[:3], "PET-MRI": m[:5], "SPECT-MRI": m[:6]}  # 3/5/6: two types at the target
-    assert choose({0.0: even, 0.4: two}) == 0.4
-    assert choose({0.0: even, 0.4: two}, target_wins=7) == 0.0  # no gain reaches 7: the worst case decides
+    single = script.choose_single_gain
+    even = {"CT-MRI": won(4), "PET-MRI": won(4), "SPECT-MRI": won(4)}  # 4/4/4: best worst case, no type at 5
+    two = {"CT-MRI": won(3), "PET-MRI": won(5), "SPECT-MRI": won(6)}  # 3/5/6: two types at the target
+    assert single({0.0: even, 0.4: two, 0.5: two, 0.6: two}) == 0.5
+    assert single({0.0: even, 0.4: two}, target_wins=7) == 0.0  # no gain reaches 7: the worst case decides
+    with pytest.raises(ValueError, match="no gains"):
+        single({})
+    table = {"default": {"A": (1.1, 0.0), "B": (0.5, 0.0)}, "max": {"A": (1.0, 0.0), "B": (0.6, 0.0)},
+             "average": {"A": (0.9, 0.0), "B": (0.2, 0.0)}}
+    assert script.win_margins(table, "default", ["A", "B"]) == pytest.approx({"A": 0.1})
 
 
 def test_calibration_script_scores_gains_against_a_benchmark_csv(demo_pairs: Path, tmp_path: Path,
@@ -124,7 +138,8 @@ def test_calibration_script_scores_gains_against_a_benchmark_csv(demo_pairs: Pat
                         "--gains", "0,1"]) == 0
     printed = capsys.readouterr().out
     assert "gain 0.00:" in printed and "gain 1.00:" in printed and "/7" in printed
-    assert "chosen detail_gain" in printed
+    assert 'chosen detail_gain {"PET": ' in printed and "PET-MRI: gain" in printed  # the demo has PET-MRI only
+    assert '"default": ' in printed and "one gain for every pair type" in printed
     with pytest.raises(SystemExit, match="--gains"):
         script.main(["--data", str(demo_pairs), "--weights", str(ckpt), "--baselines", str(out / "per_image.csv"),
                      "--gains", "a,b"])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from monai_fusion.networks import WeightMapFusionNet
+from monai_fusion.networks.nets.weight_map import SHIPPED_DETAIL_GAIN
 from monai_fusion.utils import FusionInputError
 
 
@@ -103,24 +104,74 @@ def test_detail_gain_scales_only_the_detail_term() -> None:
         half = net(x)
     assert float((full - mix).abs().max()) > 1e-4
     assert torch.allclose(half - mix, (full - mix) / 2, atol=1e-6)
-    assert WeightMapFusionNet().config["detail_gain"] == 0.4  # the shipped model's calibrated gain
+    assert WeightMapFusionNet().config["detail_gain"] == SHIPPED_DETAIL_GAIN  # the shipped model's gains
     assert WeightMapFusionNet(detail_gain=1).config["detail_gain"] == 1.0
     for bad in (-0.1, float("nan")):
         with pytest.raises(FusionInputError, match="detail_gain"):
             WeightMapFusionNet(detail_gain=bad)
 
 
+def test_detail_gain_per_modality_is_each_samples_own_uniform_gain() -> None:
+    """{modality: gain}: each sample gets its modality's gain, exactly as a network with that single gain."""
+    torch.manual_seed(0)
+    net = WeightMapFusionNet(detail_gain={"ct": 0.0, "PET": 0.8, "SPECT": 0.4}).eval()
+    assert net.config["detail_gain"] == {"CT": 0.0, "PET": 0.8, "SPECT": 0.4}
+    x = torch.rand(3, 2, 32, 40)
+    with torch.no_grad():
+        mixed = net(x, modality=["SPECT", "ct", "PET"])
+        for i, (mod, g) in enumerate((("SPECT", 0.4), ("CT", 0.0), ("PET", 0.8))):
+            single = WeightMapFusionNet(detail_gain=g).eval()
+            single.load_state_dict(net.state_dict())
+            assert torch.allclose(mixed[i], single(x[i:i + 1])[0], atol=1e-6), mod
+        assert float((net(x[:1], modality=["PET"]) - net(x[:1], modality=["CT"])).abs().max()) > 1e-4
+        assert torch.equal(net(x[:, :1], x[:, 1:], modality=["SPECT", "CT", "PET"]), mixed)  # both call forms
+        uniform = WeightMapFusionNet(detail_gain=0.4).eval()  # a single gain ignores the modality
+        uniform.load_state_dict(net.state_dict())
+        assert torch.equal(uniform(x, modality=["CT", "CT", "CT"]), uniform(x))
+    with pytest.raises(ValueError, match="set per modality .*pass modality"):
+        net(x)
+    with pytest.raises(ValueError, match="lists 2 values for a batch of 3"):
+        net(x, modality=["CT", "PET"])
+    with pytest.raises(ValueError, match="MRI has no detail gain; expected one of CT, PET, SPECT"):
+        net(x, modality=["CT", "MRI", "PET"])
+    only_ct = WeightMapFusionNet(detail_gain={"CT": 0.0})
+    with pytest.raises(ValueError, match="PET has no detail gain; expected one of CT"):
+        only_ct(x[:1], modality=["PET"])
+    # a "default" entry serves calls without a modality (MONAI's generic tools) and modalities without their own
+    with_default = WeightMapFusionNet(detail_gain={"CT": 0.0, "Default": 0.8}).eval()
+    with_default.load_state_dict(net.state_dict())
+    assert with_default.config["detail_gain"] == {"CT": 0.0, "default": 0.8}
+    with torch.no_grad():
+        assert torch.allclose(with_default(x), net(x, modality=["PET"] * 3), atol=1e-6)
+        assert torch.allclose(with_default(x, modality=["SPECT", "CT", "PET"]),
+                              net(x, modality=["PET", "CT", "PET"]), atol=1e-6)
+    for bad, match in (({"MRI": 0.1}, "key 'MRI' is not a modality"), ({"CT": -1.0}, r"detail_gain\['CT'\]"),
+                       ({}, "names no modality"), ({"default": 0.3}, "names no modality"),
+                       ({"PET": {"x": 1}}, "must be a number"), ("a", "must be a number")):
+        with pytest.raises(FusionInputError, match=match):
+            WeightMapFusionNet(detail_gain=bad)
+
+
 def test_torchscript_keeps_the_detail_gain() -> None:
+    """One gain, or one per modality (with and without a "default"), survives scripting."""
     net = WeightMapFusionNet(channels=8, detail_gain=0.3).eval()
+    per = WeightMapFusionNet(channels=8, detail_gain={"CT": 0.0, "PET": 1.0}).eval()
+    fallback = WeightMapFusionNet(channels=8, detail_gain={"CT": 0.0, "PET": 1.0, "default": 1.0}).eval()
     ref = WeightMapFusionNet(channels=8, detail_gain=1.0).eval()
-    ref.load_state_dict(net.state_dict())
-    x = torch.rand(1, 2, 24, 24)
+    for other in (per, fallback, ref):
+        other.load_state_dict(net.state_dict())
+    x = torch.rand(2, 2, 24, 24)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scripted = torch.jit.script(net)
+        scripted, scripted_per, scripted_fallback = (torch.jit.script(n) for n in (net, per, fallback))
     with torch.no_grad():
         assert torch.allclose(scripted(x), net(x), atol=1e-6)
         assert not torch.allclose(scripted(x), ref(x), atol=1e-4)
+        assert torch.allclose(scripted_per(x, modality=["PET", "CT"]), per(x, modality=["PET", "CT"]), atol=1e-6)
+        assert not torch.allclose(scripted_per(x, modality=["PET", "CT"]), per(x, modality=["CT", "PET"]), atol=1e-4)
+        assert torch.allclose(scripted_fallback(x), ref(x), atol=1e-6)  # no modality: the "default" gain
+    with pytest.raises(Exception, match="pass modality"):
+        scripted_per(x)
 
 
 def test_background_where_both_sources_are_zero_stays_zero() -> None:

@@ -20,15 +20,21 @@ Trained with :class:`~monai_fusion.losses.StructureFusionLoss` by the bundle's `
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...utils.constants import MODALITIES
 from ...utils.errors import FusionInputError
 
-__all__ = ["WeightMapFusionNet"]
+__all__ = ["WeightMapFusionNet", "SHIPPED_DETAIL_GAIN"]
+
+#: The shipped model's detail gains, calibrated on the validation split (``benchmarks/calibrate_detail_gain.py``):
+#: one per modality of the other source, and ``"default"`` for calls that give none.
+SHIPPED_DETAIL_GAIN: dict[str, float] = {"CT": 0.0, "PET": 0.8, "SPECT": 0.4, "default": 0.7}
 
 
 class WeightMapFusionNet(nn.Module):
@@ -49,8 +55,14 @@ class WeightMapFusionNet(nn.Module):
         detail_gain: factor on the detail term at use, ``F = w * mri + (1 - w) * other + g * s * tanh(r)``,
             calibrated on the validation split after training (``benchmarks/calibrate_detail_gain.py``): the
             losses that shape ``r`` (Qabf, SSIM, SCD) keep more of it than the information metrics (MI, FMI)
-            reward. The default 0.4 is the shipped model's calibrated gain; training configs set 1.0 (the
-            network learns ``r`` at full gain).
+            reward. Either one number for every input, or one per modality of the other source, the form the
+            shipped model uses (``{"CT": 0.0, "PET": 0.8, "SPECT": 0.4, "default": 0.7}``: CT-MRI fusions score
+            best without the detail term, PET/SPECT-MRI ones with it). A per-modality gain is picked by
+            ``modality`` in :meth:`forward`; the optional ``"default"`` entry serves the calls that give no
+            modality (MONAI's generic bundle tools, e.g. ``verify_net_in_out``), which are refused without it.
+            ``None``: the shipped model's gains (:data:`SHIPPED_DETAIL_GAIN`), so that its weights alone (the
+            bundle's ``models/model.pt``) fuse as shipped. Training configs set 1.0 (the network learns ``r`` at
+            full gain).
 
     Attributes:
         config: the constructor arguments, saved with checkpoints.
@@ -61,24 +73,29 @@ class WeightMapFusionNet(nn.Module):
     """
 
     __jit_ignored_attributes__ = ["config"]
+    #: Per-modality detail gains (empty: the single ``detail_gain`` applies to every input).
+    modality_gains: Dict[str, float]
+    #: Key of a per-modality ``detail_gain`` mapping that holds the gain for calls without a modality.
+    DEFAULT_KEY = "default"
 
     def __init__(self, channels: int = 16, full_channels: int = 8, dilations: Sequence[int] = (2, 4),
                  residual_scale: float = 0.25, select_prior: float = 20.0, global_context: bool = True,
-                 detail_gain: float = 0.4) -> None:
+                 detail_gain: Union[float, Mapping[str, float], None] = None) -> None:
         super().__init__()
         if channels < 1 or full_channels < 1 or not dilations or min(int(d) for d in dilations) < 1:
             raise FusionInputError(f"WeightMapFusionNet: channels={channels}, full_channels={full_channels} and "
                                    f"dilations={tuple(dilations)} must be positive (at least one dilation)")
-        if not detail_gain >= 0:  # also refuses NaN
-            raise FusionInputError(f"WeightMapFusionNet: detail_gain={detail_gain} must be a number >= 0")
+        gains = _check_gains(SHIPPED_DETAIL_GAIN if detail_gain is None else detail_gain)
         self.config: dict[str, Any] = {"channels": int(channels), "full_channels": int(full_channels),
                                        "dilations": [int(d) for d in dilations],
                                        "residual_scale": float(residual_scale), "select_prior": float(select_prior),
                                        "global_context": bool(global_context),
-                                       "detail_gain": float(detail_gain)}
+                                       "detail_gain": gains if isinstance(gains, dict) else float(gains)}
         self.residual_scale = float(residual_scale)
         self.select_prior = float(select_prior)
-        self.detail_gain = float(detail_gain)
+        #: the gain of inputs without a listed modality (``nan``: none; with :attr:`modality_gains` empty, of all)
+        self.detail_gain = float(gains.get(self.DEFAULT_KEY, float("nan"))) if isinstance(gains, dict) else gains
+        self.modality_gains = {k: v for k, v in gains.items() if k != self.DEFAULT_KEY} if isinstance(gains, dict) else {}
         # inputs: mri, other, max(mri, other), mri - other
         self.full = nn.Sequential(nn.Conv2d(4, full_channels, 3, padding=1), nn.LeakyReLU(0.1))
         layers: list[nn.Module] = [nn.Conv2d(full_channels, channels, 3, stride=2, padding=1), nn.LeakyReLU(0.1)]
@@ -88,13 +105,49 @@ class WeightMapFusionNet(nn.Module):
         self.head = nn.Conv2d(full_channels + channels, 2, 3, padding=1)
         self.context = nn.Linear(channels, 2) if global_context else None
 
-    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def gain(self, modality: Optional[List[str]], batch: int) -> List[float]:
+        """The detail gain of each of ``batch`` samples.
+
+        Args:
+            modality: the other source's modality per sample (``CT``, ``PET``, ``SPECT``; any case), or ``None``.
+            batch: the number of samples.
+
+        Raises:
+            ValueError: the gains are per modality without a ``"default"`` one and ``modality`` is missing or
+                names a modality without a gain, or ``modality`` is of another length than the batch.
+        """
+        fallback = not math.isnan(self.detail_gain)
+        if modality is None or len(self.modality_gains) == 0:
+            if not fallback:
+                raise ValueError("WeightMapFusionNet: detail_gain is set per modality ("
+                                 + ", ".join(sorted(self.modality_gains.keys())) + ", no default); pass modality=[...]"
+                                 " with the other source's modality of each sample")
+            return [self.detail_gain] * batch
+        if len(modality) != batch:
+            raise ValueError("WeightMapFusionNet: modality lists " + str(len(modality)) + " values for a batch of "
+                             + str(batch) + " samples; expected one per sample")
+        out: List[float] = []
+        for m in modality:
+            key = m.upper()
+            if key in self.modality_gains:
+                out.append(self.modality_gains[key])
+            elif fallback:
+                out.append(self.detail_gain)
+            else:
+                raise ValueError("WeightMapFusionNet: modality " + m + " has no detail gain; expected one of "
+                                 + ", ".join(sorted(self.modality_gains.keys())))
+        return out
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None,
+                modality: Optional[List[str]] = None) -> torch.Tensor:
         """Fuse the two sources.
 
         Args:
             x: ``(B, 2, H, W)``: channel 0 the MRI, channel 1 the other modality's grey/luminance image
                 (both in [0, 1]); or, with ``y``, the MRI ``(B, 1, H, W)``.
             y: the other source ``(B, 1, H, W)`` when ``x`` holds only the MRI.
+            modality: the other source's modality per sample (``CT``, ``PET`` or ``SPECT``); picks the detail
+                gain when it is set per modality, ignored otherwise.
 
         Returns:
             The fused image ``(B, 1, H, W)`` (not clamped; the fusers clamp to [0, 1]).
@@ -118,4 +171,47 @@ class WeightMapFusionNet(nn.Module):
         # where neither source has any signal (both exactly 0: the air around the head) there is nothing to fuse:
         # the detail term is held at 0 there, so the background stays black instead of carrying faint noise
         signal = (brighter > 0).to(a.dtype)
-        return w * a + (1 - w) * b + (self.detail_gain * self.residual_scale) * torch.tanh(out[:, 1:2]) * signal
+        detail = torch.tanh(out[:, 1:2]) * signal
+        if len(self.modality_gains) == 0:
+            return w * a + (1 - w) * b + (self.detail_gain * self.residual_scale) * detail
+        g = torch.tensor(self.gain(modality, a.shape[0]), dtype=a.dtype, device=a.device).view(-1, 1, 1, 1)
+        return w * a + (1 - w) * b + (g * self.residual_scale) * detail
+
+
+# TorchScript reads attribute types from the class annotations, which ``from __future__ import annotations`` leaves
+# as strings it cannot resolve; an empty dict (a single gain) has no type to infer otherwise
+WeightMapFusionNet.__annotations__["modality_gains"] = Dict[str, float]
+
+
+def _check_gains(detail_gain: Any) -> Union[float, Dict[str, float]]:
+    """``detail_gain`` as a float or a ``{modality: gain}`` dict (modalities upper-case, optionally ``"default"``),
+    each gain a number >= 0.
+
+    Raises:
+        FusionInputError: a gain is not a number >= 0, or a key is not a modality other than MRI.
+    """
+    others = [m for m in MODALITIES if m != "MRI"]
+    if isinstance(detail_gain, Mapping):
+        gains: Dict[str, float] = {}
+        for k, v in detail_gain.items():
+            key = str(k).lower() if str(k).lower() == WeightMapFusionNet.DEFAULT_KEY else str(k).upper()
+            if key not in others and key != WeightMapFusionNet.DEFAULT_KEY:
+                raise FusionInputError(f"WeightMapFusionNet: detail_gain key {k!r} is not a modality; expected some of "
+                                       f"{', '.join(others)} and optionally {WeightMapFusionNet.DEFAULT_KEY!r}")
+            gains[key] = _gain_number(v, f"detail_gain[{k!r}]")
+        if not set(gains) - {WeightMapFusionNet.DEFAULT_KEY}:
+            raise FusionInputError(f"WeightMapFusionNet: detail_gain={dict(detail_gain)!r} names no modality; give a "
+                                   f"number or a gain for some of {', '.join(others)}")
+        return gains
+    return _gain_number(detail_gain, "detail_gain")
+
+
+def _gain_number(value: Any, what: str) -> float:
+    try:
+        g = float(value)
+    except (TypeError, ValueError):
+        g = float("nan")
+    if not g >= 0:  # also refuses NaN
+        raise FusionInputError(f"WeightMapFusionNet: {what}={value!r} must be a number >= 0 (detail_gain: a number "
+                               "or a {modality: number} mapping)")
+    return g
