@@ -14,6 +14,7 @@ import torch
 from monai.data import MetaTensor
 from monai.engines.utils import PrepareBatch
 
+from ..fusers.base import check_modality
 from ..utils.errors import FusionInputError
 
 __all__ = ["PrepareFusionBatch", "stack_sources"]
@@ -69,5 +70,6 @@ class PrepareFusionBatch(PrepareBatch):
         if modality is None:
             raise FusionInputError(f"batch has no {self.modality_key!r} key (the other source's modality, which the "
                                    f"network needs); got keys {', '.join(map(str, batchdata))}")
-        names = [modality] if isinstance(modality, str) else [str(m) for m in modality]
-        return x, target, (), {"modality": [m.upper() for m in names]}
+        names = check_modality([modality] if isinstance(modality, str) else list(modality), int(x.shape[0]),
+                               what=f"batch[{self.modality_key!r}]")
+        return x, target, (), {"modality": names}

@@ -40,15 +40,15 @@ def fuse_images(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, batch_size
             f"{tuple(mri.shape)} and {tuple(other.shape)}"
         )
     m, o = torch.as_tensor(mri).float(), torch.as_tensor(other).float()
+    kw = {} if modality is None else {"modality": modality}  # fusers of the earlier fuse(mri, other) still work
     if m.ndim == 3:
         with torch.no_grad():
-            return fuser.fuse(m[None].to(device), o[None].to(device), modality=modality)[0].cpu()
+            return fuser.fuse(m[None].to(device), o[None].to(device), **kw)[0].cpu()
     ms, os_ = m[0].permute(2, 0, 1)[:, None], o[0].permute(2, 0, 1)[:, None]  # (Z, 1, X, Y)
     out = []
     with torch.no_grad():
         for i in range(0, ms.shape[0], max(1, batch_size)):
-            out.append(fuser.fuse(ms[i : i + batch_size].to(device), os_[i : i + batch_size].to(device),
-                                  modality=modality).cpu())
+            out.append(fuser.fuse(ms[i : i + batch_size].to(device), os_[i : i + batch_size].to(device), **kw).cpu())
     return torch.cat(out)[:, 0].permute(1, 2, 0)[None]
 
 

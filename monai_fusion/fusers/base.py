@@ -90,12 +90,13 @@ def check_fuser_inputs(mri: torch.Tensor, other: torch.Tensor) -> None:
         raise FusionInputError(f"fuse: mri {tuple(mri.shape)} and other {tuple(other.shape)} must have the same shape")
 
 
-def check_modality(modality: str | Sequence[str] | None, batch: int) -> list[str] | None:
+def check_modality(modality: str | Sequence[str] | None, batch: int, what: str = "fuse: modality") -> list[str] | None:
     """The other source's modality per sample, upper-case: ``None``, one name for the whole batch, or one per sample.
 
     Args:
         modality: ``CT``, ``PET`` or ``SPECT`` (any case), a sequence of them, or ``None``.
         batch: the batch size.
+        what: how to name the argument in messages.
 
     Returns:
         ``batch`` upper-case names, or ``None`` when none was given.
@@ -109,9 +110,9 @@ def check_modality(modality: str | Sequence[str] | None, batch: int) -> list[str
     others = [m for m in MODALITIES if m != "MRI"]
     bad = [m for m in names if not isinstance(m, str) or m.upper() not in others]
     if bad:
-        raise FusionInputError(f"fuse: modality {bad[0]!r} is not one of {', '.join(others)}")
+        raise FusionInputError(f"{what} {bad[0]!r} is not one of {', '.join(others)}")
     if len(names) != batch:
-        raise FusionInputError(f"fuse: modality lists {len(names)} names for a batch of {batch}; give one name or one "
+        raise FusionInputError(f"{what} lists {len(names)} names for a batch of {batch}; give one name or one "
                                "per sample")
     return [m.upper() for m in names]
 

@@ -128,22 +128,28 @@ def test_inference_walks_the_preset_path(trained_demo_bundle: tuple[Path, str], 
     bundle, _ = trained_demo_bundle
     data = demo_root
     out_dir = tmp_path / "fused"
+    # gains far apart, so that an output made without the sample's modality (the "default" gain) would show
+    gains = {"PET": 1.0, "default": 0.0}
     proc = run_bundle(["run", "--config_file", "configs/inference.json", "--input_dir", data, "--output_dir",
-                       out_dir, "--max_pairs", "3", *NET], cwd=bundle)
+                       out_dir, "--max_pairs", "3", "--network_def#detail_gain", repr(gains), *NET], cwd=bundle)
     out = ok(proc)
     written = sorted(out_dir.glob("PET-MRI/*.png"))
     assert len(written) == 3 and "3 fused images written under" in out
     items = {it["name"]: it for it in find_pairs(data).items}
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # trained weights: no random-init warning
-        gains = json.loads((bundle / "configs" / "inference.json").read_text())["network_def"]["detail_gain"]
         fuser = get_fuser("default", weights=bundle / "models" / "model.pt", detail_gain=gains, **SMALL)
+        without = get_fuser("default", weights=bundle / "models" / "model.pt", detail_gain=0.0, **SMALL)
+    apart = 0.0
     for path in written:
-        img = np.asarray(Image.open(path))
+        img = np.asarray(Image.open(path)).astype(float)
         assert img.shape == (256, 256, 3)  # PET pairs come back in colour
-        expected = fuse_sample(fusion_preprocess(register=True)(items[path.stem]), fuser)["fused"]
-        exp8 = np.rint(np.moveaxis(expected.numpy(), 0, -1) * 255.0)
-        assert np.abs(img.astype(float) - exp8).max() <= 1.0
+        sample = fusion_preprocess(register=True)(items[path.stem])
+        exp8, other8 = (np.rint(np.moveaxis(fuse_sample(sample, f)["fused"].numpy(), 0, -1) * 255.0)
+                        for f in (fuser, without))
+        assert np.abs(img - exp8).max() <= 1.0
+        apart = max(apart, float(np.abs(img - other8).max()))
+    assert apart > 2.0  # the PET gain was used, not the default one
 
 
 def test_export_to_torchscript_fuses_as_the_checkpoint(trained_demo_bundle: tuple[Path, str]) -> None:
@@ -156,7 +162,9 @@ def test_export_to_torchscript_fuses_as_the_checkpoint(trained_demo_bundle: tupl
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
         scripted = torch.jit.load(str(ts_file))
     gains = json.loads((bundle / "configs" / "inference.json").read_text())["network_def"]["detail_gain"]
-    assert set(gains) == {"CT", "PET", "SPECT", "default"}  # the calibrated gains travel with the export
+    # the calibrated gains travel with the export
+    assert scripted.modality_gains == {k: v for k, v in gains.items() if k != "default"}
+    assert scripted.detail_gain == gains["default"]
     net = WeightMapFusionNet(**SMALL, detail_gain=gains)
     net.load_state_dict(torch.load(bundle / "models" / "model.pt", weights_only=True))
     net.eval()

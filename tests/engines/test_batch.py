@@ -26,6 +26,10 @@ def test_modality_rides_to_the_network_as_a_keyword() -> None:
     x, target, args, kwargs = PrepareFusionBatch(modality_key="modality")(batch)
     assert args == () and kwargs == {"modality": ["CT", "PET"]}
     assert target.meta["pair_type"] == ["CT-MRI", "PET-MRI"] and torch.equal(x, torch.cat([batch["mri"], batch["other"]], 1))
+    with pytest.raises(FusionInputError, match=r"batch\['modality'\] 'PT' is not one of CT, PET, SPECT"):
+        PrepareFusionBatch(modality_key="modality")({**batch, "modality": ["CT", "PT"]})
+    with pytest.raises(FusionInputError, match="lists 1 names for a batch of 2"):
+        PrepareFusionBatch(modality_key="modality")({**batch, "modality": ["CT"]})
     del batch["modality"]
     with pytest.raises(FusionInputError, match="batch has no 'modality' key .*got keys mri, other, pair_type"):
         PrepareFusionBatch(modality_key="modality")(batch)

@@ -108,3 +108,23 @@ def test_per_modality_gain_reaches_the_network_through_fuse_and_fuse_sample(tmp_
     vol_m, vol_o = torch.rand(1, 16, 16, 3), torch.rand(1, 16, 16, 3)
     by_slice = torch.stack([ct.fuse(vol_m[..., z][None], vol_o[..., z][None])[0] for z in range(3)], -1)
     assert torch.allclose(fuse_images(fuser, vol_m, vol_o, batch_size=2, modality="CT"), by_slice, atol=1e-6)
+
+
+def test_shipped_gains_agree_everywhere() -> None:
+    """The network's default gains, the library's weights file and the bundle's evaluate/inference configs hold
+    the same calibrated per-modality gains, and both evaluators hand the network each sample's modality."""
+    import json
+
+    from monai_fusion.networks.nets.weight_map import SHIPPED_DETAIL_GAIN
+
+    configs = Path(__file__).resolve().parents[2] / "bundles" / "multimodal_fusion" / "configs"
+    inference = json.loads((configs / "inference.json").read_text())
+    train = json.loads((configs / "train.json").read_text())
+    evaluate = json.loads((configs / "evaluate.json").read_text())
+    _, config = split_checkpoint(load_weights_file(DEFAULT_WEIGHTS))
+    assert config["detail_gain"] == SHIPPED_DETAIL_GAIN
+    assert inference["network_def"]["detail_gain"] == SHIPPED_DETAIL_GAIN
+    assert evaluate["network_def#detail_gain"] == SHIPPED_DETAIL_GAIN
+    assert train["network_def"]["detail_gain"] == 1.0  # learned at full gain, calibrated after training
+    assert inference["evaluator"]["modality_key"] == "modality"
+    assert train["validate"]["evaluator"]["modality_key"] == "modality"

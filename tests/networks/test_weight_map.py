@@ -132,7 +132,7 @@ def test_detail_gain_per_modality_is_each_samples_own_uniform_gain() -> None:
         net(x)
     with pytest.raises(ValueError, match="lists 2 values for a batch of 3"):
         net(x, modality=["CT", "PET"])
-    with pytest.raises(ValueError, match="MRI has no detail gain; expected one of CT, PET, SPECT"):
+    with pytest.raises(ValueError, match="modality MRI is not one of CT, PET, SPECT"):
         net(x, modality=["CT", "MRI", "PET"])
     only_ct = WeightMapFusionNet(detail_gain={"CT": 0.0})
     with pytest.raises(ValueError, match="PET has no detail gain; expected one of CT"):
@@ -145,7 +145,10 @@ def test_detail_gain_per_modality_is_each_samples_own_uniform_gain() -> None:
         assert torch.allclose(with_default(x), net(x, modality=["PET"] * 3), atol=1e-6)
         assert torch.allclose(with_default(x, modality=["SPECT", "CT", "PET"]),
                               net(x, modality=["PET", "CT", "PET"]), atol=1e-6)
-    for bad, match in (({"MRI": 0.1}, "key 'MRI' is not a modality"), ({"CT": -1.0}, r"detail_gain\['CT'\]"),
+    with pytest.raises(ValueError, match="modality PT is not one of CT, PET, SPECT"):  # never the default gain
+        with_default(x[:1], modality=["PT"])
+    for bad, match in (({"MRI": 0.1}, "key 'MRI' is not a modality of the other source"),
+                       ({"CT": 0.1, "ct": 0.2}, "names CT twice"), ({"CT": -1.0}, r"detail_gain\['CT'\]"),
                        ({}, "names no modality"), ({"default": 0.3}, "names no modality"),
                        ({"PET": {"x": 1}}, "must be a number"), ("a", "must be a number")):
         with pytest.raises(FusionInputError, match=match):

@@ -235,9 +235,10 @@ def fusers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @settings(max_examples=60, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(METHODS), st.integers(1, 3), st.integers(1, 40), st.integers(1, 40), st.integers(0, 2**31 - 1),
-       st.sampled_from(["uniform", "binary", "constant", "dark"]), st.sampled_from(["CT", "PET", "SPECT"]))
+       st.sampled_from(["uniform", "binary", "constant", "dark"]),
+       st.lists(st.sampled_from(["CT", "PET", "SPECT", "pet"]), min_size=3, max_size=3), st.booleans())
 def test_fuse_api_shape_and_range(fusers: dict[str, Any], method: str, b: int, h: int, w: int, seed: int,
-                                  kind: str, modality: str) -> None:
+                                  kind: str, modalities: list[str], one: bool) -> None:
     """Any valid input (B, 1, H, W) in [0, 1], any size, any modality: the output has the input's shape and lies
     in [0, 1]."""
     _STATS.setdefault("fuse-api", Counter())["cases"] += 1
@@ -246,6 +247,6 @@ def test_fuse_api_shape_and_range(fusers: dict[str, Any], method: str, b: int, h
             "binary": lambda: (torch.rand(b, 1, h, w, generator=g) > 0.5).float(),
             "constant": lambda: torch.full((b, 1, h, w), float(torch.rand(1, generator=g))),
             "dark": lambda: torch.rand(b, 1, h, w, generator=g) * 1e-3}[kind]
-    out = fusers[method].fuse(make(), make(), modality=modality)
+    out = fusers[method].fuse(make(), make(), modality=modalities[0] if one else modalities[:b])
     assert tuple(out.shape) == (b, 1, h, w) and out.dtype == torch.float32
     assert bool(torch.isfinite(out).all()) and float(out.min()) >= 0.0 and float(out.max()) <= 1.0

@@ -96,6 +96,8 @@ class WeightMapFusionNet(nn.Module):
         #: the gain of inputs without a listed modality (``nan``: none; with :attr:`modality_gains` empty, of all)
         self.detail_gain = float(gains.get(self.DEFAULT_KEY, float("nan"))) if isinstance(gains, dict) else gains
         self.modality_gains = {k: v for k, v in gains.items() if k != self.DEFAULT_KEY} if isinstance(gains, dict) else {}
+        #: the modalities a per-sample ``modality`` may name (the other source's; the default gain serves only these)
+        self.modalities: List[str] = [m for m in MODALITIES if m != "MRI"]
         # inputs: mri, other, max(mri, other), mri - other
         self.full = nn.Sequential(nn.Conv2d(4, full_channels, 3, padding=1), nn.LeakyReLU(0.1))
         layers: list[nn.Module] = [nn.Conv2d(full_channels, channels, 3, stride=2, padding=1), nn.LeakyReLU(0.1)]
@@ -114,7 +116,8 @@ class WeightMapFusionNet(nn.Module):
 
         Raises:
             ValueError: the gains are per modality without a ``"default"`` one and ``modality`` is missing or
-                names a modality without a gain, or ``modality`` is of another length than the batch.
+                names a modality without a gain, ``modality`` names something other than ``CT``, ``PET`` or
+                ``SPECT`` (e.g. DICOM's ``PT``), or it is of another length than the batch.
         """
         fallback = not math.isnan(self.detail_gain)
         if modality is None or len(self.modality_gains) == 0:
@@ -129,6 +132,8 @@ class WeightMapFusionNet(nn.Module):
         out: List[float] = []
         for m in modality:
             key = m.upper()
+            if key not in self.modalities:  # never a silent default for a misspelt or foreign name
+                raise ValueError("WeightMapFusionNet: modality " + m + " is not one of " + ", ".join(self.modalities))
             if key in self.modality_gains:
                 out.append(self.modality_gains[key])
             elif fallback:
@@ -196,8 +201,12 @@ def _check_gains(detail_gain: Any) -> Union[float, Dict[str, float]]:
         for k, v in detail_gain.items():
             key = str(k).lower() if str(k).lower() == WeightMapFusionNet.DEFAULT_KEY else str(k).upper()
             if key not in others and key != WeightMapFusionNet.DEFAULT_KEY:
-                raise FusionInputError(f"WeightMapFusionNet: detail_gain key {k!r} is not a modality; expected some of "
-                                       f"{', '.join(others)} and optionally {WeightMapFusionNet.DEFAULT_KEY!r}")
+                raise FusionInputError(f"WeightMapFusionNet: detail_gain key {k!r} is not a modality of the other "
+                                       f"source; expected some of {', '.join(others)} and optionally "
+                                       f"{WeightMapFusionNet.DEFAULT_KEY!r}")
+            if key in gains:
+                raise FusionInputError(f"WeightMapFusionNet: detail_gain names {key} twice ({k!r}); keys are read "
+                                       "without regard to case")
             gains[key] = _gain_number(v, f"detail_gain[{k!r}]")
         if not set(gains) - {WeightMapFusionNet.DEFAULT_KEY}:
             raise FusionInputError(f"WeightMapFusionNet: detail_gain={dict(detail_gain)!r} names no modality; give a "
