@@ -15,11 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import __version__
+from .utils import constants
 from .utils.errors import FusionInputError
 
 __all__ = ["main", "build_parser", "run_demo", "fuse_files", "fuse_folder", "weights_present"]
 
-OTHER_MODALITIES = ("ct", "pet", "spect")
+OTHER_MODALITIES = tuple(m.lower() for m in constants.OTHER_MODALITIES)
 
 
 def _guess_modality(path: str) -> str | None:

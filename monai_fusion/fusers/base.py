@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkabl
 
 import torch
 
-from ..utils.constants import MODALITIES
+from ..utils.constants import OTHER_MODALITIES
 from ..utils.errors import FusionInputError
 
 __all__ = ["Fuser", "register_fuser", "get_fuser", "available_fusers", "check_fuser_inputs", "check_modality",
@@ -107,10 +107,9 @@ def check_modality(modality: str | Sequence[str] | None, batch: int, what: str =
     if modality is None:
         return None
     names = [modality] * batch if isinstance(modality, str) else list(modality)
-    others = [m for m in MODALITIES if m != "MRI"]
-    bad = [m for m in names if not isinstance(m, str) or m.upper() not in others]
+    bad = [m for m in names if not isinstance(m, str) or m.upper() not in OTHER_MODALITIES]
     if bad:
-        raise FusionInputError(f"{what} {bad[0]!r} is not one of {', '.join(others)}")
+        raise FusionInputError(f"{what} {bad[0]!r} is not one of {', '.join(OTHER_MODALITIES)}")
     if len(names) != batch:
         raise FusionInputError(f"{what} lists {len(names)} names for a batch of {batch}; give one name or one "
                                "per sample")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from .errors import FusionInputError
 
-__all__ = ["PAIR_TYPES", "MODALITIES", "COLOUR_MODALITIES", "modality_of_pair"]
+__all__ = ["PAIR_TYPES", "MODALITIES", "OTHER_MODALITIES", "COLOUR_MODALITIES", "modality_of_pair"]
 
 #: Pair types of the Whole Brain Atlas layout: ``<root>/<PAIR>/<MODALITY>/<name>.png``.
 PAIR_TYPES: tuple[str, ...] = ("CT-MRI", "PET-MRI", "SPECT-MRI")
 #: Modalities, the structural one first.
 MODALITIES: tuple[str, ...] = ("MRI", "CT", "PET", "SPECT")
+#: The modalities of the other source, fused with the MRI.
+OTHER_MODALITIES: tuple[str, ...] = MODALITIES[1:]
 #: Functional modalities that the atlas renders in pseudo-colour (fused through YCbCr).
 COLOUR_MODALITIES: tuple[str, ...] = ("PET", "SPECT")
 

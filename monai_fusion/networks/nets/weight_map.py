@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...utils.constants import MODALITIES
+from ...utils.constants import OTHER_MODALITIES
 from ...utils.errors import FusionInputError
 
 __all__ = ["WeightMapFusionNet", "SHIPPED_DETAIL_GAIN"]
@@ -97,7 +97,7 @@ class WeightMapFusionNet(nn.Module):
         self.detail_gain = float(gains.get(self.DEFAULT_KEY, float("nan"))) if isinstance(gains, dict) else gains
         self.modality_gains = {k: v for k, v in gains.items() if k != self.DEFAULT_KEY} if isinstance(gains, dict) else {}
         #: the modalities a per-sample ``modality`` may name (the other source's; the default gain serves only these)
-        self.modalities: List[str] = [m for m in MODALITIES if m != "MRI"]
+        self.modalities: List[str] = list(OTHER_MODALITIES)
         # inputs: mri, other, max(mri, other), mri - other
         self.full = nn.Sequential(nn.Conv2d(4, full_channels, 3, padding=1), nn.LeakyReLU(0.1))
         layers: list[nn.Module] = [nn.Conv2d(full_channels, channels, 3, stride=2, padding=1), nn.LeakyReLU(0.1)]
@@ -195,14 +195,13 @@ def _check_gains(detail_gain: Any) -> Union[float, Dict[str, float]]:
     Raises:
         FusionInputError: a gain is not a number >= 0, or a key is not a modality other than MRI.
     """
-    others = [m for m in MODALITIES if m != "MRI"]
     if isinstance(detail_gain, Mapping):
         gains: Dict[str, float] = {}
         for k, v in detail_gain.items():
             key = str(k).lower() if str(k).lower() == WeightMapFusionNet.DEFAULT_KEY else str(k).upper()
-            if key not in others and key != WeightMapFusionNet.DEFAULT_KEY:
+            if key not in OTHER_MODALITIES and key != WeightMapFusionNet.DEFAULT_KEY:
                 raise FusionInputError(f"WeightMapFusionNet: detail_gain key {k!r} is not a modality of the other "
-                                       f"source; expected some of {', '.join(others)} and optionally "
+                                       f"source; expected some of {', '.join(OTHER_MODALITIES)} and optionally "
                                        f"{WeightMapFusionNet.DEFAULT_KEY!r}")
             if key in gains:
                 raise FusionInputError(f"WeightMapFusionNet: detail_gain names {key} twice ({k!r}); keys are read "
@@ -210,7 +209,7 @@ def _check_gains(detail_gain: Any) -> Union[float, Dict[str, float]]:
             gains[key] = _gain_number(v, f"detail_gain[{k!r}]")
         if not set(gains) - {WeightMapFusionNet.DEFAULT_KEY}:
             raise FusionInputError(f"WeightMapFusionNet: detail_gain={dict(detail_gain)!r} names no modality; give a "
-                                   f"number or a gain for some of {', '.join(others)}")
+                                   f"number or a gain for some of {', '.join(OTHER_MODALITIES)}")
         return gains
     return _gain_number(detail_gain, "detail_gain")
 
