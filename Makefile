@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-apps clean
+.PHONY: install demo lint test test-apps clean
 
 # Integration environments that `make test-apps` builds before running tests/apps (MONAI Label and MONAI
 # Deploy live in venvs of their own because their pins clash with the main one). Building them takes about
@@ -26,7 +26,12 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/monai-fusion demo --overwrite
 
-test: $(STAMP)
+# The linter and formatter (ruff, configured in pyproject.toml) run first: a violation fails `make test`.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc
 

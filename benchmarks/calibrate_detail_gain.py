@@ -14,7 +14,8 @@ every other method of the baseline CSV (a ``per_image.csv`` written by ``monai-f
 other method) and the chosen gain of each modality (the network takes one per modality of the other source):
 per pair type, the gain with the most wins, within 0.01 of the average rule's SSIM; among those, the one whose
 narrowest win is widest, then the middle one; and the best single gain for callers that cannot say the
-modality (the ``"default"`` entry: the most pair types at 5 of 7, then the most wins on the worst pair type). Not a test: it takes a few minutes of CPU.
+modality (the ``"default"`` entry: the most pair types at 5 of 7, then the most wins on the worst pair type).
+Not a test: it takes a few minutes of CPU.
 """
 
 from __future__ import annotations
@@ -42,26 +43,33 @@ __all__ = ["win_margins", "choose_gains", "choose_single_gain", "main"]
 def _read_baselines(path: Path, keys: set[tuple[str, str]]) -> list[dict[str, Any]]:
     """The non-default rows of a benchmark CSV for exactly the given ``(pair_type, name)`` pairs."""
     if not path.is_file():
-        raise SystemExit(f"--baselines {path} does not exist; write one with `monai-fusion benchmark --data DIR -o "
-                         "OUT` (same split) and pass OUT/per_image.csv")
+        raise SystemExit(
+            f"--baselines {path} does not exist; write one with `monai-fusion benchmark --data DIR -o "
+            "OUT` (same split) and pass OUT/per_image.csv"
+        )
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["method"] != "default"]
     missing = [c for c in ("pair_type", "name", "method", *BENCHMARK_METRICS) if rows and c not in rows[0]]
     if not rows or missing:
-        raise SystemExit(f"--baselines {path}: expected non-default rows with columns pair_type, name, method and "
-                         f"{', '.join(BENCHMARK_METRICS)} (missing: {missing or 'all rows'})")
+        raise SystemExit(
+            f"--baselines {path}: expected non-default rows with columns pair_type, name, method and "
+            f"{', '.join(BENCHMARK_METRICS)} (missing: {missing or 'all rows'})"
+        )
     out = []
     for method in sorted({r["method"] for r in rows}):
         have = {(r["pair_type"], r["name"]): r for r in rows if r["method"] == method}
         if not keys <= set(have):
-            raise SystemExit(f"--baselines {path}: method {method!r} lacks {len(keys - set(have))} of the "
-                             f"{len(keys)} validation pairs; regenerate it on the same split")
+            raise SystemExit(
+                f"--baselines {path}: method {method!r} lacks {len(keys - set(have))} of the "
+                f"{len(keys)} validation pairs; regenerate it on the same split"
+            )
         out += [{**have[k], **{m: float(have[k][m]) for m in BENCHMARK_METRICS}} for k in sorted(keys)]
     return out
 
 
-def win_margins(table: dict[str, dict[str, tuple[float, float]]], method: str, metrics: Sequence[str]
-                ) -> dict[str, float]:
+def win_margins(
+    table: dict[str, dict[str, tuple[float, float]]], method: str, metrics: Sequence[str]
+) -> dict[str, float]:
     """The metrics ``method`` wins (as :func:`wins_against` counts them), each with its relative margin over the
     best other method, ``(mean - best) / |best|``."""
     out = {}
@@ -71,9 +79,11 @@ def win_margins(table: dict[str, dict[str, tuple[float, float]]], method: str, m
     return out
 
 
-def choose_gains(results: dict[float, dict[str, dict[str, float]]],
-                 ssim_gap: dict[float, dict[str, float]] | None = None,
-                 max_ssim_drop: float = 0.01) -> dict[str, float]:
+def choose_gains(
+    results: dict[float, dict[str, dict[str, float]]],
+    ssim_gap: dict[float, dict[str, float]] | None = None,
+    max_ssim_drop: float = 0.01,
+) -> dict[str, float]:
     """Per pair type, the gain with the most wins, then the widest narrowest win, then the middle one.
 
     Each pair type's inputs are fused with its own gain (``WeightMapFusionNet``'s per-modality ``detail_gain``),
@@ -107,9 +117,12 @@ def choose_gains(results: dict[float, dict[str, dict[str, float]]],
     return chosen
 
 
-def choose_single_gain(results: dict[float, dict[str, dict[str, float]]],
-                       ssim_gap: dict[float, dict[str, float]] | None = None, max_ssim_drop: float = 0.01,
-                       target_wins: int = 5) -> float:
+def choose_single_gain(
+    results: dict[float, dict[str, dict[str, float]]],
+    ssim_gap: dict[float, dict[str, float]] | None = None,
+    max_ssim_drop: float = 0.01,
+    target_wins: int = 5,
+) -> float:
     """The one gain for inputs of unknown modality (the ``"default"`` entry): the gain with the most pair types at
     the target (``target_wins`` of 7), then the most wins on its worst pair type, then in total; among equally good
     gains, the middle one. Gains more than ``max_ssim_drop`` below the average rule's SSIM on any pair type are left
@@ -121,9 +134,14 @@ def choose_single_gain(results: dict[float, dict[str, dict[str, float]]],
     if not results:
         raise ValueError("choose_single_gain: no gains were scored")
     ok = [g for g in results if ssim_gap is None or min(ssim_gap[g].values(), default=0.0) >= -max_ssim_drop]
-    score = {g: (sum(len(w) >= target_wins for w in results[g].values()), min(len(w) for w in results[g].values()),
-                 sum(len(w) for w in results[g].values()))
-             for g in (ok or list(results))}
+    score = {
+        g: (
+            sum(len(w) >= target_wins for w in results[g].values()),
+            min(len(w) for w in results[g].values()),
+            sum(len(w) for w in results[g].values()),
+        )
+        for g in (ok or list(results))
+    }
     best = max(score.values())
     tied = sorted(g for g, v in score.items() if v == best)
     return tied[(len(tied) - 1) // 2]
@@ -137,8 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Scan the gains, print the table and the chosen gain; returns 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "harvard"))
-    p.add_argument("--weights", default=str(ROOT / "bundles" / "multimodal_fusion" / "models" / "model.pt"),
-                   help="the trained checkpoint (default: the bundle's models/model.pt)")
+    p.add_argument(
+        "--weights",
+        default=str(ROOT / "bundles" / "multimodal_fusion" / "models" / "model.pt"),
+        help="the trained checkpoint (default: the bundle's models/model.pt)",
+    )
     p.add_argument("--baselines", default=str(ROOT / "docs" / "benchmark" / "per_image.csv"))
     p.add_argument("--gains", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0")
     p.add_argument("--val-fraction", type=float, default=0.2)
@@ -160,29 +181,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     ssim_gap: dict[float, dict[str, float]] = {}
     for g in gains:
         fuser = get_fuser("default", weights=args.weights, detail_gain=g)
-        fused = torch.cat([fuser.fuse(mri[i:i + 1], other[i:i + 1]) for i in range(len(samples))])
-        vals = compute_metrics(torch.round(fused.clamp(0, 1) * 255), torch.round(mri * 255),
-                               torch.round(other * 255), metrics=metrics)
-        rows = baselines + [{"pair_type": s["pair_type"], "name": s["name"], "method": "default",
-                             **{m: float(vals[m][i]) for m in metrics}} for i, s in enumerate(samples)]
+        fused = torch.cat([fuser.fuse(mri[i : i + 1], other[i : i + 1]) for i in range(len(samples))])
+        vals = compute_metrics(
+            torch.round(fused.clamp(0, 1) * 255), torch.round(mri * 255), torch.round(other * 255), metrics=metrics
+        )
+        rows = baselines + [
+            {
+                "pair_type": s["pair_type"],
+                "name": s["name"],
+                "method": "default",
+                **{m: float(vals[m][i]) for m in metrics},
+            }
+            for i, s in enumerate(samples)
+        ]
         summary = summarise(rows, sorted({r["method"] for r in rows}), metrics)
         results[g] = {pt: win_margins(table, "default", metrics) for pt, table in summary.items()}
-        ssim_gap[g] = {pt: table["default"]["SSIM"][0] - table["average"]["SSIM"][0]
-                       for pt, table in summary.items() if "average" in table}
-        print(f"gain {g:.2f}: " + "; ".join(f"{pt} {len(w)}/7 ({_wins(w)})" for pt, w in results[g].items())
-              + "; SSIM - average: " + ", ".join(f"{v:+.4f}" for v in ssim_gap[g].values()), flush=True)
+        ssim_gap[g] = {
+            pt: table["default"]["SSIM"][0] - table["average"]["SSIM"][0]
+            for pt, table in summary.items()
+            if "average" in table
+        }
+        print(
+            f"gain {g:.2f}: "
+            + "; ".join(f"{pt} {len(w)}/7 ({_wins(w)})" for pt, w in results[g].items())
+            + "; SSIM - average: "
+            + ", ".join(f"{v:+.4f}" for v in ssim_gap[g].values()),
+            flush=True,
+        )
     chosen: dict[str, float] = choose_gains(results, ssim_gap)
     for pt, per_type in next(iter(results.values())).items():
         g = chosen[modality_of_pair(pt)]
         print(f"{pt}: gain {g:.2f}, {len(results[g][pt])}/7 ({_wins(results[g][pt])})")
     single = choose_single_gain(results, ssim_gap)
     chosen["default"] = single
-    print(f"one gain for every pair type (the 'default' entry, for callers that give no modality): {single:.2f}, "
-          + "; ".join(f"{pt} {len(w)}/7" for pt, w in results[single].items()))
+    print(
+        f"one gain for every pair type (the 'default' entry, for callers that give no modality): {single:.2f}, "
+        + "; ".join(f"{pt} {len(w)}/7" for pt, w in results[single].items())
+    )
     as_json = json.dumps(chosen)
     override = as_json.replace('"', "'")
-    print(f"chosen detail_gain {as_json} ({len(samples)} validation pairs, baselines from {args.baselines}); set it "
-          f"in the configs or with --network_def#detail_gain \"{override}\"")
+    print(
+        f"chosen detail_gain {as_json} ({len(samples)} validation pairs, baselines from {args.baselines}); set it "
+        f'in the configs or with --network_def#detail_gain "{override}"'
+    )
     return 0
 
 

@@ -59,8 +59,10 @@ def build_fuser(name: str, tmp: Path) -> tuple[Fuser, str]:
     if name == "zero_learning" and not torchvision_weights_file("vgg19").is_file():
         path = tmp / "vgg19_conv1_synthetic.pth"
         gen = torch.Generator().manual_seed(0)
-        torch.save({"features.0.weight": 0.1 * torch.randn(64, 3, 3, 3, generator=gen),
-                    "features.0.bias": torch.zeros(64)}, path)
+        torch.save(
+            {"features.0.weight": 0.1 * torch.randn(64, 3, 3, 3, generator=gen), "features.0.bias": torch.zeros(64)},
+            path,
+        )
         return get_fuser(name, weights=path), "synthetic VGG19 conv1_1 (timing only)"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

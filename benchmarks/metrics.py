@@ -23,7 +23,9 @@ from monai_fusion.metrics import DEFAULT_METRICS, METRICS, FusionInputs, availab
 
 __all__ = ["load_pair", "timed", "main"]
 
-HARVARD = Path(os.environ.get("MONAI_FUSION_HARVARD", Path(__file__).resolve().parents[1].parent / "shared/data/harvard"))
+HARVARD = Path(
+    os.environ.get("MONAI_FUSION_HARVARD", Path(__file__).resolve().parents[1].parent / "shared/data/harvard")
+)
 
 
 def load_pair() -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -33,11 +35,16 @@ def load_pair() -> tuple[torch.Tensor, torch.Tensor, str]:
         from monai_fusion.data.io import read_image
 
         it = find_pairs(HARVARD, "CT-MRI").items[0]
-        return (torch.from_numpy(read_image(it["mri"], "MRI").array)[None],
-                torch.from_numpy(read_image(it["other"], "CT").array)[None], f"harvard {it['pair_type']}/{it['name']}")
+        return (
+            torch.from_numpy(read_image(it["mri"], "MRI").array)[None],
+            torch.from_numpy(read_image(it["other"], "CT").array)[None],
+            f"harvard {it['pair_type']}/{it['name']}",
+        )
     g = torch.Generator().manual_seed(0)
-    imgs = [F.interpolate(torch.rand(1, 1, 8, 8, generator=g), size=(256, 256), mode="bicubic").clamp(0, 1) * 255
-            for _ in range(2)]
+    imgs = [
+        F.interpolate(torch.rand(1, 1, 8, 8, generator=g), size=(256, 256), mode="bicubic").clamp(0, 1) * 255
+        for _ in range(2)
+    ]
     return imgs[0], imgs[1], "synthetic"
 
 
@@ -64,8 +71,10 @@ def main() -> None:
     scale = 1.0 if args.protocol != "poster" else 1 / 255
     a, b = a * scale, b * scale
     f = (a + b) / 2
-    print(f"fusion metrics on CPU: {source}, 256x256, protocol {args.protocol}, torch {torch.__version__}, "
-          f"{args.threads} threads, min / median of {args.repeats} runs\n")
+    print(
+        f"fusion metrics on CPU: {source}, 256x256, protocol {args.protocol}, torch {torch.__version__}, "
+        f"{args.threads} threads, min / median of {args.repeats} runs\n"
+    )
     print("| metric | min ms | median ms |\n| --- | ---: | ---: |")
     for name in available_metrics():
         tmin, tmed = timed(lambda: METRICS[name].fn(FusionInputs(f, a, b, args.protocol)), args.repeats)

@@ -152,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "CT-MRI").is_dir():
         print(f"shared data not found at {root}; set --root or MONAI_FUSION_HARVARD", file=sys.stderr)
         return 2
-    print("| configuration | pair type | pairs | drift px (median / p90 / max) "
-          "| recovery error px (median / p90 / max) | s/pair |")
+    print(
+        "| configuration | pair type | pairs | drift px (median / p90 / max) "
+        "| recovery error px (median / p90 / max) | s/pair |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for name in args.configs.split(","):
         registrar = registrar_of(name)

@@ -28,15 +28,26 @@ def _cell(text: Any, limit: int = 150) -> str:
 def render(results: dict[str, dict[str, Any]]) -> str:
     """Markdown tables of the matrix, fuzzing, crash and security records."""
     rows = sorted((r for r in results.values() if r["kind"] == "matrix"), key=lambda r: (r["entry"], r["id"]))
-    out = [f"### Bad-input matrix ({len(rows)} rows, all passing)", "",
-           "| id | entry point | input | expected | actual outcome |", "| --- | --- | --- | --- | --- |"]
-    out += [f"| `{r['id']}` | `{_cell(r['entry'])}` | {_cell(r['case'])} | {_cell(r['expect'])} | "
-            f"{_cell(r['actual'])} |" for r in rows]
+    out = [
+        f"### Bad-input matrix ({len(rows)} rows, all passing)",
+        "",
+        "| id | entry point | input | expected | actual outcome |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    out += [
+        f"| `{r['id']}` | `{_cell(r['entry'])}` | {_cell(r['case'])} | {_cell(r['expect'])} | {_cell(r['actual'])} |"
+        for r in rows
+    ]
     fuzz = sorted((r for r in results.values() if r["kind"] == "fuzz"), key=lambda r: r["id"])
     total = sum(int(r["cases"]) for r in fuzz)
     seconds = sum(float(r.get("seconds", 0)) for r in results.values() if r["kind"] == "fuzz-total")
-    out += ["", f"### Fuzzing ({total} cases, {seconds:.0f} s for the whole module on the two-core CI machine)", "",
-            "| run | cases | outcomes | what |", "| --- | ---: | --- | --- |"]
+    out += [
+        "",
+        f"### Fuzzing ({total} cases, {seconds:.0f} s for the whole module on the two-core CI machine)",
+        "",
+        "| run | cases | outcomes | what |",
+        "| --- | ---: | --- | --- |",
+    ]
     for r in fuzz:
         outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(r.get("outcomes", {}).items())) or "property held"
         out.append(f"| `{r['id']}` | {r['cases']} | {outcomes} | {_cell(r['what'])} |")

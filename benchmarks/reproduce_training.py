@@ -33,8 +33,9 @@ __all__ = ["main"]
 
 def _run(args: Sequence[str], cwd: Path) -> None:
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=cwd, env=env, text=True,
-                          capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", *args], cwd=cwd, env=env, text=True, capture_output=True
+    )
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"monai.bundle {args[0]} {args[1] if len(args) > 1 else ''} failed ({proc.returncode})")
@@ -58,8 +59,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         _run(["run", "training", "--config_file", "configs/train.json", "--dataset_dir", args.dataset_dir], work)
         train_s = time.perf_counter() - t0
-        _run(["run", "evaluating", "--config_file", "['configs/train.json','configs/evaluate.json']",
-              "--dataset_dir", args.dataset_dir, "--val_metrics", json.dumps(sorted(shipped))], work)
+        _run(
+            [
+                "run",
+                "evaluating",
+                "--config_file",
+                "['configs/train.json','configs/evaluate.json']",
+                "--dataset_dir",
+                args.dataset_dir,
+                "--val_metrics",
+                json.dumps(sorted(shipped)),
+            ],
+            work,
+        )
         with open(work / "eval" / "metrics.csv", encoding="utf-8") as fh:
             got = {row[0]: float(row[1]) for row in csv.reader(fh) if len(row) == 2}
     finally:

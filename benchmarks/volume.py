@@ -43,8 +43,12 @@ def resample_pair(shape: Sequence[int]) -> dict[str, Any]:
     new = np.asarray(shape, dtype=float)
     factors = (new - 1) / (old - 1)  # corner voxel centres stay where they were
     affine = d["affine"] @ np.diag([*(1.0 / factors), 1.0])
-    out = {k: affine_transform(d[k][0], 1.0 / factors, output_shape=tuple(int(n) for n in shape), order=1)[None]
-           .astype(np.float32) for k in ("mri", "pet")}
+    out = {
+        k: affine_transform(d[k][0], 1.0 / factors, output_shape=tuple(int(n) for n in shape), order=1)[None].astype(
+            np.float32
+        )
+        for k in ("mri", "pet")
+    }
     out["affine"], out["misalignment"] = affine, d["misalignment"]
     return out
 
@@ -92,8 +96,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     t = run(args.shape, args.method, args.batch_size)
-    print(f"volume {'x'.join(map(str, args.shape))} ({t['voxels'] / 1e6:.1f} M voxels), method {args.method}, "
-          f"torch threads {torch.get_num_threads()}, CPU")
+    print(
+        f"volume {'x'.join(map(str, args.shape))} ({t['voxels'] / 1e6:.1f} M voxels), method {args.method}, "
+        f"torch threads {torch.get_num_threads()}, CPU"
+    )
     print(f"registration: {t['registration']}")
     print(f"known misalignment: {t['misalignment']}")
     for key in ("load_s", "registration_s", "normalise_s", "fusion_s", "write_s", "total_s"):

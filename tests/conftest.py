@@ -19,5 +19,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 def harvard_root() -> Path:
     """Path of the shared Whole Brain Atlas pairs; skips the test when the folder is absent."""
     if not (HARVARD / "CT-MRI").is_dir():
-        pytest.skip(f"shared data not found at {HARVARD} (clone the project beside ../shared or set MONAI_FUSION_HARVARD)")
+        pytest.skip(
+            f"shared data not found at {HARVARD} (clone the project beside ../shared or set MONAI_FUSION_HARVARD)"
+        )
     return HARVARD

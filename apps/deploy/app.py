@@ -4,7 +4,7 @@
       -> ModalitySeriesSelectorOperator "MRI"        (Modality MR)       -> DICOMSeriesToVolumeOperator -+
       -> ModalitySeriesSelectorOperator "functional" (Modality CT|PT|NM) -> DICOMSeriesToVolumeOperator -+
                                                                   FusionOperator (library preset path) <-+
-                                                                  -> FusedSeriesWriterOperator (OUT/dicom, OUT/fused.nii.gz)
+        -> FusedSeriesWriterOperator (OUT/dicom, OUT/fused.nii.gz)
 
 Run: ``python apps/deploy/app.py -i STUDY_DIR -o OUT [-m MODEL_DIR]`` (settings: ``fusion_core``'s
 environment variables). Bad input ends with one ``error:`` line and exit code 2.
@@ -30,6 +30,7 @@ from fusion_operators import (  # noqa: E402
     FusionOperator,
     ModalitySeriesSelectorOperator,
 )
+
 from monai_fusion.utils.errors import FusionInputError, find_input_error  # noqa: E402
 
 __all__ = ["FusionDeployApp", "main"]
@@ -59,16 +60,27 @@ class FusionDeployApp(Application):
 
         loader = DICOMDataLoaderOperator(self, CountCondition(self, 1), input_folder=input_path, name="study_loader_op")
         mri_sel = ModalitySeriesSelectorOperator(
-            self, what="MRI", rules=selection_rules("MRI", ("MR",), settings.mri_series), input_folder=input_path,
-            choose_env="MONAI_FUSION_MRI_SERIES", name="mri_selector_op")
+            self,
+            what="MRI",
+            rules=selection_rules("MRI", ("MR",), settings.mri_series),
+            input_folder=input_path,
+            choose_env="MONAI_FUSION_MRI_SERIES",
+            name="mri_selector_op",
+        )
         other_sel = ModalitySeriesSelectorOperator(
-            self, what="CT/PET/SPECT", rules=selection_rules("functional", ("CT", "PT", "NM"), settings.other_series),
-            input_folder=input_path, choose_env="MONAI_FUSION_OTHER_SERIES", name="functional_selector_op")
+            self,
+            what="CT/PET/SPECT",
+            rules=selection_rules("functional", ("CT", "PT", "NM"), settings.other_series),
+            input_folder=input_path,
+            choose_env="MONAI_FUSION_OTHER_SERIES",
+            name="functional_selector_op",
+        )
         mri_vol = DICOMSeriesToVolumeOperator(self, name="mri_to_volume_op")
         other_vol = DICOMSeriesToVolumeOperator(self, name="functional_to_volume_op")
         fusion = FusionOperator(self, settings=settings, choice=choice, name="fusion_op")
-        writer = FusedSeriesWriterOperator(self, output_folder=output_path, protect=input_path,
-                                           overwrite=settings.overwrite, name="fused_writer_op")
+        writer = FusedSeriesWriterOperator(
+            self, output_folder=output_path, protect=input_path, overwrite=settings.overwrite, name="fused_writer_op"
+        )
 
         self.add_flow(loader, mri_sel, {("dicom_study_list", "dicom_study_list")})
         self.add_flow(loader, other_sel, {("dicom_study_list", "dicom_study_list")})

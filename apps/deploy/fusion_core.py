@@ -176,20 +176,30 @@ def choose_method(requested: str, model: Path | None, searched: list[Path] | Non
     known = available_fusers()
     if requested == "auto":
         if model is None:
-            return MethodChoice(DEFAULT_METHOD, {}, f"MONAI_FUSION_METHOD=auto and no bundle model.pt found "
-                                                    f"(searched {where}); using the default classical method")
+            return MethodChoice(
+                DEFAULT_METHOD,
+                {},
+                f"MONAI_FUSION_METHOD=auto and no bundle model.pt found "
+                f"(searched {where}); using the default classical method",
+            )
         if "default" not in known:
             raise FusionInputError(
                 f"bundle model {model} found, but this monai_fusion has no 'default' fusion method "
-                f"(available: {', '.join(known)}); set MONAI_FUSION_METHOD to one of them")
-        return MethodChoice("default", {"weights": str(model)}, f"MONAI_FUSION_METHOD=auto and bundle model {model} found")
+                f"(available: {', '.join(known)}); set MONAI_FUSION_METHOD to one of them"
+            )
+        return MethodChoice(
+            "default", {"weights": str(model)}, f"MONAI_FUSION_METHOD=auto and bundle model {model} found"
+        )
     if requested not in known:
-        raise FusionInputError(f"MONAI_FUSION_METHOD={requested!r} is not a fusion method; choose auto or one of "
-                               f"{', '.join(known)}")
+        raise FusionInputError(
+            f"MONAI_FUSION_METHOD={requested!r} is not a fusion method; choose auto or one of {', '.join(known)}"
+        )
     if requested == "default":
         if model is None:
-            raise FusionInputError(f"MONAI_FUSION_METHOD=default needs the bundle model.pt (searched {where}); "
-                                   "pass -m MODEL_DIR or set HOLOSCAN_MODEL_PATH")
+            raise FusionInputError(
+                f"MONAI_FUSION_METHOD=default needs the bundle model.pt (searched {where}); "
+                "pass -m MODEL_DIR or set HOLOSCAN_MODEL_PATH"
+            )
         return MethodChoice("default", {"weights": str(model)}, f"MONAI_FUSION_METHOD=default with {model}")
     return MethodChoice(requested, {}, f"MONAI_FUSION_METHOD={requested}")
 
@@ -229,21 +239,29 @@ def series_geometry(meta: Mapping[str, Any]) -> np.ndarray:
     Raises:
         FusionInputError: a single-slice series or missing geometry.
     """
-    need = ("dicom_affine_transform", "row_direction_cosine", "col_direction_cosine",
-            "row_pixel_spacing", "col_pixel_spacing")
+    need = (
+        "dicom_affine_transform",
+        "row_direction_cosine",
+        "col_direction_cosine",
+        "row_pixel_spacing",
+        "col_pixel_spacing",
+    )
     missing = [k for k in need if meta.get(k) is None]
     if missing:
-        raise FusionInputError(f"series {meta.get('SeriesInstanceUID', '?')} has no volume geometry (missing "
-                               f"{', '.join(missing)}); a series of at least 2 slices with ImagePositionPatient, "
-                               "ImageOrientationPatient and PixelSpacing is needed")
+        raise FusionInputError(
+            f"series {meta.get('SeriesInstanceUID', '?')} has no volume geometry (missing "
+            f"{', '.join(missing)}); a series of at least 2 slices with ImagePositionPatient, "
+            "ImageOrientationPatient and PixelSpacing is needed"
+        )
     lps = np.array(meta["dicom_affine_transform"], dtype=np.float64)
     lps[:3, 0] = np.asarray(meta["row_direction_cosine"], dtype=np.float64) * float(meta["col_pixel_spacing"])
     lps[:3, 1] = np.asarray(meta["col_direction_cosine"], dtype=np.float64) * float(meta["row_pixel_spacing"])
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
 
 
-def volume_to_metatensor(array: np.ndarray, affine: np.ndarray, modality: str, name: str,
-                         bits_stored: int | None = None) -> Any:
+def volume_to_metatensor(
+    array: np.ndarray, affine: np.ndarray, modality: str, name: str, bits_stored: int | None = None
+) -> Any:
     """An SDK volume (``(D, H, W)`` grey or ``(D, H, W, 3)`` RGB) as the library's ``(C, X, Y, Z)`` MetaTensor.
 
     Grey volumes are windowed by percentiles downstream (as ``read_volume`` does for DICOM); RGB
@@ -275,12 +293,19 @@ def volume_to_metatensor(array: np.ndarray, affine: np.ndarray, modality: str, n
         chw = np.transpose(a, (3, 2, 1, 0))
         value_max = float(2 ** int(bits_stored or 8) - 1)
     else:
-        raise FusionInputError(f"{modality}: {name} has voxel array shape {a.shape}; expected (slices, rows, columns) "
-                               "grey or (slices, rows, columns, 3) RGB")
+        raise FusionInputError(
+            f"{modality}: {name} has voxel array shape {a.shape}; expected (slices, rows, columns) "
+            "grey or (slices, rows, columns, 3) RGB"
+        )
     out = np.ascontiguousarray(chw, dtype=np.float32)
     check_finite_nonconstant(out, f"{modality}: {name}")
-    meta = {"filename_or_obj": name, "modality": modality, "value_max": value_max,
-            "spatial_shape": tuple(out.shape[1:]), "original_channel_dim": 0}
+    meta = {
+        "filename_or_obj": name,
+        "modality": modality,
+        "value_max": value_max,
+        "spatial_shape": tuple(out.shape[1:]),
+        "original_channel_dim": 0,
+    }
     return MetaTensor(torch.from_numpy(out), affine=torch.as_tensor(affine, dtype=torch.float64), meta=meta)
 
 
@@ -325,8 +350,9 @@ def colourise_grey(image: Any) -> Any:
     return MetaTensor(torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)), affine=image.affine, meta=meta)
 
 
-def fuse_volumes(mri: Any, other: Any, modality: str, choice: MethodChoice, register: bool = True,
-                 device: str = "cpu") -> dict[str, Any]:
+def fuse_volumes(
+    mri: Any, other: Any, modality: str, choice: MethodChoice, register: bool = True, device: str = "cpu"
+) -> dict[str, Any]:
     """Fuse two volumes through the library's preset path (the one ``monai-fusion fuse`` walks).
 
     Args:

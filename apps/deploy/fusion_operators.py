@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
-from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSelectorOperator
-
 from fusion_core import (
     MODALITY_OF_DICOM,
     DeploySettings,
@@ -26,6 +23,9 @@ from fusion_core import (
     series_geometry,
     volume_to_metatensor,
 )
+from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
+from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSelectorOperator
+
 from monai_fusion.utils.errors import FusionInputError
 
 __all__ = ["ModalitySeriesSelectorOperator", "FusionOperator", "FusedSeriesWriterOperator"]
@@ -37,8 +37,10 @@ def _series_listing(dicom_study_list: Any) -> str:
     rows = []
     for study in dicom_study_list or []:
         for s in study.get_all_series():
-            rows.append(f"{s.Modality or '?'} {s.SeriesInstanceUID} ({len(s.get_sop_instances())} files, "
-                        f"'{s.SeriesDescription or ''}')")
+            rows.append(
+                f"{s.Modality or '?'} {s.SeriesInstanceUID} ({len(s.get_sop_instances())} files, "
+                f"'{s.SeriesDescription or ''}')"
+            )
     return "; ".join(rows) or "none"
 
 
@@ -55,13 +57,19 @@ class ModalitySeriesSelectorOperator(DICOMSeriesSelectorOperator):
         choose_env: the environment variable that picks one of several matches.
     """
 
-    def __init__(self, fragment: Fragment, *args: Any, what: str, rules: str, input_folder: Path,
-                 choose_env: str, **kwargs: Any) -> None:
+    def __init__(
+        self, fragment: Fragment, *args: Any, what: str, rules: str, input_folder: Path, choose_env: str, **kwargs: Any
+    ) -> None:
         self.what, self.input_folder, self.choose_env = what, Path(input_folder), choose_env
         super().__init__(fragment, *args, rules=rules, all_matched=True, **kwargs)
 
-    def filter(self, selection_rules: Any, dicom_study_list: Any, all_matched: bool = False,
-               sort_by_sop_instance_count: bool = False) -> list[Any]:
+    def filter(
+        self,
+        selection_rules: Any,
+        dicom_study_list: Any,
+        all_matched: bool = False,
+        sort_by_sop_instance_count: bool = False,
+    ) -> list[Any]:
         """Select with the SDK's rules, then require exactly one series.
 
         Raises:
@@ -71,18 +79,29 @@ class ModalitySeriesSelectorOperator(DICOMSeriesSelectorOperator):
         matches = [(st, ss) for st in selected for ss in st.selected_series]
         wanted = selection_rules["selections"][0]["conditions"]["Modality"]
         if not matches:
-            raise FusionInputError(f"no {self.what} series (Modality {wanted}) found in {self.input_folder}; "
-                                   f"series found: {_series_listing(dicom_study_list)}")
+            raise FusionInputError(
+                f"no {self.what} series (Modality {wanted}) found in {self.input_folder}; "
+                f"series found: {_series_listing(dicom_study_list)}"
+            )
         if len(matches) > 1:
-            listing = "; ".join(f"{ss.series.Modality} {ss.series.SeriesInstanceUID} "
-                                f"('{ss.series.SeriesDescription or ''}')" for _, ss in matches)
-            raise FusionInputError(f"{len(matches)} {self.what} series found in {self.input_folder}; choose one with "
-                                   f"{self.choose_env}=<SeriesInstanceUID>: {listing}")
+            listing = "; ".join(
+                f"{ss.series.Modality} {ss.series.SeriesInstanceUID} ('{ss.series.SeriesDescription or ''}')"
+                for _, ss in matches
+            )
+            raise FusionInputError(
+                f"{len(matches)} {self.what} series found in {self.input_folder}; choose one with "
+                f"{self.choose_env}=<SeriesInstanceUID>: {listing}"
+            )
         study, chosen = matches[0]
         study.selected_series[:] = [chosen]
-        logger.info("%s series: %s %s ('%s', %d files)", self.what, chosen.series.Modality,
-                    chosen.series.SeriesInstanceUID, chosen.series.SeriesDescription or "",
-                    len(chosen.series.get_sop_instances()))
+        logger.info(
+            "%s series: %s %s ('%s', %d files)",
+            self.what,
+            chosen.series.Modality,
+            chosen.series.SeriesInstanceUID,
+            chosen.series.SeriesDescription or "",
+            len(chosen.series.get_sop_instances()),
+        )
         return [study]
 
 
@@ -106,8 +125,9 @@ class FusionOperator(Operator):
         choice: the fusion method.
     """
 
-    def __init__(self, fragment: Fragment, *args: Any, settings: DeploySettings, choice: MethodChoice,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, fragment: Fragment, *args: Any, settings: DeploySettings, choice: MethodChoice, **kwargs: Any
+    ) -> None:
         self.settings, self.choice = settings, choice
         super().__init__(fragment, *args, **kwargs)
 
@@ -126,38 +146,67 @@ class FusionOperator(Operator):
         modality = MODALITY_OF_DICOM[dicom_mod]
         pid = (str(mri_ds.get("PatientID", "")), str(other_ds.get("PatientID", "")))
         if pid[0] != pid[1]:
-            raise FusionInputError(f"the MRI is of PatientID {pid[0]!r} but the {modality} series is of PatientID "
-                                   f"{pid[1]!r}; refusing to fuse two patients")
+            raise FusionInputError(
+                f"the MRI is of PatientID {pid[0]!r} but the {modality} series is of PatientID "
+                f"{pid[1]!r}; refusing to fuse two patients"
+            )
         t0 = time.perf_counter()
         mri_meta, other_meta = mri_img.metadata(), other_img.metadata()
-        mri = volume_to_metatensor(mri_img.asnumpy(), series_geometry(mri_meta), "MRI",
-                                   f"MR series {mri_meta.get('SeriesInstanceUID')}")
-        other = volume_to_metatensor(other_img.asnumpy(), series_geometry(other_meta), modality,
-                                     f"{dicom_mod} series {other_meta.get('SeriesInstanceUID')}",
-                                     bits_stored=int(other_ds.get("BitsStored", 8)))
+        mri = volume_to_metatensor(
+            mri_img.asnumpy(), series_geometry(mri_meta), "MRI", f"MR series {mri_meta.get('SeriesInstanceUID')}"
+        )
+        other = volume_to_metatensor(
+            other_img.asnumpy(),
+            series_geometry(other_meta),
+            modality,
+            f"{dicom_mod} series {other_meta.get('SeriesInstanceUID')}",
+            bits_stored=int(other_ds.get("BitsStored", 8)),
+        )
         if other.shape[0] == 1 and modality in ("PET", "SPECT"):
             if self.settings.pet_colours == "wba":
-                logger.info("%s series is grey: rendered in the Whole Brain Atlas PET colours before fusion "
-                            "(MONAI_FUSION_PET_COLOURS=wba; 'none' keeps it grey)", modality)
+                logger.info(
+                    "%s series is grey: rendered in the Whole Brain Atlas PET colours before fusion "
+                    "(MONAI_FUSION_PET_COLOURS=wba; 'none' keeps it grey)",
+                    modality,
+                )
                 other = colourise_grey(other)
             else:
                 logger.info("%s series is grey and MONAI_FUSION_PET_COLOURS=none: the fused series is grey", modality)
         device = self.settings.torch_device()
-        logger.info("fusing MRI %s with %s %s: method '%s' (%s), registration %s, device %s",
-                    tuple(mri.shape[1:]), modality, tuple(other.shape[1:]), self.choice.name, self.choice.reason,
-                    "on" if self.settings.register else "off", device)
+        logger.info(
+            "fusing MRI %s with %s %s: method '%s' (%s), registration %s, device %s",
+            tuple(mri.shape[1:]),
+            modality,
+            tuple(other.shape[1:]),
+            self.choice.name,
+            self.choice.reason,
+            "on" if self.settings.register else "off",
+            device,
+        )
         result = fuse_volumes(mri, other, modality, self.choice, register=self.settings.register, device=device)
         t1 = time.perf_counter()
         reg = result["other"].meta.get("registration") if hasattr(result["other"], "meta") else None
         if isinstance(reg, dict) and "metric_value" in reg:
             params = ", ".join(f"{float(v):.3g}" for v in reg.get("parameters", []))
-            logger.info("registration: Mattes MI %.4f -> %.4f in %s iterations; SimpleITK parameters [%s]",
-                        float(reg.get("initial_metric_value", float("nan"))), float(reg["metric_value"]),
-                        reg.get("iterations"), params)
+            logger.info(
+                "registration: Mattes MI %.4f -> %.4f in %s iterations; SimpleITK parameters [%s]",
+                float(reg.get("initial_metric_value", float("nan"))),
+                float(reg["metric_value"]),
+                reg.get("iterations"),
+                params,
+            )
         fused = result["fused"]
-        op_output.emit({"array": np.asarray(fused), "affine": np.asarray(fused.affine), "reference": mri_ds,
-                        "method": self.choice.name, "modality": modality,
-                        "timings": {"convert_register_fuse_s": t1 - t0}}, "fused")
+        op_output.emit(
+            {
+                "array": np.asarray(fused),
+                "affine": np.asarray(fused.affine),
+                "reference": mri_ds,
+                "method": self.choice.name,
+                "modality": modality,
+                "timings": {"convert_register_fuse_s": t1 - t0},
+            },
+            "fused",
+        )
 
 
 class FusedSeriesWriterOperator(Operator):
@@ -172,8 +221,9 @@ class FusedSeriesWriterOperator(Operator):
         overwrite: replace existing outputs.
     """
 
-    def __init__(self, fragment: Fragment, *args: Any, output_folder: Path, protect: Path, overwrite: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, fragment: Fragment, *args: Any, output_folder: Path, protect: Path, overwrite: bool = False, **kwargs: Any
+    ) -> None:
         self.output_folder, self.protect, self.overwrite = Path(output_folder), Path(protect), overwrite
         super().__init__(fragment, *args, **kwargs)
 
@@ -189,10 +239,25 @@ class FusedSeriesWriterOperator(Operator):
         r = op_input.receive("fused")
         t0 = time.perf_counter()
         check_outputs(self.output_folder, self.protect, self.overwrite)
-        dicom_dir = write_dicom_series(r["array"], r["affine"], self.output_folder / "dicom", reference=r["reference"],
-                                       method=r["method"], overwrite=self.overwrite, protect=[self.protect])
+        dicom_dir = write_dicom_series(
+            r["array"],
+            r["affine"],
+            self.output_folder / "dicom",
+            reference=r["reference"],
+            method=r["method"],
+            overwrite=self.overwrite,
+            protect=[self.protect],
+        )
         nifti = write_nifti(r["array"], r["affine"], self.output_folder / "fused.nii.gz", overwrite=self.overwrite)
         kind = "RGB" if r["array"].shape[0] == 3 else "MONOCHROME2"
-        logger.info("wrote %s (%d slices, %s, %dx%d) and %s in %.2f s; fusion took %.2f s", dicom_dir,
-                    r["array"].shape[3], kind, r["array"].shape[1], r["array"].shape[2], nifti,
-                    time.perf_counter() - t0, r["timings"]["convert_register_fuse_s"])
+        logger.info(
+            "wrote %s (%d slices, %s, %dx%d) and %s in %.2f s; fusion took %.2f s",
+            dicom_dir,
+            r["array"].shape[3],
+            kind,
+            r["array"].shape[1],
+            r["array"].shape[2],
+            nifti,
+            time.perf_counter() - t0,
+            r["timings"]["convert_register_fuse_s"],
+        )

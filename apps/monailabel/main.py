@@ -16,14 +16,14 @@ import logging
 from typing import Any, Mapping
 
 from fastapi import HTTPException
-from monailabel.interfaces.app import MONAILabelApp
-from monailabel.interfaces.tasks.infer_v2 import InferTask
-from monailabel.interfaces.tasks.train import TrainTask
-
 from lib.config import FusionAppConfig
 from lib.infers import FusionInferTask
 from lib.studies import split_image_id, study_ids
 from lib.trainers import FusionTrainTask
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.train import TrainTask
+
 from monai_fusion import __version__
 from monai_fusion.utils.errors import FusionInputError, find_input_error
 
@@ -46,24 +46,40 @@ class FusionApp(MONAILabelApp):
 
     def __init__(self, app_dir: str, studies: str, conf: Mapping[str, str]) -> None:
         self.settings = FusionAppConfig(app_dir, conf)
-        logger.info("monai-fusion %s: bundle %s, model %s (%s), method %s", __version__, self.settings.bundle,
-                    self.settings.model_path, "present" if self.settings.model_path.is_file() else "missing",
-                    self.settings.method)
-        super().__init__(app_dir=app_dir, studies=studies, conf=dict(conf), name="monai-fusion",
-                         description="Fuse a brain MRI with its CT, PET or SPECT (monai-fusion)", version=__version__)
+        logger.info(
+            "monai-fusion %s: bundle %s, model %s (%s), method %s",
+            __version__,
+            self.settings.bundle,
+            self.settings.model_path,
+            "present" if self.settings.model_path.is_file() else "missing",
+            self.settings.method,
+        )
+        super().__init__(
+            app_dir=app_dir,
+            studies=studies,
+            conf=dict(conf),
+            name="monai-fusion",
+            description="Fuse a brain MRI with its CT, PET or SPECT (monai-fusion)",
+            version=__version__,
+        )
 
     def init_infers(self) -> dict[str, InferTask]:
         """The ``fusion`` infer task."""
         method = self.settings.method
         if method == "auto":
-            method = (f"auto: the bundle network ({self.settings.model_path}) when present, else the classical "
-                      "'laplacian' rule")
+            method = (
+                f"auto: the bundle network ({self.settings.model_path}) when present, else the classical "
+                "'laplacian' rule"
+            )
         return {"fusion": FusionInferTask(self.settings, f"Fuse a study's MRI with its CT/PET/SPECT; method {method}")}
 
     def init_trainers(self) -> dict[str, TrainTask]:
         """The ``fusion`` train task."""
-        return {"fusion": FusionTrainTask(self.settings, "Train the bundle's fusion network on the datastore's "
-                                                         "2D studies (configs/train.json)")}
+        return {
+            "fusion": FusionTrainTask(
+                self.settings, "Train the bundle's fusion network on the datastore's 2D studies (configs/train.json)"
+            )
+        }
 
     def _resolve_study(self, request: dict[str, Any], datastore: Any) -> dict[str, Any]:
         """Turn the request's image id (and an optional partner id ``other``) into the MRI id + partner path."""
@@ -81,15 +97,21 @@ class FusionApp(MONAILabelApp):
                 parts = split_image_id(other)
             modality = request.get("modality") or (parts[1] if parts else None)
             if not modality:
-                raise FusionInputError(f"other {other!r}: its id does not say its modality (<study>_CT|PET|SPECT); "
-                                       "pass request parameter 'modality'")
+                raise FusionInputError(
+                    f"other {other!r}: its id does not say its modality (<study>_CT|PET|SPECT); "
+                    "pass request parameter 'modality'"
+                )
             mri_id, other_id = image, other
         else:
             return request  # 'other' given as a path
         out = dict(request)
         parts = split_image_id(mri_id)
-        out.update(image=mri_id, other=datastore.get_image_uri(other_id), modality=str(modality).upper(),
-                   study=parts[0] if parts else mri_id)
+        out.update(
+            image=mri_id,
+            other=datastore.get_image_uri(other_id),
+            modality=str(modality).upper(),
+            study=parts[0] if parts else mri_id,
+        )
         return out
 
     def infer(self, request: Mapping[str, Any], datastore: Any = None) -> dict[str, Any]:

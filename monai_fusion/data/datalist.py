@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from ..utils.constants import PAIR_TYPES, modality_of_pair
 from ..utils.errors import FusionInputError
 from .io import IMAGE_SUFFIXES
 
-__all__ = ["PairedDatalist", "find_pairs", "case_of", "split_by_case"]
+__all__ = ["PairedDatalist", "find_pairs", "case_of", "split_by_case", "bundle_datalist"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +68,9 @@ def _images(folder: Path) -> dict[str, Path]:
     }
 
 
-def find_pairs(root: str | os.PathLike, pair_types: str | Sequence[str] | None = None,
-               strict: bool = False) -> PairedDatalist:
+def find_pairs(
+    root: str | os.PathLike, pair_types: str | Sequence[str] | None = None, strict: bool = False
+) -> PairedDatalist:
     """Match MRI and CT/PET/SPECT files by name under ``root``.
 
     Args:
@@ -84,7 +87,9 @@ def find_pairs(root: str | os.PathLike, pair_types: str | Sequence[str] | None =
     """
     base = Path(root)
     if not base.is_dir():
-        raise FusionInputError(f"dataset root {base} does not exist or is not a folder; expected <root>/<PAIR>/<MODALITY>/*.png")
+        raise FusionInputError(
+            f"dataset root {base} does not exist or is not a folder; expected <root>/<PAIR>/<MODALITY>/*.png"
+        )
     if pair_types is None or pair_types == "all":
         wanted = [t for t in PAIR_TYPES if (base / t).is_dir()]
         if not wanted:
@@ -104,10 +109,16 @@ def find_pairs(root: str | os.PathLike, pair_types: str | Sequence[str] | None =
         out.unpaired += [str(oth[n]) for n in sorted(set(oth) - set(mri))]
         out.counts[pair] = len(names)
         for n in names:
-            out.items.append({
-                "mri": str(mri[n]), "other": str(oth[n]), "pair_type": pair, "modality": other,
-                "name": n, "case": f"{pair}/{case_of(n)}",
-            })
+            out.items.append(
+                {
+                    "mri": str(mri[n]),
+                    "other": str(oth[n]),
+                    "pair_type": pair,
+                    "modality": other,
+                    "name": n,
+                    "case": f"{pair}/{case_of(n)}",
+                }
+            )
     if out.unpaired:
         if strict:
             raise FusionInputError(f"{base}: {len(out.unpaired)} files have no partner: {', '.join(out.unpaired)}")
@@ -118,8 +129,9 @@ def find_pairs(root: str | os.PathLike, pair_types: str | Sequence[str] | None =
     return out
 
 
-def split_by_case(items: Iterable[dict[str, str]], val_fraction: float = 0.2, seed: int = 0,
-                  min_val_cases: int = 1) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+def split_by_case(
+    items: Iterable[dict[str, str]], val_fraction: float = 0.2, seed: int = 0, min_val_cases: int = 1
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Split pairs into train and validation so that no case has slices on both sides.
 
     The split is stratified by pair type: within each pair type, ``ceil``-rounded
@@ -150,3 +162,79 @@ def split_by_case(items: Iterable[dict[str, str]], val_fraction: float = 0.2, se
     train = [it for it in items if it["case"] not in val_cases]
     val = [it for it in items if it["case"] in val_cases]
     return train, val
+
+
+def _pair_type_list(pair_types: str | Sequence[str] | None) -> str | list[str]:
+    if pair_types is None or pair_types == "all":
+        return "all"
+    if isinstance(pair_types, str):
+        pair_types = [p.strip() for p in pair_types.split(",") if p.strip()]
+    wanted = list(pair_types)
+    bad = [p for p in wanted if p not in PAIR_TYPES]
+    if bad or not wanted:
+        raise FusionInputError(
+            f"pair_types {bad or wanted!r}: choose 'all' or any of {', '.join(PAIR_TYPES)} (comma-separated)"
+        )
+    return wanted
+
+
+def bundle_datalist(
+    dataset_dir: str | os.PathLike | None,
+    pair_types: str | Sequence[str] | None = "all",
+    split: str = "train",
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    max_pairs: int | None = None,
+    what: str = "dataset_dir",
+) -> list[dict[str, str]]:
+    """Pairs of a dataset in the Whole Brain Atlas layout, checked, split by case.
+
+    Args:
+        dataset_dir: ``<root>/<PAIR>/<MODALITY>/<name>.png``.
+        pair_types: ``"all"``, a pair type, a comma-separated string or a list of them.
+        split: ``"train"``, ``"val"`` (whole cases held out, see ``split_by_case``) or ``"all"``.
+        val_fraction: fraction of cases per pair type held out for validation.
+        seed: split seed.
+        max_pairs: keep at most this many pairs, evenly spread over the list (``None``: all).
+        what: the option's name in messages.
+
+    Returns:
+        Datalist items (``mri``, ``other``, ``modality``, ``pair_type``, ``name``, ``case``).
+
+    Raises:
+        FusionInputError: missing or misnamed folder, unknown pair type, a selected pair folder without pairs,
+            no case left for validation, or a bad ``split``/``max_pairs``.
+    """
+    if split not in ("train", "val", "all"):
+        raise FusionInputError(f"split={split!r} must be 'train', 'val' or 'all'")
+    if dataset_dir is None or str(dataset_dir).strip() == "":
+        raise FusionInputError(f"{what} is not set; pass --{what} <root with CT-MRI/, PET-MRI/, SPECT-MRI/>")
+    root = Path(dataset_dir).expanduser()
+    wanted = _pair_type_list(pair_types)
+    try:
+        found = find_pairs(root, wanted)
+    except FusionInputError as err:
+        raise FusionInputError(f"{what}: {err}") from None
+    empty = [p for p, n in found.counts.items() if n == 0]
+    if empty:
+        raise FusionInputError(
+            f"{what}: {', '.join(str(root / p) for p in empty)} hold no MRI/other pairs "
+            f"(pairs are files with the same name in MRI/ and the other modality's folder); "
+            "add images or choose --pair_types among " + ", ".join(p for p in found.counts if p not in empty)
+        )
+    items = found.items
+    if split != "all":
+        train, val = split_by_case(items, val_fraction=val_fraction, seed=seed)
+        if not val:
+            raise FusionInputError(
+                f"{what}: no case left for validation (val_fraction={val_fraction}); each pair "
+                "type needs at least two cases (file names <case><slice:3>)"
+            )
+        items = train if split == "train" else val
+    if max_pairs is not None:
+        if int(max_pairs) < 1:
+            raise FusionInputError(f"max_pairs={max_pairs} must be a positive number or null")
+        if int(max_pairs) < len(items):
+            idx = np.unique(np.linspace(0, len(items) - 1, int(max_pairs)).round().astype(int))
+            items = [items[i] for i in idx]
+    return items

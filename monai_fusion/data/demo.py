@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..utils.errors import FusionInputError
+from ..utils.paths import DATASET_ROOT_ENV, dataset_root
 
 __all__ = [
+    "default_dataset_dir",
+    "write_demo_dataset",
     "PET_FWHM_MM",
     "DEMO_MISALIGNMENT_3D",
     "DEMO_MISALIGNMENT_2D",
@@ -35,7 +39,10 @@ __all__ = [
 #: Spatial resolution (FWHM, mm) the synthetic PET is blurred to.
 PET_FWHM_MM: float = 6.0
 #: Known 3D misalignment of the demo PET (degrees about x, y, z; mm along x, y, z), about the grid centre.
-DEMO_MISALIGNMENT_3D: dict[str, tuple[float, ...]] = {"rotation_deg": (3.0, -2.0, 4.0), "translation_mm": (4.0, -3.0, 2.0)}
+DEMO_MISALIGNMENT_3D: dict[str, tuple[float, ...]] = {
+    "rotation_deg": (3.0, -2.0, 4.0),
+    "translation_mm": (4.0, -3.0, 2.0),
+}
 #: Known 2D misalignment of the demo PET slice (degrees; pixels along x=column, y=row), about the centre.
 DEMO_MISALIGNMENT_2D: dict[str, tuple[float, ...]] = {"rotation_deg": (5.0,), "translation_mm": (4.0, -3.0)}
 _SLICE_Z_MM: float = 8.0  # axial level of the 2D demo slice (through the basal ganglia)
@@ -107,11 +114,15 @@ def _template_dir() -> Path:
     try:
         import nilearn.datasets
     except ImportError as err:  # pragma: no cover - nilearn is a hard dependency
-        raise FusionInputError("the embedded demo needs nilearn (pip install nilearn); it ships the MNI152 templates") from err
+        raise FusionInputError(
+            "the embedded demo needs nilearn (pip install nilearn); it ships the MNI152 templates"
+        ) from err
     d = Path(nilearn.datasets.__file__).parent / "data"
     missing = [f for f in _TEMPLATES.values() if not (d / f).is_file()]
     if missing:
-        raise FusionInputError(f"nilearn's MNI152 templates are missing from {d}: {', '.join(missing)}; reinstall nilearn")
+        raise FusionInputError(
+            f"nilearn's MNI152 templates are missing from {d}: {', '.join(missing)}; reinstall nilearn"
+        )
     return d
 
 
@@ -170,8 +181,13 @@ def _volume_pair(resolution: int) -> dict[str, Any]:
     moved = _resample_moved(pet, index_map)
     mri = np.clip(t1 / np.percentile(t1, 99.9), 0, 1).astype(np.float32)
     return {
-        "mri": mri[None], "pet": moved[None], "pet_aligned": pet[None], "affine": aff,
-        "true_transform": true, "misalignment": dict(DEMO_MISALIGNMENT_3D), "resolution_mm": float(resolution),
+        "mri": mri[None],
+        "pet": moved[None],
+        "pet_aligned": pet[None],
+        "affine": aff,
+        "true_transform": true,
+        "misalignment": dict(DEMO_MISALIGNMENT_3D),
+        "resolution_mm": float(resolution),
     }
 
 
@@ -210,9 +226,13 @@ def _slice_pair() -> dict[str, Any]:
     swap = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype=float)  # (x=col, y=row) <-> (row, col)
     moved = _resample_moved(pet, swap @ true @ swap)
     return {
-        "mri": mri[None], "pet_grey": moved[None], "pet_rgb": apply_colormap(moved),
-        "pet_rgb_aligned": apply_colormap(pet), "true_transform": true,
-        "misalignment": dict(DEMO_MISALIGNMENT_2D), "slice_index": k,
+        "mri": mri[None],
+        "pet_grey": moved[None],
+        "pet_rgb": apply_colormap(moved),
+        "pet_rgb_aligned": apply_colormap(pet),
+        "true_transform": true,
+        "misalignment": dict(DEMO_MISALIGNMENT_2D),
+        "slice_index": k,
     }
 
 
@@ -245,8 +265,12 @@ def write_demo_files(folder: str | os.PathLike | None = None) -> dict[str, Path]
     from .io import write_nifti, write_png
 
     d = Path(folder) if folder is not None else demo_cache_dir()
-    paths = {"mri_png": d / "demo_mri.png", "pet_png": d / "demo_pet.png",
-             "mri_nii": d / "demo_mri.nii.gz", "pet_nii": d / "demo_pet.nii.gz"}
+    paths = {
+        "mri_png": d / "demo_mri.png",
+        "pet_png": d / "demo_pet.png",
+        "mri_nii": d / "demo_mri.nii.gz",
+        "pet_nii": d / "demo_pet.nii.gz",
+    }
     if all(p.is_file() for p in paths.values()):
         return paths
     d.mkdir(parents=True, exist_ok=True)
@@ -257,3 +281,75 @@ def write_demo_files(folder: str | os.PathLike | None = None) -> dict[str, Path]
     write_nifti(vol["mri"], vol["affine"], paths["mri_nii"], overwrite=True)
     write_nifti(vol["pet"], vol["affine"], paths["pet_nii"], overwrite=True)
     return paths
+
+
+def default_dataset_dir() -> str:
+    """The dataset a bundle run uses when no ``--dataset_dir`` is given.
+
+    ``$MONAI_FUSION_HARVARD`` (:func:`~monai_fusion.utils.paths.dataset_root`) when it names a folder, else the
+    embedded MNI152 MRI/PET pairs written by :func:`write_demo_dataset` (a warning says so: synthetic data, for
+    trying the workflow only).
+
+    Returns:
+        The dataset root.
+    """
+    root = dataset_root()
+    if root is not None and root.is_dir():
+        return str(root)
+    folder = write_demo_dataset()
+    tried = f"${DATASET_ROOT_ENV}={root}" if root is not None else f"${DATASET_ROOT_ENV} (not set)"
+    warnings.warn(
+        f"no dataset found at {tried}: using the embedded synthetic MNI152 MRI/PET pairs in {folder}; "
+        f"pass --dataset_dir or set {DATASET_ROOT_ENV} for real data",
+        UserWarning,
+        stacklevel=2,
+    )
+    return str(folder)
+
+
+def write_demo_dataset(
+    folder: str | os.PathLike | None = None, cases: int = 4, slices_per_case: int = 3, size: int = 256
+) -> Path:
+    """Write the embedded MNI152 MRI/PET pair as a small ``PET-MRI`` dataset in the atlas layout.
+
+    Axial slices of the 2 mm demo volumes (T1 as MRI; the FDG-like PET, aligned, in the atlas' PET colours),
+    padded to ``size`` x ``size`` (the atlas' 256 by default), grouped into ``cases`` slabs of
+    ``slices_per_case`` slices each: file names ``<case><slice:3>.png``, so ``split_by_case`` can hold whole
+    cases out. Written once (reused when complete).
+
+    Args:
+        folder: target; default ``<demo cache>/dataset``.
+        cases: number of cases (slabs along the axial axis).
+        slices_per_case: slices per case.
+        size: image side (at least 116, the volume's in-plane extent at 2 mm).
+
+    Returns:
+        The dataset root (holding ``PET-MRI/MRI`` and ``PET-MRI/PET``).
+    """
+    from .io import write_png
+
+    root = Path(folder) if folder is not None else demo_cache_dir() / "dataset"
+    n = cases * slices_per_case
+    z = np.linspace(0.3, 0.75, n)  # fractions of the axial extent: basal ganglia to upper cortex
+    names = [f"{c + 1}{(k + 1) * 10:03d}" for c in range(cases) for k in range(slices_per_case)]
+    paths = [(root / "PET-MRI" / "MRI" / f"{nm}.png", root / "PET-MRI" / "PET" / f"{nm}.png") for nm in names]
+    if all(m.is_file() and p.is_file() for m, p in paths):
+        return root
+    vol = demo_volume_pair(2)
+    mri, pet = vol["mri"][0], vol["pet_aligned"][0]
+    for frac, (mp, pp) in zip(z, paths):
+        k = int(round(frac * (mri.shape[2] - 1)))
+        images = []
+        for v in (mri, pet):
+            img = np.flipud(v[:, :, k].T)
+            if max(img.shape) > size:
+                raise FusionInputError(f"size={size} is smaller than the demo slices {img.shape}")
+            out = np.zeros((size, size), dtype=np.float32)
+            r0, c0 = (size - img.shape[0]) // 2, (size - img.shape[1]) // 2
+            out[r0 : r0 + img.shape[0], c0 : c0 + img.shape[1]] = img
+            images.append(out)
+        mp.parent.mkdir(parents=True, exist_ok=True)
+        pp.parent.mkdir(parents=True, exist_ok=True)
+        write_png(images[0][None], mp, overwrite=True)
+        write_png(apply_colormap(np.clip(images[1], 0, 1)), pp, overwrite=True)
+    return root

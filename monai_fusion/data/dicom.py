@@ -21,7 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..utils.errors import FusionInputError
-from .io import list_dicom_series, to_uint8
+from .dicom_series import list_dicom_series
+from .io import to_uint8
 
 __all__ = [
     "SECONDARY_CAPTURE_SOP_CLASS",
@@ -36,13 +37,24 @@ __all__ = [
 SECONDARY_CAPTURE_SOP_CLASS: str = "1.2.840.10008.5.1.4.1.1.7"
 #: Identifiers carried from the reference (MRI) series into the fused series.
 PATIENT_STUDY_KEYWORDS: tuple[str, ...] = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "StudyDescription",
-    "ReferringPhysicianName", "FrameOfReferenceUID",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "StudyDescription",
+    "ReferringPhysicianName",
+    "FrameOfReferenceUID",
 )
 
 
-def series_files(folder: str | os.PathLike, series_uid: str | None = None, what: str = "DICOM") -> tuple[str, list[str]]:
+def series_files(
+    folder: str | os.PathLike, series_uid: str | None = None, what: str = "DICOM"
+) -> tuple[str, list[str]]:
     """The chosen series' UID and sorted file names in ``folder``.
 
     Args:
@@ -65,8 +77,10 @@ def series_files(folder: str | os.PathLike, series_uid: str | None = None, what:
         if len(series) > 1:
             listing = "; ".join(f"{uid} ({len(f)} files, {_describe(f[0])})" for uid, f in series.items())
             flag = "--mri-series" if what == "MRI" else "--other-series"
-            raise FusionInputError(f"{what}: {p} holds {len(series)} DICOM series; choose one by UID "
-                                   f"({flag} on the command line, series_uid= in Python): {listing}")
+            raise FusionInputError(
+                f"{what}: {p} holds {len(series)} DICOM series; choose one by UID "
+                f"({flag} on the command line, series_uid= in Python): {listing}"
+            )
         series_uid = next(iter(series))
     elif series_uid not in series:
         raise FusionInputError(f"{what}: series {series_uid} is not in {p}; found {', '.join(series)}")
@@ -104,7 +118,8 @@ def _fmt(values: Sequence[float]) -> list[str]:
 
 def _save_dataset(ds: Any, path: Path) -> None:
     """Write ``ds`` as a DICOM file with its file meta header, on pydicom 3 and on pydicom 2.x (which the
-    MONAI Label environment needs: ``enforce_file_format`` is pydicom 3's name of 2.x's ``write_like_original=False``)."""
+    MONAI Label environment needs:
+    ``enforce_file_format`` is pydicom 3's name of 2.x's ``write_like_original=False``)."""
     import pydicom
 
     if int(pydicom.__version__.split(".")[0]) >= 3:
@@ -114,8 +129,9 @@ def _save_dataset(ds: Any, path: Path) -> None:
         ds.save_as(str(path), write_like_original=False)
 
 
-def check_dicom_target(folder: str | os.PathLike, overwrite: bool = False,
-                       protect: Sequence[str | os.PathLike] = ()) -> Path:
+def check_dicom_target(
+    folder: str | os.PathLike, overwrite: bool = False, protect: Sequence[str | os.PathLike] = ()
+) -> Path:
     """The resolved output folder, after checking it may be written.
 
     Raises:
@@ -126,7 +142,9 @@ def check_dicom_target(folder: str | os.PathLike, overwrite: bool = False,
     for src in protect:
         s = Path(src).resolve()
         if out == s or out in s.parents or s in out.parents:
-            raise FusionInputError(f"DICOM output {out} is, holds or lies inside the input {s}; refusing to touch an input")
+            raise FusionInputError(
+                f"DICOM output {out} is, holds or lies inside the input {s}; refusing to touch an input"
+            )
     if out.exists() and not out.is_dir():
         raise FusionInputError(f"DICOM output {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -134,9 +152,16 @@ def check_dicom_target(folder: str | os.PathLike, overwrite: bool = False,
     return out
 
 
-def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.PathLike, reference: Any = None,
-                       method: str = "fusion", overwrite: bool = False, protect: Sequence[str | os.PathLike] = (),
-                       anonymize: bool = False) -> Path:
+def write_dicom_series(
+    array: np.ndarray,
+    affine: np.ndarray,
+    folder: str | os.PathLike,
+    reference: Any = None,
+    method: str = "fusion",
+    overwrite: bool = False,
+    protect: Sequence[str | os.PathLike] = (),
+    anonymize: bool = False,
+) -> Path:
     """Write a ``(C, X, Y, Z)`` volume in [0, 1] (C = 1 grey, 3 RGB) as a Secondary Capture series.
 
     Args:
@@ -160,7 +185,7 @@ def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.P
     """
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
     from .. import __version__
 
@@ -192,8 +217,17 @@ def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.P
                 if kw in ref:
                     setattr(ds, kw, ref.data_element(kw).value)
             ds.StudyInstanceUID, ds.FrameOfReferenceUID = study_uid, frame_uid
-            for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-                       "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+            for kw in (
+                "PatientName",
+                "PatientID",
+                "PatientBirthDate",
+                "PatientSex",
+                "StudyDate",
+                "StudyTime",
+                "StudyID",
+                "AccessionNumber",
+                "ReferringPhysicianName",
+            ):
                 if kw not in ds:
                     setattr(ds, kw, "")
             ds.SOPClassUID, ds.SOPInstanceUID = SECONDARY_CAPTURE_SOP_CLASS, sop_uid
@@ -201,7 +235,9 @@ def write_dicom_series(array: np.ndarray, affine: np.ndarray, folder: str | os.P
             ds.Modality, ds.ConversionType = "OT", "WSD"
             ds.ImageType = ["DERIVED", "SECONDARY", "FUSION"]
             ds.SeriesDescription = description
-            ds.DerivationDescription = f"MRI fused with a CT/PET/SPECT series by '{method}' (monai-fusion {__version__})"
+            ds.DerivationDescription = (
+                f"MRI fused with a CT/PET/SPECT series by '{method}' (monai-fusion {__version__})"
+            )
             ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
             ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
             ds.Manufacturer, ds.SoftwareVersions = "monai-fusion", __version__

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..utils.constants import COLOUR_MODALITIES, MODALITIES
 from ..utils.errors import FusionInputError
+from .dicom_series import read_dicom_series
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -30,7 +31,6 @@ __all__ = [
     "write_png",
     "write_nifti",
     "check_finite_nonconstant",
-    "list_dicom_series",
     "MAX_ELEMENTS",
 ]
 
@@ -96,8 +96,10 @@ def check_finite_nonconstant(array: np.ndarray, what: str) -> None:
 def _check_size(p: Path, modality: str, elements: int, shape: Any) -> None:
     """The memory guard: refuse (before reading the pixels) more than :data:`MAX_ELEMENTS` values."""
     if elements > MAX_ELEMENTS:
-        raise FusionInputError(f"{modality}: {p} is {shape} ({elements} values), more than the memory guard's limit "
-                               f"of {MAX_ELEMENTS} (monai_fusion.data.io.MAX_ELEMENTS); crop or downsample it first")
+        raise FusionInputError(
+            f"{modality}: {p} is {shape} ({elements} values), more than the memory guard's limit "
+            f"of {MAX_ELEMENTS} (monai_fusion.data.io.MAX_ELEMENTS); crop or downsample it first"
+        )
 
 
 def _pil_to_array(p: Path, modality: str) -> tuple[np.ndarray, float, str]:
@@ -159,9 +161,7 @@ def read_image(path: str | os.PathLike, modality: str = "MRI") -> LoadedImage:
         raise FusionInputError(f"modality={modality!r} is not one of {', '.join(MODALITIES)}")
     p = _check_file(path, modality)
     if p.is_dir() or _suffix(p) not in IMAGE_SUFFIXES:
-        raise FusionInputError(
-            f"{modality}: {p} is not a 2D image file; expected one of {', '.join(IMAGE_SUFFIXES)}"
-        )
+        raise FusionInputError(f"{modality}: {p} is not a 2D image file; expected one of {', '.join(IMAGE_SUFFIXES)}")
     arr, value_max, note = _pil_to_array(p, modality)
     if arr.ndim == 2:
         arr = arr[None]
@@ -198,104 +198,10 @@ def _read_nifti(p: Path, modality: str) -> tuple[np.ndarray, np.ndarray]:
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise FusionInputError(f"{modality}: {p} has shape {data.shape}; expected a 3D volume (4D series are not fused)")
+        raise FusionInputError(
+            f"{modality}: {p} has shape {data.shape}; expected a 3D volume (4D series are not fused)"
+        )
     return data, np.asarray(img.affine, dtype=np.float64)
-
-
-def _sitk_to_ras(image: Any) -> tuple[np.ndarray, np.ndarray]:
-    """SimpleITK image (LPS physical space) -> (X, Y, Z) array and RAS affine."""
-    import SimpleITK as sitk
-
-    arr = sitk.GetArrayFromImage(image).astype(np.float32)  # (Z, Y, X)
-    arr = np.transpose(arr, (2, 1, 0))
-    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
-    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
-    origin = np.asarray(image.GetOrigin(), dtype=np.float64)
-    lps = np.eye(4)
-    lps[:3, :3] = direction * spacing[None, :]
-    lps[:3, 3] = origin
-    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
-    return arr, flip @ lps
-
-
-def list_dicom_series(folder: str | os.PathLike) -> dict[str, list[str]]:
-    """Map each DICOM series UID found in ``folder`` to its sorted file names (SimpleITK/GDCM)."""
-    import SimpleITK as sitk
-
-    reader = sitk.ImageSeriesReader()
-    try:
-        return {uid: list(reader.GetGDCMSeriesFileNames(str(folder), uid)) for uid in reader.GetGDCMSeriesIDs(str(folder))}
-    except RuntimeError as err:  # GDCM throws on some corrupt headers instead of skipping the file
-        raise FusionInputError(f"DICOM folder {folder} holds a file GDCM cannot parse (corrupt header?): "
-                               f"{str(err).strip().splitlines()[-1]}") from err
-
-
-def _dicom_leftovers(folder: Path, series: dict[str, list[str]], series_uid: str) -> list[str]:
-    """Files of ``folder`` left out of every readable series although they look like slices of ``series_uid``.
-
-    GDCM silently skips a truncated slice or one without pixel data, which shifts the slices after it. A file
-    counts when its header names ``series_uid`` or when it carries the DICOM magic (``DICM`` at byte 128) but
-    its header cannot be parsed; other objects (reports, other series) are ignored.
-    """
-    import pydicom
-
-    listed = {Path(f).resolve() for files in series.values() for f in files}
-    left = []
-    for f in sorted(folder.iterdir()):
-        if not f.is_file() or f.name.startswith(".") or f.name.upper() == "DICOMDIR" or f.resolve() in listed:
-            continue
-        try:
-            uid = str(pydicom.dcmread(f, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
-                      .get("SeriesInstanceUID", ""))
-        except Exception:  # pydicom raises several types for corrupt headers
-            with f.open("rb") as fh:
-                uid = series_uid if fh.read(132)[128:132] == b"DICM" else ""
-        if uid == series_uid:
-            left.append(f.name)
-    return left
-
-
-def _read_dicom(p: Path, modality: str, series_uid: str | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    import SimpleITK as sitk
-
-    from .dicom import series_files
-
-    series_uid, files = series_files(p, series_uid, modality)
-    left = _dicom_leftovers(p, list_dicom_series(p), series_uid)
-    if left:
-        raise FusionInputError(f"{modality}: {len(left)} DICOM file(s) in {p} belong to no readable series "
-                               f"(truncated, or without pixel data?): {', '.join(left[:5])}"
-                               + (" ..." if len(left) > 5 else "") + "; the series would have missing slices")
-    info = sitk.ImageFileReader()
-    info.SetFileName(files[0])
-    try:
-        info.ReadImageInformation()
-    except RuntimeError as err:
-        raise FusionInputError(f"{modality}: {files[0]} could not be read as a DICOM image: {err}") from err
-    size = [int(n) for n in info.GetSize()[:2]]
-    _check_size(p, modality, size[0] * size[1] * len(files) * info.GetNumberOfComponents(),
-                f"{size[0]}x{size[1]}x{len(files)}")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
-    reader.MetaDataDictionaryArrayUpdateOn()
-    reader.LoadPrivateTagsOff()
-    try:
-        image = reader.Execute()
-    except RuntimeError as err:
-        lines = str(err).strip().splitlines() or [""]
-        why = next((ln.split("): ", 1)[-1] for ln in lines if "ITK ERROR" in ln), lines[-1])
-        raise FusionInputError(f"{modality}: DICOM series {series_uid} in {p} could not be read: {why}") from err
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise FusionInputError(f"{modality}: DICOM series in {p} is not grey-level; expected one sample per pixel")
-    if image.GetDimension() == 2:
-        image = sitk.JoinSeries(image)
-    if image.HasMetaDataKey("ITK_non_uniform_sampling_deviation"):
-        raise FusionInputError(f"{modality}: DICOM series {series_uid} in {p} has non-uniformly spaced slices "
-                               f"(deviation {image.GetMetaData('ITK_non_uniform_sampling_deviation')} mm): missing "
-                               "or duplicated slices; the volume's geometry would be wrong")
-    arr, affine = _sitk_to_ras(image)
-    tags = {k: reader.GetMetaData(0, k) for k in reader.GetMetaDataKeys(0)}
-    return arr, affine, {"series_uid": series_uid, "dicom_files": files, "dicom_tags": tags}
 
 
 def read_volume(path: str | os.PathLike, modality: str = "MRI", series_uid: str | None = None) -> LoadedImage:
@@ -314,12 +220,13 @@ def read_volume(path: str | os.PathLike, modality: str = "MRI", series_uid: str 
         FusionInputError: missing/corrupt input, 4D data, several series without a choice,
             NaN/Inf or a constant volume.
     """
+
     if modality not in MODALITIES:
         raise FusionInputError(f"modality={modality!r} is not one of {', '.join(MODALITIES)}")
     p = _check_file(path, modality)
     meta: dict[str, Any] = {"filename_or_obj": str(p), "modality": modality, "value_max": float("nan")}
     if p.is_dir():
-        arr, affine, extra = _read_dicom(p, modality, series_uid)
+        arr, affine, extra = read_dicom_series(p, modality, series_uid)
         meta.update(extra)
     elif _suffix(p) in VOLUME_SUFFIXES:
         arr, affine = _read_nifti(p, modality)
@@ -373,8 +280,9 @@ def write_png(array: np.ndarray, path: str | os.PathLike, overwrite: bool = Fals
     return p
 
 
-def write_nifti(array: np.ndarray, affine: np.ndarray, path: str | os.PathLike, overwrite: bool = False,
-                header: Any = None) -> Path:
+def write_nifti(
+    array: np.ndarray, affine: np.ndarray, path: str | os.PathLike, overwrite: bool = False, header: Any = None
+) -> Path:
     """Write a ``(C, X, Y, Z)`` or ``(X, Y, Z)`` volume as NIfTI, atomically (RGB as a 4th dim of 3).
 
     Args:

@@ -17,9 +17,15 @@ def to_display_rgb(img: np.ndarray) -> np.ndarray:
     return np.clip(np.moveaxis(a, 0, -1), 0, 1)
 
 
-def save_overview(mri: np.ndarray, other: np.ndarray, fused: np.ndarray, path: str | os.PathLike,
-                  titles: tuple[str, str, str, str] = ("MRI", "other", "fused", "overlay"),
-                  overlay_alpha: float = 0.5, suptitle: str | None = None) -> Path:
+def save_overview(
+    mri: np.ndarray,
+    other: np.ndarray,
+    fused: np.ndarray,
+    path: str | os.PathLike,
+    titles: tuple[str, str, str, str] = ("MRI", "other", "fused", "overlay"),
+    overlay_alpha: float = 0.5,
+    suptitle: str | None = None,
+) -> Path:
     """Save a four-panel PNG: MRI, other modality, fused image and the other modality over the MRI.
 
     Args:

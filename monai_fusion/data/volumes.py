@@ -53,10 +53,13 @@ def find_volume_pairs(root: str | os.PathLike) -> list[dict[str, str]]:
             raise FusionInputError(f"case {case_dir} has no MRI (MRI.nii.gz, MRI.nii or an MRI/ DICOM folder)")
         if len(others) != 1:
             found = ", ".join(others) or "none"
-            raise FusionInputError(f"case {case_dir} must hold exactly one of CT, PET, SPECT beside the MRI; found {found}")
-        (mod, other), = others.items()
-        items.append({"mri": str(mri), "other": str(other), "modality": mod, "case": case_dir.name,
-                      "pair_type": f"{mod}-MRI"})
+            raise FusionInputError(
+                f"case {case_dir} must hold exactly one of CT, PET, SPECT beside the MRI; found {found}"
+            )
+        ((mod, other),) = others.items()
+        items.append(
+            {"mri": str(mri), "other": str(other), "modality": mod, "case": case_dir.name, "pair_type": f"{mod}-MRI"}
+        )
     if not items:
         raise FusionInputError(f"no case folders found under {base}")
     return items
@@ -76,15 +79,22 @@ class VolumeSliceDataset(Dataset):
         min_foreground: least fraction of MRI voxels above 0.05 for a slice to be kept.
     """
 
-    def __init__(self, items: Sequence[dict[str, Any]], transform: Callable[[dict[str, Any]], dict[str, Any]],
-                 keys: Sequence[str] = ("mri", "other", "other_cb", "other_cr"), min_foreground: float = 0.02) -> None:
+    def __init__(
+        self,
+        items: Sequence[dict[str, Any]],
+        transform: Callable[[dict[str, Any]], dict[str, Any]],
+        keys: Sequence[str] = ("mri", "other", "other_cb", "other_cr"),
+        min_foreground: float = 0.02,
+    ) -> None:
         self.keys = tuple(keys)
         self.samples = [transform(dict(it)) for it in items]
         self.index: list[tuple[int, int]] = []
         for s_i, s in enumerate(self.samples):
             mri = torch.as_tensor(s["mri"])
             if mri.ndim != 4:
-                raise FusionInputError(f"VolumeSliceDataset: {items[s_i].get('mri')} gave shape {tuple(mri.shape)}; expected (C, X, Y, Z)")
+                raise FusionInputError(
+                    f"VolumeSliceDataset: {items[s_i].get('mri')} gave shape {tuple(mri.shape)}; expected (C, X, Y, Z)"
+                )
             fg = (mri[0] > 0.05).float().mean(dim=(0, 1))
             self.index += [(s_i, z) for z in range(mri.shape[-1]) if float(fg[z]) >= min_foreground]
 

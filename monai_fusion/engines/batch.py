@@ -29,7 +29,9 @@ def stack_sources(batch: dict[str, Any], keys: Sequence[str] = ("mri", "other"))
     parts = []
     for k in keys:
         if k not in batch:
-            raise FusionInputError(f"batch has no {k!r} key; expected keys {', '.join(keys)} (got {', '.join(map(str, batch))})")
+            raise FusionInputError(
+                f"batch has no {k!r} key; expected keys {', '.join(keys)} (got {', '.join(map(str, batch))})"
+            )
         t = torch.as_tensor(batch[k])
         if t.ndim < 3 or t.shape[1] != 1:
             raise FusionInputError(f"batch[{k!r}] must be (B, 1, ...) (grey or luminance), got {tuple(t.shape)}")
@@ -55,8 +57,13 @@ class PrepareFusionBatch(PrepareBatch):
         self.keys = tuple(keys)
         self.modality_key = modality_key
 
-    def __call__(self, batchdata: dict[str, torch.Tensor], device: str | torch.device | None = None,
-                 non_blocking: bool = False, **kwargs: Any) -> tuple[Any, ...]:
+    def __call__(
+        self,
+        batchdata: dict[str, torch.Tensor],
+        device: str | torch.device | None = None,
+        non_blocking: bool = False,
+        **kwargs: Any,
+    ) -> tuple[Any, ...]:
         x = stack_sources(batchdata, self.keys).to(device=device, non_blocking=non_blocking, **kwargs)
         pair_types = batchdata.get("pair_type") if isinstance(batchdata, dict) else None
         target = x
@@ -68,8 +75,13 @@ class PrepareFusionBatch(PrepareBatch):
             return x, target
         modality = batchdata.get(self.modality_key) if isinstance(batchdata, dict) else None
         if modality is None:
-            raise FusionInputError(f"batch has no {self.modality_key!r} key (the other source's modality, which the "
-                                   f"network needs); got keys {', '.join(map(str, batchdata))}")
-        names = check_modality([modality] if isinstance(modality, str) else list(modality), int(x.shape[0]),
-                               what=f"batch[{self.modality_key!r}]")
+            raise FusionInputError(
+                f"batch has no {self.modality_key!r} key (the other source's modality, which the "
+                f"network needs); got keys {', '.join(map(str, batchdata))}"
+            )
+        names = check_modality(
+            [modality] if isinstance(modality, str) else list(modality),
+            int(x.shape[0]),
+            what=f"batch[{self.modality_key!r}]",
+        )
         return x, target, (), {"modality": names}

@@ -30,36 +30,61 @@ from ..data.datalist import find_pairs, split_by_case
 from ..fusers import available_fusers, get_fuser
 from ..metrics.registry import compute_metrics, resolve_metrics
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
-from .inference import other_for_display
 from ..utils.constants import PAIR_TYPES, modality_of_pair
 from ..utils.errors import FusionInputError
+from .benchmark_report import bar_plots, display, fmt_table, montage_figure
+from .inference import other_for_display
 
-__all__ = ["BENCHMARK_METRICS", "BENCHMARK_PREAMBLE", "DEFAULT_METHODS", "load_pairs", "run_benchmark", "summarise", "time_method", "wins_against"]
+__all__ = [
+    "BENCHMARK_METRICS",
+    "BENCHMARK_PREAMBLE",
+    "DEFAULT_METHODS",
+    "load_pairs",
+    "run_benchmark",
+    "summarise",
+    "time_method",
+    "wins_against",
+]
 
 #: The source-referenced metrics of the comparison (issue 6), in report order.
 BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
 #: Every registered method, the default model first (zero_learning joins when its VGG19 file is present).
-DEFAULT_METHODS: tuple[str, ...] = ("default", "poster", "msrpan", "msdra", "zero_learning", "average", "max",
-                                    "laplacian", "dwt", "guided_filter")
+DEFAULT_METHODS: tuple[str, ...] = (
+    "default",
+    "poster",
+    "msrpan",
+    "msdra",
+    "zero_learning",
+    "average",
+    "max",
+    "laplacian",
+    "dwt",
+    "guided_filter",
+)
 #: How the docs page is made (written under its title when the report goes to a chosen path).
-BENCHMARK_PREAMBLE = ("Regenerate this page with `monai-fusion benchmark --data ../shared/data/harvard -o docs/benchmark "
-                      "--report docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).\n\n"
-                      "!!! warning \"Read the montage as well as the tables\"\n"
-                      "    The metrics compare the fused image with each source, and an image that copies the MRI scores "
-                      "well on most of them: on this split's CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
-                      "VIF and FSIM (the bundle's 0.2.0 model led on exactly those five while dropping most of the CT "
-                      "bone). The shipped `default` model (bundle 0.3 and later) is trained to keep what only one source "
-                      "shows, the CT bone among it (see the CT-MRI row of the montage), and gives up some of those scores for "
-                      "it. The `poster`, `msrpan` and "
-                      "`msdra` rows are the re-implemented networks with random weights (no trained weights are shipped), "
-                      "shown for speed, not as a quality comparison.")
-_NOTES = {"poster": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
-          "msrpan": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
-          "msdra": "re-implemented network, random weights (seed 0; no trained weights are shipped)"}
+BENCHMARK_PREAMBLE = (
+    "Regenerate this page with `monai-fusion benchmark --data $MONAI_FUSION_HARVARD -o docs/benchmark "
+    "--report docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).\n\n"
+    '!!! warning "Read the montage as well as the tables"\n'
+    "    The metrics compare the fused image with each source, and an image that copies the MRI scores "
+    "well on most of them: on this split's CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
+    "VIF and FSIM (the bundle's 0.2.0 model led on exactly those five while dropping most of the CT "
+    "bone). The shipped `default` model (bundle 0.3 and later) is trained to keep what only one source "
+    "shows, the CT bone among it (see the CT-MRI row of the montage), and gives up some of those scores for "
+    "it. The `poster`, `msrpan` and "
+    "`msdra` rows are the re-implemented networks with random weights (no trained weights are shipped), "
+    "shown for speed, not as a quality comparison."
+)
+_NOTES = {
+    "poster": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
+    "msrpan": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
+    "msdra": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
+}
 
 
-def load_pairs(data: str | os.PathLike, split: str = "val", val_fraction: float = 0.2, seed: int = 0,
-               max_pairs: int | None = None) -> list[dict[str, Any]]:
+def load_pairs(
+    data: str | os.PathLike, split: str = "val", val_fraction: float = 0.2, seed: int = 0, max_pairs: int | None = None
+) -> list[dict[str, Any]]:
     """The benchmark's pairs: the split of ``data``, through the validation preset (no registration).
 
     Args:
@@ -108,8 +133,9 @@ def _build(name: str, weights: dict[str, str]) -> tuple[Any | None, str]:
         raise
 
 
-def time_method(fuser: Any, mri: torch.Tensor, other: torch.Tensor, repeats: int = 5,
-                modality: str | None = None) -> float:
+def time_method(
+    fuser: Any, mri: torch.Tensor, other: torch.Tensor, repeats: int = 5, modality: str | None = None
+) -> float:
     """Median seconds per call of ``fuser.fuse`` on one ``(1, 1, H, W)`` pair (of the other source's ``modality``),
     after one warm-up call."""
     fuser.fuse(mri, other, modality=modality)
@@ -121,8 +147,9 @@ def time_method(fuser: Any, mri: torch.Tensor, other: torch.Tensor, repeats: int
     return float(np.median(times))
 
 
-def summarise(rows: Sequence[dict[str, Any]], methods: Sequence[str], metrics: Sequence[str]
-              ) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
+def summarise(
+    rows: Sequence[dict[str, Any]], methods: Sequence[str], metrics: Sequence[str]
+) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
     """``pair_type -> method -> metric -> (mean, std)`` over the per-image rows."""
     out: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
     for pt in sorted({r["pair_type"] for r in rows}, key=lambda p: PAIR_TYPES.index(p) if p in PAIR_TYPES else 99):
@@ -130,99 +157,36 @@ def summarise(rows: Sequence[dict[str, Any]], methods: Sequence[str], metrics: S
         for m in methods:
             sel = [r for r in rows if r["pair_type"] == pt and r["method"] == m]
             if sel:
-                out[pt][m] = {k: (float(np.mean([r[k] for r in sel])), float(np.std([r[k] for r in sel])))
-                              for k in metrics}
+                out[pt][m] = {
+                    k: (float(np.mean([r[k] for r in sel])), float(np.std([r[k] for r in sel]))) for k in metrics
+                }
     return out
 
 
-def wins_against(table: dict[str, dict[str, tuple[float, float]]], method: str, metrics: Sequence[str]
-                 ) -> list[str]:
+def wins_against(table: dict[str, dict[str, tuple[float, float]]], method: str, metrics: Sequence[str]) -> list[str]:
     """Metrics on which ``method``'s mean is at least as high as every other method's."""
-    return [k for k in metrics
-            if all(table[method][k][0] >= v[k][0] for name, v in table.items() if name != method)]
+    return [k for k in metrics if all(table[method][k][0] >= v[k][0] for name, v in table.items() if name != method)]
 
 
-def _plots(summary: dict[str, Any], methods: Sequence[str], metrics: Sequence[str], out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    pts = list(summary)
-    for k in metrics:
-        fig, ax = plt.subplots(figsize=(9, 3.2))
-        width = 0.8 / max(1, len(methods))
-        for i, m in enumerate(methods):
-            means = [summary[pt][m][k][0] if m in summary[pt] else np.nan for pt in pts]
-            stds = [summary[pt][m][k][1] if m in summary[pt] else 0.0 for pt in pts]
-            ax.bar(np.arange(len(pts)) + i * width, means, width, yerr=stds, label=m, capsize=1.5)
-        ax.set_xticks(np.arange(len(pts)) + 0.4 - width / 2, pts)
-        ax.set_ylabel(k)
-        ax.legend(fontsize=7, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-        fig.tight_layout()
-        path = out / f"{k}.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        paths.append(path)
-    return paths
-
-
-def _display(sample: dict[str, Any], key: str) -> np.ndarray:
-    arr = np.asarray(sample[key], dtype=np.float32)
-    return np.clip(np.moveaxis(arr, 0, -1) if arr.shape[0] == 3 else arr[0], 0, 1)
-
-
-def _montage(examples: list[tuple[str, dict[str, Any], dict[str, np.ndarray]]], methods: Sequence[str],
-             path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = 2 + len(methods)
-    fig, axes = plt.subplots(len(examples), cols, figsize=(1.6 * cols, 1.7 * len(examples)), squeeze=False)
-    for r, (title, sample, fused) in enumerate(examples):
-        panels = [("MRI", _display(sample, "mri")), (sample.get("modality", "other"), fused["__other__"])]
-        panels += [(m, fused[m]) for m in methods]
-        for c, (name, img) in enumerate(panels):
-            ax = axes[r][c]
-            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0 or c == 1:
-                ax.set_title(name, fontsize=7)
-        axes[r][0].set_ylabel(title, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def _fmt_table(summary: dict[str, dict[str, dict[str, tuple[float, float]]]], metrics: Sequence[str]) -> list[str]:
-    lines = []
-    for pt, table in summary.items():
-        lines += [f"### {pt}", "", "| method | " + " | ".join(metrics) + " |",
-                  "| --- | " + " | ".join("---:" for _ in metrics) + " |"]
-        best = {k: max(v[k][0] for v in table.values()) for k in metrics}
-        for m, vals in table.items():
-            cells = []
-            for k in metrics:
-                mean, std = vals[k]
-                cell = f"{mean:.4f} ± {std:.3f}"
-                cells.append(f"**{cell}**" if mean >= best[k] else cell)
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return lines
-
-
-def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: str = "val",
-                  methods: Sequence[str] | None = None, metrics: Sequence[str] = BENCHMARK_METRICS,
-                  protocol: str = "standard", val_fraction: float = 0.2, seed: int = 0, max_pairs: int | None = None,
-                  weights: dict[str, str] | None = None, device: str = "cpu", timing_repeats: int = 5,
-                  overwrite: bool = False, progress: bool = True, report_title: str = "Benchmark",
-                  report_path: str | os.PathLike | None = None, preamble: str = "") -> dict[str, Any]:
+def run_benchmark(
+    data: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    split: str = "val",
+    methods: Sequence[str] | None = None,
+    metrics: Sequence[str] = BENCHMARK_METRICS,
+    protocol: str = "standard",
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    max_pairs: int | None = None,
+    weights: dict[str, str] | None = None,
+    device: str = "cpu",
+    timing_repeats: int = 5,
+    overwrite: bool = False,
+    progress: bool = True,
+    report_title: str = "Benchmark",
+    report_path: str | os.PathLike | None = None,
+    preamble: str = "",
+) -> dict[str, Any]:
     """Fuse every pair with every method, score them, and write the CSVs, report, plots and montage.
 
     Args:
@@ -286,25 +250,46 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
         if note:
             notes[name] = note
         t0 = time.perf_counter()
-        fused = torch.cat([fuser.fuse(mri[i:i + 1].to(device), other[i:i + 1].to(device),
-                                      modality=modality_of_pair(s["pair_type"])).cpu()
-                           for i, s in enumerate(samples)])
+        fused = torch.cat(
+            [
+                fuser.fuse(
+                    mri[i : i + 1].to(device), other[i : i + 1].to(device), modality=modality_of_pair(s["pair_type"])
+                ).cpu()
+                for i, s in enumerate(samples)
+            ]
+        )
         fuse_s = time.perf_counter() - t0
-        timings[name] = time_method(fuser, mri[:1].to(device), other[:1].to(device), timing_repeats,
-                                    modality=modality_of_pair(samples[0]["pair_type"]))
+        timings[name] = time_method(
+            fuser,
+            mri[:1].to(device),
+            other[:1].to(device),
+            timing_repeats,
+            modality=modality_of_pair(samples[0]["pair_type"]),
+        )
         f8 = torch.round(fused.clamp(0, 1) * scale)
-        vals = compute_metrics(f8, torch.round(mri * scale), torch.round(other * scale), metrics=metrics,
-                               protocol=protocol)
+        vals = compute_metrics(
+            f8, torch.round(mri * scale), torch.round(other * scale), metrics=metrics, protocol=protocol
+        )
         for i, s in enumerate(samples):
-            rows.append({"pair_type": s["pair_type"], "name": s["name"], "case": s.get("case", ""), "method": name,
-                         **{k: float(vals[k][i]) for k in metrics}})
+            rows.append(
+                {
+                    "pair_type": s["pair_type"],
+                    "name": s["name"],
+                    "case": s.get("case", ""),
+                    "method": name,
+                    **{k: float(vals[k][i]) for k in metrics},
+                }
+            )
         for pt, i in examples_idx.items():
             d = post({**samples[i], "fused": fused[i]})
-            montage[pt][name] = _display(d, "fused")
+            montage[pt][name] = display(d, "fused")
         ran.append(name)
         if progress:
-            print(f"benchmark: {name}: {len(samples)} pairs fused in {fuse_s:.1f} s, "
-                  f"{timings[name] * 1000:.1f} ms per pair (median of {timing_repeats})", flush=True)
+            print(
+                f"benchmark: {name}: {len(samples)} pairs fused in {fuse_s:.1f} s, "
+                f"{timings[name] * 1000:.1f} ms per pair (median of {timing_repeats})",
+                flush=True,
+            )
     summary = summarise(rows, ran, metrics)
     wins = {pt: wins_against(table, "default", metrics) for pt, table in summary.items() if "default" in table}
 
@@ -324,45 +309,54 @@ def run_benchmark(data: str | os.PathLike, out_dir: str | os.PathLike, split: st
             ratio = timings["poster"] / timings[m] if "poster" in timings and timings[m] > 0 else math.nan
             w.writerow([m, f"{timings[m] * 1000:.2f}", f"{ratio:.1f}"])
     written.append(t_path)
-    plots = _plots(summary, ran, metrics, out / "plots")
-    written += plots
+    plot_paths = bar_plots(summary, ran, metrics, out / "plots")
+    written += plot_paths
     examples = []
     for pt, i in examples_idx.items():
-        montage[pt]["__other__"] = _display({"o": other_for_display(samples[i])}, "o")
+        montage[pt]["__other__"] = display({"o": other_for_display(samples[i])}, "o")
         examples.append((f"{pt} {samples[i]['name']}", samples[i], montage[pt]))
-    written.append(_montage(examples, ran, out / "montage.png"))
+    written.append(montage_figure(examples, ran, out / "montage.png"))
 
     counts = ", ".join(f"{pt}: {sum(s['pair_type'] == pt for s in samples)}" for pt in summary)
     how = f" (case-wise, val_fraction {val_fraction}, seed {seed})" if split == "val" else ""
-    lines = [f"# {report_title}", "",
-             f"{len(samples)} pairs ({counts}) from `{data}`, split `{split}`{how}; metrics under the `{protocol}` "
-             f"protocol on the 8-bit fused luminance; device `{device}`, {torch.get_num_threads()} CPU threads "
-             f"({platform.machine()}).", ""]
+    lines = [
+        f"# {report_title}",
+        "",
+        f"{len(samples)} pairs ({counts}) from `{data}`, split `{split}`{how}; metrics under the `{protocol}` "
+        f"protocol on the 8-bit fused luminance; device `{device}`, {torch.get_num_threads()} CPU threads "
+        f"({platform.machine()}).",
+        "",
+    ]
     if preamble:
         lines[2:2] = [preamble, ""]
     report = Path(report_path) if report_path is not None else out / "report.md"
 
     def rel(p: Path) -> str:
         return Path(os.path.relpath(p.resolve(), report.parent.resolve())).as_posix()
+
     if notes:
         lines += ["Notes:", ""] + [f"- `{m}`: {n}" for m, n in notes.items()] + [""]
-    lines += ["## Metrics (mean ± std per pair type; best in bold)", ""] + _fmt_table(summary, metrics)
+    lines += ["## Metrics (mean ± std per pair type; best in bold)", ""] + fmt_table(summary, metrics)
     if wins:
-        lines += ["## The default model against every other method", "",
-                  "| pair type | metrics where `default` is at least as good as every other method | count |",
-                  "| --- | --- | ---: |"]
+        lines += [
+            "## The default model against every other method",
+            "",
+            "| pair type | metrics where `default` is at least as good as every other method | count |",
+            "| --- | --- | ---: |",
+        ]
         lines += [f"| {pt} | {', '.join(w) or '-'} | {len(w)} / {len(metrics)} |" for pt, w in wins.items()]
         lines.append("")
     lines += ["## Time per 256x256 pair", "", "| method | ms per pair | poster / method |", "| --- | ---: | ---: |"]
     for m in ran:
         ratio = f"{timings['poster'] / timings[m]:.1f}x" if "poster" in timings and timings[m] > 0 else "-"
         lines.append(f"| {m} | {timings[m] * 1000:.1f} | {ratio} |")
-    lines += ["", "## Plots", ""] + [f"![{p.stem}]({rel(p)})" for p in plots]
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({rel(p)})" for p in plot_paths]
     lines += ["", "## Examples", "", f"![montage]({rel(out / 'montage.png')})", ""]
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(lines), encoding="utf-8")
     written.append(report)
     if progress:
-        print(f"benchmark: wrote {', '.join(str(p) for p in (csv_path, t_path, report))}, plots and montage", flush=True)
+        print(
+            f"benchmark: wrote {', '.join(str(p) for p in (csv_path, t_path, report))}, plots and montage", flush=True
+        )
     return {"rows": rows, "summary": summary, "timings": timings, "wins": wins, "outputs": written}
-

@@ -48,8 +48,10 @@ def _luminance_0_255(path: str | os.PathLike, modality: str) -> np.ndarray:
     img = read_image(path, modality)
     value_max = float(img.meta.get("value_max", float("nan")))
     if not math.isfinite(value_max) or value_max <= 0:
-        raise FusionInputError(f"{modality}: {path} is a floating-point image file with no fixed value range; "
-                               "save fused images as 8- or 16-bit PNG")
+        raise FusionInputError(
+            f"{modality}: {path} is a floating-point image file with no fixed value range; "
+            "save fused images as 8- or 16-bit PNG"
+        )
     arr = img.array
     if arr.shape[0] == 3:
         # imported here: the transforms package pulls in registration (SimpleITK), not needed for grey pairs
@@ -64,10 +66,15 @@ def _to_protocol(batch: list[np.ndarray], protocol: MetricProtocol) -> torch.Ten
     return torch.from_numpy(np.stack(batch)).clamp(0, 255) * (protocol.width / 255.0) + lo
 
 
-def evaluate_folders(pairs_dir: str | os.PathLike, fused_dir: str | os.PathLike, protocol: str | MetricProtocol = "standard",
-                     metrics: str | Sequence[str] | None = None, csv_path: str | os.PathLike | None = None,
-                     pair_types: str | Sequence[str] | None = None,
-                     batch_size: int = 8) -> tuple[list[dict[str, Any]], str]:
+def evaluate_folders(
+    pairs_dir: str | os.PathLike,
+    fused_dir: str | os.PathLike,
+    protocol: str | MetricProtocol = "standard",
+    metrics: str | Sequence[str] | None = None,
+    csv_path: str | os.PathLike | None = None,
+    pair_types: str | Sequence[str] | None = None,
+    batch_size: int = 8,
+) -> tuple[list[dict[str, Any]], str]:
     """Compute fusion metrics for every fused image of ``fused_dir`` against its pair in ``pairs_dir``.
 
     Args:
@@ -97,24 +104,34 @@ def evaluate_folders(pairs_dir: str | os.PathLike, fused_dir: str | os.PathLike,
         if not pair_types:
             raise FusionInputError(f"{fused_root} has none of the pair folders {', '.join(PAIR_TYPES)}")
     items = find_pairs(pairs_dir, pair_types).items
-    fused_paths = {(it["pair_type"], it["name"]): find_fused_image(fused_root, it["pair_type"], it["name"]) for it in items}
+    fused_paths = {
+        (it["pair_type"], it["name"]): find_fused_image(fused_root, it["pair_type"], it["name"]) for it in items
+    }
     missing = [f"{pair}/{name}" for (pair, name), path in fused_paths.items() if path is None]
     if missing:
-        raise FusionInputError(f"{len(missing)} of {len(items)} pairs have no fused image under {fused_root}: "
-                               + ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""))
+        raise FusionInputError(
+            f"{len(missing)} of {len(items)} pairs have no fused image under {fused_root}: "
+            + ", ".join(missing[:10])
+            + (" ..." if len(missing) > 10 else "")
+        )
     groups: dict[tuple, list[tuple[dict[str, str], list[np.ndarray]]]] = defaultdict(list)
     for it in items:
         fpath = fused_paths[(it["pair_type"], it["name"])]
-        imgs = [_luminance_0_255(fpath, it["modality"]), _luminance_0_255(it["mri"], "MRI"),
-                _luminance_0_255(it["other"], it["modality"])]
+        imgs = [
+            _luminance_0_255(fpath, it["modality"]),
+            _luminance_0_255(it["mri"], "MRI"),
+            _luminance_0_255(it["other"], it["modality"]),
+        ]
         if len({im.shape for im in imgs}) != 1:
-            raise FusionInputError(f"{fpath}: fused image {imgs[0].shape[1:]} does not match its pair "
-                                   f"({it['mri']}: {imgs[1].shape[1:]}, {it['other']}: {imgs[2].shape[1:]})")
+            raise FusionInputError(
+                f"{fpath}: fused image {imgs[0].shape[1:]} does not match its pair "
+                f"({it['mri']}: {imgs[1].shape[1:]}, {it['other']}: {imgs[2].shape[1:]})"
+            )
         groups[(it["pair_type"], imgs[0].shape)].append((it, imgs))
     rows_by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for group in groups.values():
         for start in range(0, len(group), max(1, batch_size)):
-            chunk = group[start:start + max(1, batch_size)]
+            chunk = group[start : start + max(1, batch_size)]
             f, a, b = (_to_protocol([imgs[i] for _, imgs in chunk], proto) for i in range(3))
             try:
                 vals = compute_metrics(f, a, b, names, proto)
@@ -147,8 +164,9 @@ def write_metric_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike, me
     return p
 
 
-def format_metric_table(rows: Sequence[dict[str, Any]], metrics: Sequence[str],
-                        protocol: str | MetricProtocol = "standard") -> str:
+def format_metric_table(
+    rows: Sequence[dict[str, Any]], metrics: Sequence[str], protocol: str | MetricProtocol = "standard"
+) -> str:
     """Markdown table: mean +- sample standard deviation of each metric per pair type, and over all.
 
     Args:
@@ -166,9 +184,12 @@ def format_metric_table(rows: Sequence[dict[str, Any]], metrics: Sequence[str],
     if len(groups) > 1:
         groups["all"] = list(rows)
     header = [m if METRICS[m].higher_is_better else f"{m} (lower is better)" for m in metrics]
-    lines = [f"Metrics under protocol `{proto.name}` (see docs/metrics.md): mean ± sample std per pair type.", "",
-             "| pair type | n | " + " | ".join(header) + " |",
-             "| --- | ---: |" + " ---: |" * len(metrics)]
+    lines = [
+        f"Metrics under protocol `{proto.name}` (see docs/metrics.md): mean ± sample std per pair type.",
+        "",
+        "| pair type | n | " + " | ".join(header) + " |",
+        "| --- | ---: |" + " ---: |" * len(metrics),
+    ]
     for key, grp in groups.items():
         cells = []
         for m in metrics:

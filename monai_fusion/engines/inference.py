@@ -19,8 +19,14 @@ from ..utils.errors import FusionInputError
 __all__ = ["fuse_images", "fuse_sample", "other_for_display"]
 
 
-def fuse_images(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, batch_size: int = 16,
-                device: str | torch.device = "cpu", modality: str | None = None) -> torch.Tensor:
+def fuse_images(
+    fuser: Fuser,
+    mri: torch.Tensor,
+    other: torch.Tensor,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+    modality: str | None = None,
+) -> torch.Tensor:
     """Fuse a ``(1, H, W)`` slice pair or a ``(1, X, Y, Z)`` volume pair (slice by slice along Z).
 
     Args:
@@ -52,8 +58,9 @@ def fuse_images(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, batch_size
     return torch.cat(out)[:, 0].permute(1, 2, 0)[None]
 
 
-def fuse_sample(sample: Mapping[str, Any], fuser: Fuser, batch_size: int = 16,
-                device: str | torch.device = "cpu") -> dict[str, Any]:
+def fuse_sample(
+    sample: Mapping[str, Any], fuser: Fuser, batch_size: int = 16, device: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Fuse a preprocessed pair dict (output of ``fusion_preprocess``) and merge colour back.
 
     Args:
@@ -87,5 +94,7 @@ def other_for_display(sample: Mapping[str, Any]) -> np.ndarray:
 
     y = np.asarray(sample["other"])
     if "other_cb" in sample:
-        return np.asarray(YCbCrToRGB(1.0)(np.concatenate([y, np.asarray(sample["other_cb"]), np.asarray(sample["other_cr"])])))
+        return np.asarray(
+            YCbCrToRGB(1.0)(np.concatenate([y, np.asarray(sample["other_cb"]), np.asarray(sample["other_cr"])]))
+        )
     return y

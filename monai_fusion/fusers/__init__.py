@@ -5,14 +5,23 @@ float tensors in [0, 1], and returns the fused ``(B, 1, H, W)`` tensor in [0, 1]
 (YCbCr split and merge) happens outside, in the transforms, so every method sees grey images.
 The CLI, the bundle, the benchmark and the demo all pick methods through :func:`get_fuser`.
 
-Registered methods: ``default`` (the shipped trained model); classical ``average``, ``max``, ``laplacian``, ``dwt``, ``guided_filter``;
+Registered methods: ``default`` (the shipped trained model); classical ``average``, ``max``, ``laplacian``,
+``dwt``, ``guided_filter``;
 networks ``poster``, ``msrpan``, ``msdra`` (``weights=`` a checkpoint; random init otherwise,
 with a warning) and ``zero_learning`` (needs torchvision's ImageNet VGG19 file, never downloaded).
 """
 
 from .base import BaseFuser, Fuser, available_fusers, check_fuser_inputs, get_fuser, register_fuser
 from .classical import AverageFuser, GuidedFilterFuser, LaplacianPyramidFuser, MaxFuser, WaveletFuser
-from .learned import DEFAULT_WEIGHTS, DefaultFuser, MSDRAFuser, MSRPANFuser, NetworkFuser, PosterFuser, ZeroLearningFuser
+from .learned import (
+    DEFAULT_WEIGHTS,
+    DefaultFuser,
+    MSDRAFuser,
+    MSRPANFuser,
+    NetworkFuser,
+    PosterFuser,
+    ZeroLearningFuser,
+)
 
 __all__ = [
     "Fuser",

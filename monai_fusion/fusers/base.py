@@ -15,19 +15,25 @@ from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkabl
 
 import torch
 
-from ..utils.constants import OTHER_MODALITIES
+from ..utils.constants import check_modality
 from ..utils.errors import FusionInputError
 
-__all__ = ["Fuser", "register_fuser", "get_fuser", "available_fusers", "check_fuser_inputs", "check_modality",
-           "BaseFuser"]
+__all__ = [
+    "Fuser",
+    "register_fuser",
+    "get_fuser",
+    "available_fusers",
+    "check_fuser_inputs",
+    "check_modality",
+    "BaseFuser",
+]
 
 
 @runtime_checkable
 class Fuser(Protocol):
     """Anything with ``fuse(mri, other, modality=None) -> fused`` on batched ``(B, 1, H, W)`` tensors in [0, 1]."""
 
-    def fuse(self, mri: torch.Tensor, other: torch.Tensor,
-             modality: str | Sequence[str] | None = None) -> torch.Tensor:
+    def fuse(self, mri: torch.Tensor, other: torch.Tensor, modality: str | Sequence[str] | None = None) -> torch.Tensor:
         """Fuse two registered grey images (``modality``: the other source's, one or one per sample);
         returns ``(B, 1, H, W)`` in [0, 1]."""
         ...
@@ -90,32 +96,6 @@ def check_fuser_inputs(mri: torch.Tensor, other: torch.Tensor) -> None:
         raise FusionInputError(f"fuse: mri {tuple(mri.shape)} and other {tuple(other.shape)} must have the same shape")
 
 
-def check_modality(modality: str | Sequence[str] | None, batch: int, what: str = "fuse: modality") -> list[str] | None:
-    """The other source's modality per sample, upper-case: ``None``, one name for the whole batch, or one per sample.
-
-    Args:
-        modality: ``CT``, ``PET`` or ``SPECT`` (any case), a sequence of them, or ``None``.
-        batch: the batch size.
-        what: how to name the argument in messages.
-
-    Returns:
-        ``batch`` upper-case names, or ``None`` when none was given.
-
-    Raises:
-        FusionInputError: an unknown name, or a sequence of another length than the batch.
-    """
-    if modality is None:
-        return None
-    names = [modality] * batch if isinstance(modality, str) else list(modality)
-    bad = [m for m in names if not isinstance(m, str) or m.upper() not in OTHER_MODALITIES]
-    if bad:
-        raise FusionInputError(f"{what} {bad[0]!r} is not one of {', '.join(OTHER_MODALITIES)}")
-    if len(names) != batch:
-        raise FusionInputError(f"{what} lists {len(names)} names for a batch of {batch}; give one name or one "
-                               "per sample")
-    return [m.upper() for m in names]
-
-
 class BaseFuser(ABC):
     """Shared plumbing of the methods here: validate inputs, run :meth:`_fuse` without gradients,
     clamp to [0, 1]. Subclasses implement ``_fuse(mri, other)`` on checked ``(B, 1, H, W)`` tensors; those
@@ -125,8 +105,7 @@ class BaseFuser(ABC):
     #: Whether the method's result depends on the other source's modality (then it receives it).
     uses_modality: ClassVar[bool] = False
 
-    def fuse(self, mri: torch.Tensor, other: torch.Tensor,
-             modality: str | Sequence[str] | None = None) -> torch.Tensor:
+    def fuse(self, mri: torch.Tensor, other: torch.Tensor, modality: str | Sequence[str] | None = None) -> torch.Tensor:
         """Fuse two registered grey images.
 
         Args:

@@ -232,8 +232,15 @@ class GuidedFilterFuser(BaseFuser):
         saliency_radius: radius of the Gaussian smoothing of the saliency (``sigma`` = radius).
     """
 
-    def __init__(self, base_radius: int = 15, r1: int = 45, eps1: float = 0.3, r2: int = 7, eps2: float = 1e-6,
-                 saliency_radius: int = 5) -> None:
+    def __init__(
+        self,
+        base_radius: int = 15,
+        r1: int = 45,
+        eps1: float = 0.3,
+        r2: int = 7,
+        eps2: float = 1e-6,
+        saliency_radius: int = 5,
+    ) -> None:
         self.base_radius, self.r1, self.eps1 = int(base_radius), int(r1), float(eps1)
         self.r2, self.eps2, self.saliency_radius = int(r2), float(eps2), int(saliency_radius)
 
@@ -243,8 +250,9 @@ class GuidedFilterFuser(BaseFuser):
         detail = src - base
         lap = _LAPLACIAN.to(src)[None, None].repeat(2, 1, 1, 1)
         high = F.conv2d(F.pad(src, [1, 1, 1, 1], mode="replicate"), lap, groups=2).abs()
-        saliency = _gaussian_blur(high.reshape(-1, 1, *high.shape[-2:]), self.saliency_radius,
-                                  float(self.saliency_radius)).reshape_as(high)
+        saliency = _gaussian_blur(
+            high.reshape(-1, 1, *high.shape[-2:]), self.saliency_radius, float(self.saliency_radius)
+        ).reshape_as(high)
         pick = (saliency[:, :1] >= saliency[:, 1:]).to(src.dtype)
         weights = torch.cat([pick, 1.0 - pick], dim=1)
         fused = torch.zeros_like(mri)

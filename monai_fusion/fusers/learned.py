@@ -27,7 +27,15 @@ from ..networks.utils import MissingWeightsError, load_weights_file, split_check
 from ..utils.errors import FusionInputError
 from .base import BaseFuser, register_fuser
 
-__all__ = ["DEFAULT_WEIGHTS", "DefaultFuser", "NetworkFuser", "PosterFuser", "MSRPANFuser", "MSDRAFuser", "ZeroLearningFuser"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "DefaultFuser",
+    "NetworkFuser",
+    "PosterFuser",
+    "MSRPANFuser",
+    "MSDRAFuser",
+    "ZeroLearningFuser",
+]
 
 
 def _move(module: torch.nn.Module, device: torch.device) -> None:
@@ -60,8 +68,13 @@ class NetworkFuser(BaseFuser):
     #: Measured peak bytes per pixel and feature channel of one slice pair (about 17 float32 maps per channel).
     BYTES_PER_PIXEL_CHANNEL: ClassVar[int] = 4 * 20
 
-    def __init__(self, weights: str | os.PathLike | None = None, strategy: str | None = None,
-                 device: str | torch.device | None = None, **net_kwargs: Any) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike | None = None,
+        strategy: str | None = None,
+        device: str | torch.device | None = None,
+        **net_kwargs: Any,
+    ) -> None:
         state: dict[str, torch.Tensor] | None = None
         config: dict[str, Any] = {}
         if weights is not None:
@@ -103,13 +116,16 @@ class NetworkFuser(BaseFuser):
             raise FusionInputError(
                 f"{self.name}: one {h}x{w} slice needs about {per_item / 2**30:.1f} GiB of feature maps, more than "
                 f"the memory guard's {self.max_batch_bytes / 2**30:.1f} GiB (NetworkFuser.max_batch_bytes); "
-                "downsample or crop the images")
+                "downsample or crop the images"
+            )
         step = max(1, self.max_batch_bytes // per_item)  # batches that would not fit are fused in parts
         if modality is None:
             parts = [self.net(m.to(dtype), o.to(dtype)) for m, o in zip(mri.split(step), other.split(step))]
         else:  # only networks that take it (uses_modality) get the modality, in the same parts as the images
-            parts = [self.net(m.to(dtype), o.to(dtype), modality=modality[i:i + step])
-                     for i, m, o in zip(range(0, len(modality), step), mri.split(step), other.split(step))]
+            parts = [
+                self.net(m.to(dtype), o.to(dtype), modality=modality[i : i + step])
+                for i, m, o in zip(range(0, len(modality), step), mri.split(step), other.split(step))
+            ]
         return torch.cat(parts).to(mri.dtype)
 
 
@@ -134,12 +150,15 @@ class DefaultFuser(NetworkFuser):
     name = "default"
     uses_modality = True
 
-    def __init__(self, weights: str | os.PathLike | None = None, device: str | torch.device | None = None,
-                 **net_kwargs: Any) -> None:
+    def __init__(
+        self, weights: str | os.PathLike | None = None, device: str | torch.device | None = None, **net_kwargs: Any
+    ) -> None:
         if weights is None:
             if not DEFAULT_WEIGHTS.is_file():
-                raise MissingWeightsError(f"default: the shipped weights {DEFAULT_WEIGHTS} are missing; reinstall "
-                                          "monai-fusion or pass weights=<the bundle's models/model.pt>")
+                raise MissingWeightsError(
+                    f"default: the shipped weights {DEFAULT_WEIGHTS} are missing; reinstall "
+                    "monai-fusion or pass weights=<the bundle's models/model.pt>"
+                )
             weights = DEFAULT_WEIGHTS
         try:
             super().__init__(weights=weights, device=device, **net_kwargs)
@@ -147,21 +166,26 @@ class DefaultFuser(NetworkFuser):
             if "do not fit" in str(err) and "context." in str(err) and "global_context" not in net_kwargs:
                 raise FusionInputError(
                     f"{err}. A checkpoint without the context layer comes from a bundle before 0.3.0 (or a run with "
-                    "global_context false): pass select_prior=0, global_context=False, detail_gain=1 (the settings it was "
-                    "trained with)") from err
+                    "global_context false): pass select_prior=0, global_context=False, detail_gain=1 "
+                    "(the settings it was trained with)"
+                ) from err
             raise
 
     def _fuse(self, mri: torch.Tensor, other: torch.Tensor, modality: list[str] | None = None) -> torch.Tensor:
         gains = getattr(self.net, "modality_gains", None)
         if modality is None and gains:  # the library always knows the modality: no silent fallback to a default
             raise FusionInputError(
-                f"default: this model's detail gain is set per modality ({', '.join(f'{k} {v:g}' for k, v in gains.items())}); "
-                "pass the other source's modality, fuse(mri, other, modality='CT'|'PET'|'SPECT')")
+                "default: this model's detail gain is set per modality "
+                f"({', '.join(f'{k} {v:g}' for k, v in gains.items())}); "
+                "pass the other source's modality, fuse(mri, other, modality='CT'|'PET'|'SPECT')"
+            )
         if modality is not None and gains and math.isnan(self.net.detail_gain):
             missing = sorted(set(modality) - set(gains))
             if missing:
-                raise FusionInputError(f"default: this model has no detail gain for {', '.join(missing)} (it has "
-                                       f"{', '.join(gains)}); pass detail_gain=<number> to use one gain for every input")
+                raise FusionInputError(
+                    f"default: this model has no detail gain for {', '.join(missing)} (it has "
+                    f"{', '.join(gains)}); pass detail_gain=<number> to use one gain for every input"
+                )
         return super()._fuse(mri, other, modality=modality)
 
 
@@ -207,8 +231,9 @@ class ZeroLearningFuser(BaseFuser):
         MissingWeightsError: the VGG19 file is absent (the message says how to obtain it).
     """
 
-    def __init__(self, weights: str | os.PathLike | None = None, softmax: bool = False,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self, weights: str | os.PathLike | None = None, softmax: bool = False, device: str | torch.device | None = None
+    ) -> None:
         self.net = load_vgg_features("vgg19", weights, last_layer=1)
         self.softmax = bool(softmax)
         if device is not None:

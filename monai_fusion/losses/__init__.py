@@ -2,10 +2,12 @@
 
 from .fusion import FusionLoss
 from .gradient import SobelGradientLoss, sobel_gradients
-from .structure import StructureFusionLoss, soft_mutual_information, soft_qabf
+from .paired import PairedFusionLoss
 from .perceptual import PERCEPTUAL_BACKBONES, PerceptualFeatureLoss, build_feature_backbone
+from .structure import StructureFusionLoss, soft_mutual_information, soft_qabf
 
 __all__ = [
+    "PairedFusionLoss",
     "FusionLoss",
     "StructureFusionLoss",
     "soft_mutual_information",

@@ -36,10 +36,17 @@ class FusionLoss(nn.Module):
         gradient_rule: paired gradient target, ``"mean"`` of both losses or ``"max"`` gradients.
     """
 
-    def __init__(self, lambda_mse: float = 1.0, lambda_grad: float = 1.0, lambda_perc: float = 0.1,
-                 backbone: str | nn.Module = "medical", backbone_path: str | os.PathLike | None = None,
-                 perceptual_layers: Sequence[int] | None = None, source_weights: Sequence[float] = (0.5, 0.5),
-                 gradient_rule: str = "mean") -> None:
+    def __init__(
+        self,
+        lambda_mse: float = 1.0,
+        lambda_grad: float = 1.0,
+        lambda_perc: float = 0.1,
+        backbone: str | nn.Module = "medical",
+        backbone_path: str | os.PathLike | None = None,
+        perceptual_layers: Sequence[int] | None = None,
+        source_weights: Sequence[float] = (0.5, 0.5),
+        gradient_rule: str = "mean",
+    ) -> None:
         super().__init__()
         if len(source_weights) != 2:
             raise ValueError(f"source_weights={tuple(source_weights)} must hold two weights")
@@ -53,8 +60,9 @@ class FusionLoss(nn.Module):
         )
         self.last_terms: dict[str, float] = {}
 
-    def terms(self, pred: torch.Tensor, target: torch.Tensor,
-              other: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def terms(
+        self, pred: torch.Tensor, target: torch.Tensor, other: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Every term, unweighted, and the weighted ``total``.
 
         Args:

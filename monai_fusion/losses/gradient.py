@@ -1,7 +1,4 @@
-"""Sobel gradient loss: squared difference of absolute Sobel responses in x and y.
-
-A batched conv implementation: MONAI's ``SobelGradients`` is an (unbatched) transform, not a loss.
-"""
+"""Sobel gradient loss: squared difference of absolute Sobel responses in x and y (the metrics' Sobel)."""
 
 from __future__ import annotations
 
@@ -9,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["sobel_gradients", "SobelGradientLoss"]
+from ..utils.kernels import sobel
 
-_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+__all__ = ["sobel_gradients", "SobelGradientLoss"]
 
 
 def sobel_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sobel responses of each channel (replicate padding, so the output keeps ``x``'s size).
+    """Sobel responses of each channel, as the metrics take them (:func:`monai_fusion.utils.kernels.sobel`).
 
     Args:
         x: ``(B, C, H, W)``.
@@ -23,11 +20,7 @@ def sobel_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         ``(gx, gy)``, each ``(B, C, H, W)``; ``gx`` responds to changes along W (columns).
     """
-    c = x.shape[1]
-    kx = _SOBEL_X.to(dtype=x.dtype, device=x.device)
-    weight = torch.stack([kx, kx.t()])[:, None].repeat(c, 1, 1, 1)  # (2C, 1, 3, 3): x, y per channel
-    g = F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), weight, groups=c)
-    return g[:, 0::2], g[:, 1::2]
+    return sobel(x)
 
 
 class SobelGradientLoss(nn.Module):

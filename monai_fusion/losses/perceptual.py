@@ -38,8 +38,9 @@ class _Select(nn.Module):
         return [feats[i] for i in self.layers]
 
 
-def build_feature_backbone(backbone: str = "medical", layers: Sequence[int] | None = None,
-                           path: str | os.PathLike | None = None) -> nn.Module:
+def build_feature_backbone(
+    backbone: str = "medical", layers: Sequence[int] | None = None, path: str | os.PathLike | None = None
+) -> nn.Module:
     """A frozen module mapping ``(B, 1, H, W)`` in [0, 1] to a list of feature maps.
 
     Args:
@@ -79,8 +80,13 @@ class PerceptualFeatureLoss(nn.Module):
         layer_weights: one weight per depth (default equal); normalised to sum to one.
     """
 
-    def __init__(self, backbone: str | nn.Module = "medical", layers: Sequence[int] | None = None,
-                 path: str | os.PathLike | None = None, layer_weights: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        backbone: str | nn.Module = "medical",
+        layers: Sequence[int] | None = None,
+        path: str | os.PathLike | None = None,
+        layer_weights: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
         self.backbone = build_feature_backbone(backbone, layers, path) if isinstance(backbone, str) else backbone
         self.backbone.eval()

@@ -52,19 +52,14 @@ from torch import nn
 
 from ..metrics.perceptual import vif_per_source
 from ..metrics.structural import ssim_per_source
-from ..metrics.utils import sobel
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
+from ..utils.kernels import HALF_PI, QABF_ORIENTATION, QABF_STRENGTH, qabf_sigmoid, sobel
 
 __all__ = ["StructureFusionLoss", "soft_mutual_information", "soft_qabf"]
 
-_HALF_PI = math.pi / 2
 #: The reference fusion rules of ``reference_rules``: ``(mri, other) -> fused``.
 _RULES = {"max": torch.maximum, "average": lambda a, b: (a + b) / 2}
-
-
-def _soft_sigmoid(v: torch.Tensor, gamma: float, kappa: float, sigma: float) -> torch.Tensor:
-    return gamma / (1 + torch.exp(kappa * (v - sigma)))
 
 
 def soft_qabf(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float = 1e-2) -> torch.Tensor:
@@ -89,7 +84,7 @@ def soft_qabf(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float 
         ratio = torch.minimum(gs, gf) / torch.maximum(gs, gf)
         dot, cross = gx * gxf + gy * gyf, gx * gyf - gy * gxf
         theta = torch.atan2(torch.sqrt(cross * cross + eps), torch.sqrt(dot * dot + eps))  # in [0, pi/2]
-        q = _soft_sigmoid(ratio, 0.9994, -15.0, 0.5) * _soft_sigmoid(1 - theta / _HALF_PI, 0.9879, -22.0, 0.8)
+        q = qabf_sigmoid(ratio, *QABF_STRENGTH) * qabf_sigmoid(1 - theta / HALF_PI, *QABF_ORIENTATION)
         weight = torch.sqrt(gx * gx + gy * gy + 1e-12)
         num = num + (q * weight).sum(dim=(1, 2, 3))
         den = den + weight.sum(dim=(1, 2, 3))
@@ -121,8 +116,10 @@ def soft_mutual_information(x: torch.Tensor, y: torch.Tensor, bins: int = 64, ep
     if bins < 2:
         raise FusionInputError(f"soft_mutual_information: bins must be >= 2, got {bins}")
     if x.shape != y.shape or x.ndim != 4:
-        raise FusionInputError(f"soft_mutual_information: expected two (N, C, H, W) batches of one shape, "
-                               f"got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise FusionInputError(
+            f"soft_mutual_information: expected two (N, C, H, W) batches of one shape, "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     n = x.shape[0]
 
     def cells(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,16 +185,29 @@ class StructureFusionLoss(nn.Module):
 
     _NAMES = ("ssim", "qabf", "vif", "scd", "mi", "int", "grad")
 
-    def __init__(self, w_ssim: float = 1.0, w_qabf: float = 2.0, w_vif: float = 1.0, w_scd: float = 1.0,
-                 w_int: float = 1.0, int_margin: float = 0.0, w_grad: float = 0.0, w_mi: float = 0.0,
-                 mi_bins: int = 64, pair_weights: Mapping[str, Mapping[str, float]] | None = None,
-                 reference_rules: Sequence[str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = (),
-                 hinge_scale: float = 0.02, hinge_leak: float = 0.0) -> None:
+    def __init__(
+        self,
+        w_ssim: float = 1.0,
+        w_qabf: float = 2.0,
+        w_vif: float = 1.0,
+        w_scd: float = 1.0,
+        w_int: float = 1.0,
+        int_margin: float = 0.0,
+        w_grad: float = 0.0,
+        w_mi: float = 0.0,
+        mi_bins: int = 64,
+        pair_weights: Mapping[str, Mapping[str, float]] | None = None,
+        reference_rules: Sequence[str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = (),
+        hinge_scale: float = 0.02,
+        hinge_leak: float = 0.0,
+    ) -> None:
         super().__init__()
         unknown_rules = sorted(str(r) for r in reference_rules if not callable(r) and r not in _RULES)
         if unknown_rules:
-            raise FusionInputError(f"StructureFusionLoss: reference_rules {unknown_rules} unknown; expected any of "
-                                   f"{sorted(_RULES)} or a callable (mri, other) -> fused")
+            raise FusionInputError(
+                f"StructureFusionLoss: reference_rules {unknown_rules} unknown; expected any of "
+                f"{sorted(_RULES)} or a callable (mri, other) -> fused"
+            )
         rules = tuple(r if callable(r) else _RULES[r] for r in reference_rules)
         if not (math.isfinite(hinge_scale) and hinge_scale > 0):
             raise FusionInputError(f"StructureFusionLoss: hinge_scale must be a positive number, got {hinge_scale}")
@@ -209,22 +219,35 @@ class StructureFusionLoss(nn.Module):
         self.reference_rules = rules
         self.hinge_scale = float(hinge_scale)
         self.hinge_leak = float(hinge_leak)
-        base = {"w_ssim": w_ssim, "w_qabf": w_qabf, "w_vif": w_vif, "w_scd": w_scd, "w_int": w_int,
-                "int_margin": int_margin, "w_grad": w_grad, "w_mi": w_mi}
+        base = {
+            "w_ssim": w_ssim,
+            "w_qabf": w_qabf,
+            "w_vif": w_vif,
+            "w_scd": w_scd,
+            "w_int": w_int,
+            "int_margin": int_margin,
+            "w_grad": w_grad,
+            "w_mi": w_mi,
+        }
         self.settings = self._check(base, "StructureFusionLoss")
         self.pair_settings: dict[str, dict[str, float]] = {}
         for pair_type, over in (pair_weights or {}).items():
             if pair_type not in PAIR_TYPES:  # a key no sample carries would be ignored without a word
                 close = difflib.get_close_matches(str(pair_type).replace("_", "-"), PAIR_TYPES, n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise FusionInputError(f"StructureFusionLoss: pair_weights key {pair_type!r} is not a pair type; "
-                                       f"expected any of {', '.join(PAIR_TYPES)}{hint}")
+                raise FusionInputError(
+                    f"StructureFusionLoss: pair_weights key {pair_type!r} is not a pair type; "
+                    f"expected any of {', '.join(PAIR_TYPES)}{hint}"
+                )
             unknown = sorted(set(over) - set(base))
             if unknown:
-                raise FusionInputError(f"StructureFusionLoss: pair_weights[{pair_type!r}] has unknown settings "
-                                       f"{unknown}; expected any of {sorted(base)}")
-            self.pair_settings[str(pair_type)] = self._check({**self.settings, **over},
-                                                             f"StructureFusionLoss pair_weights[{pair_type!r}]")
+                raise FusionInputError(
+                    f"StructureFusionLoss: pair_weights[{pair_type!r}] has unknown settings "
+                    f"{unknown}; expected any of {sorted(base)}"
+                )
+            self.pair_settings[str(pair_type)] = self._check(
+                {**self.settings, **over}, f"StructureFusionLoss pair_weights[{pair_type!r}]"
+            )
         self.int_margin = self.settings["int_margin"]
         self.weights = {k: self.settings[f"w_{k}"] for k in self._NAMES}
         every = [self.settings, *self.pair_settings.values()]
@@ -241,9 +264,14 @@ class StructureFusionLoss(nn.Module):
             raise FusionInputError(f"{what}: weights must be finite and >= 0, got {out}")
         return out
 
-    def terms(self, pred: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
-              int_margin: torch.Tensor | float | None = None,
-              mi_samples: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def terms(
+        self,
+        pred: torch.Tensor,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        int_margin: torch.Tensor | float | None = None,
+        mi_samples: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Every used term (unweighted), per sample, for ``(N, 1, H, W)`` images in [0, 1].
 
         Args:
@@ -270,15 +298,21 @@ class StructureFusionLoss(nn.Module):
             out["scd"] = -(_corr(f - sb, sa) + _corr(f - sa, sb)) / 2
         if "mi" in used:
             rows = torch.arange(pred.shape[0], device=pred.device) if mi_samples is None else mi_samples.nonzero()[:, 0]
-            vals = -(soft_mutual_information(pred[rows], a[rows], self.mi_bins)
-                     + soft_mutual_information(pred[rows], b[rows], self.mi_bins)) / 2
+            vals = (
+                -(
+                    soft_mutual_information(pred[rows], a[rows], self.mi_bins)
+                    + soft_mutual_information(pred[rows], b[rows], self.mi_bins)
+                )
+                / 2
+            )
             out["mi"] = pred.new_zeros(pred.shape[0]).index_put((rows,), vals)
         if "grad" in used:
             mags = [torch.sqrt(gx * gx + gy * gy + 1e-8) for gx, gy in (sobel(pred), sobel(a), sobel(b))]
             out["grad"] = (mags[0] - torch.maximum(mags[1], mags[2])).abs().mean(dim=(1, 2, 3))
         if "int" in used:
-            margin = torch.as_tensor(self.int_margin if int_margin is None else int_margin,
-                                     dtype=pred.dtype, device=pred.device).reshape(-1, 1, 1, 1)
+            margin = torch.as_tensor(
+                self.int_margin if int_margin is None else int_margin, dtype=pred.dtype, device=pred.device
+            ).reshape(-1, 1, 1, 1)
             err = (pred - torch.maximum(a, b)).abs() * ((a - b).abs() > margin).to(pred.dtype)
             out["int"] = err.mean(dim=(1, 2, 3))
         return out
@@ -290,8 +324,13 @@ class StructureFusionLoss(nn.Module):
             raise FusionInputError(f"StructureFusionLoss: {len(pair_types)} pair types for a batch of {n}")
         return [self.pair_settings.get(str(p), self.settings) for p in pair_types]
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, other: torch.Tensor | None = None,
-                pair_types: Sequence[str] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        other: torch.Tensor | None = None,
+        pair_types: Sequence[str] | None = None,
+    ) -> torch.Tensor:
         """Weighted total, averaged over the batch.
 
         Args:
@@ -313,15 +352,20 @@ class StructureFusionLoss(nn.Module):
             pred = pred.as_tensor()
         if other is None:
             if target.ndim != 4 or target.shape[1] != 2:
-                raise FusionInputError(f"StructureFusionLoss: target must stack both sources, (N, 2, H, W), "
-                                       f"got {tuple(target.shape)}")
+                raise FusionInputError(
+                    f"StructureFusionLoss: target must stack both sources, (N, 2, H, W), got {tuple(target.shape)}"
+                )
             target, other = target[:, :1], target[:, 1:]
         if pred.shape != target.shape or other.shape != target.shape or pred.shape[1] != 1:
-            raise FusionInputError(f"StructureFusionLoss: expected (N, 1, H, W) prediction and sources of one shape, "
-                                   f"got {tuple(pred.shape)}, {tuple(target.shape)}, {tuple(other.shape)}")
+            raise FusionInputError(
+                f"StructureFusionLoss: expected (N, 1, H, W) prediction and sources of one shape, "
+                f"got {tuple(pred.shape)}, {tuple(target.shape)}, {tuple(other.shape)}"
+            )
         if "vif" in self.used_terms and min(pred.shape[-2:]) < 41:  # as the VIF metric: 4 scales of 'valid' filtering
-            raise FusionInputError(f"StructureFusionLoss: the VIF term (4 scales) needs images of at least 41x41 pixels, "
-                                   f"got {tuple(pred.shape[-2:])}; use larger patches or w_vif=0")
+            raise FusionInputError(
+                f"StructureFusionLoss: the VIF term (4 scales) needs images of at least 41x41 pixels, "
+                f"got {tuple(pred.shape[-2:])}; use larger patches or w_vif=0"
+            )
         per = self._sample_settings(pair_types, pred.shape[0])
         margins = [s["int_margin"] for s in per]
         margin = margins if len(set(margins)) > 1 else margins[0]
@@ -330,9 +374,10 @@ class StructureFusionLoss(nn.Module):
         raw = {k: float(v.detach().mean()) for k, v in terms.items()}
         if self.reference_rules:
             with torch.no_grad():
-                refs = [self.terms(rule(target, other).clamp(0, 1), target, other, int_margin=margin,
-                                   mi_samples=mi_samples)
-                        for rule in self.reference_rules]
+                refs = [
+                    self.terms(rule(target, other).clamp(0, 1), target, other, int_margin=margin, mi_samples=mi_samples)
+                    for rule in self.reference_rules
+                ]
             tau = self.hinge_scale
             for k in terms:
                 if k != "int":

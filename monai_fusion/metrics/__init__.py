@@ -13,7 +13,7 @@ from .perceptual import PSNR_LIMIT_DB, fsim, psnr, vif
 from .protocols import PROTOCOLS, MetricProtocol, available_protocols, get_protocol, protocol_table
 from .registry import DEFAULT_METRICS, METRICS, available_metrics, compute_metrics, resolve_metrics
 from .structural import correlation_coefficient, ms_ssim, nabf, qabf, scd, ssim
-from .utils import split_sources, pack_sources
+from .utils import pack_sources, split_sources
 
 __all__ = [
     "FusionMetric",

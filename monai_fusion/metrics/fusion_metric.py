@@ -46,8 +46,9 @@ class FusionMetrics(CumulativeIterationMetric):
         self.names: tuple[str, ...] = resolve_metrics(metrics)
         self.protocol: MetricProtocol = get_protocol(protocol)
 
-    def compute(self, fused: torch.Tensor, a: torch.Tensor | None = None,
-                b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def compute(
+        self, fused: torch.Tensor, a: torch.Tensor | None = None, b: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Values of this batch without buffering them.
 
         Args:

@@ -101,8 +101,12 @@ def normalized_mutual_information(x: FusionInputs) -> torch.Tensor:
             bins = 256
         else:
             bins = p.nmi_bins
-            joint = x.cached(("nmi_joint", key), lambda k=key: joint_histogram(
-                _minmax_levels(x.value(k), bins), _minmax_levels(x.value("F"), bins), bins))
+            joint = x.cached(
+                ("nmi_joint", key),
+                lambda k=key: joint_histogram(
+                    _minmax_levels(x.value(k), bins), _minmax_levels(x.value("F"), bins), bins
+                ),
+            )
         hx, hf, hxf = _source_entropies(joint, 2.0)  # type: ignore[arg-type]
         hs = hx + hf
         if p.nmi_form == "hossny":
@@ -194,8 +198,8 @@ def _window_pdf(v: torch.Tensor) -> torch.Tensor:
 
 
 def _fmi_chunk(xv: torch.Tensor, fv: torch.Tensor) -> torch.Tensor:
-    """Normalised feature MI of windows that are not identical (rows of ``(N, l)``)."""
-    n, l = xv.shape
+    """Normalised feature MI of windows that are not identical (rows of ``(N, L)``)."""
+    n, l = xv.shape  # noqa: E741 (L, the window length, as in the paper)
     xp, fp = _window_pdf(xv), _window_pdf(fv)
     hx, hf = entropy(xp), entropy(fp)
     xt, ft = xp - 1.0 / l, fp - 1.0 / l
@@ -243,7 +247,7 @@ def fmi_windows(xv: torch.Tensor, fv: torch.Tensor) -> torch.Tensor:
     out = torch.ones(xv.shape[0], dtype=xv.dtype, device=xv.device)
     idx = (~(xv == fv).all(1)).nonzero().squeeze(1)
     for start in range(0, idx.numel(), _CHUNK):
-        sel = idx[start:start + _CHUNK]
+        sel = idx[start : start + _CHUNK]
         out[sel] = _fmi_chunk(xv[sel], fv[sel])
     return out
 
@@ -272,8 +276,10 @@ def feature_mutual_information(x: FusionInputs, feature: str | None = None, wind
     n = x.raw("F").shape[0]
 
     def windows(key: str) -> torch.Tensor:
-        return x.cached(("fmi", feat, w, key),  # type: ignore[return-value]
-                        lambda: _window_vectors(fmi_feature_map(x.value(key), feat), w))
+        return x.cached(
+            ("fmi", feat, w, key),  # type: ignore[return-value]
+            lambda: _window_vectors(fmi_feature_map(x.value(key), feat), w),
+        )
 
     vals = [fmi_windows(windows(key), windows("F")).view(n, -1).mean(1) for key in x.sources()]
     return combine_sources(vals[0], vals[1], x.protocol.combine)

@@ -15,8 +15,9 @@ from typing import Any, Callable
 import torch
 
 from ..utils.errors import FusionInputError
+from ..utils.kernels import sobel
 from .protocols import MetricProtocol, get_protocol
-from .utils import joint_histogram, sobel
+from .utils import joint_histogram
 
 __all__ = ["FusionInputs", "metric_function"]
 
@@ -39,8 +40,13 @@ class FusionInputs:
             protocol.
     """
 
-    def __init__(self, fused: torch.Tensor, a: torch.Tensor | None = None, b: torch.Tensor | None = None,
-                 protocol: str | MetricProtocol = "standard") -> None:
+    def __init__(
+        self,
+        fused: torch.Tensor,
+        a: torch.Tensor | None = None,
+        b: torch.Tensor | None = None,
+        protocol: str | MetricProtocol = "standard",
+    ) -> None:
         self.protocol = get_protocol(protocol)
         if (a is None) != (b is None):
             raise FusionInputError("give both sources A and B, or neither (no-reference metrics only)")
@@ -61,7 +67,9 @@ class FusionInputs:
                 f"(protocol {self.protocol.name!r} expects values in {self._range_text()})"
             )
         if t.ndim != 4 or t.shape[1] != 1:
-            raise FusionInputError(f"{what}: expected shape (B, 1, H, W) (one grey/luminance channel), got {tuple(t.shape)}")
+            raise FusionInputError(
+                f"{what}: expected shape (B, 1, H, W) (one grey/luminance channel), got {tuple(t.shape)}"
+            )
         if min(t.shape[-2:]) < 2 or t.shape[0] < 1:
             raise FusionInputError(f"{what}: shape {tuple(t.shape)} is empty or smaller than 2x2 pixels")
         if isinstance(fused, torch.Tensor) and t.shape != fused.shape:
@@ -169,7 +177,7 @@ class FusionInputs:
             keys = list(self.images)
             gx, gy = sobel(torch.cat([self.scaled(k) for k in keys]), padding)
             n = self.images["F"].shape[0]
-            return {k: (gx[i * n:(i + 1) * n], gy[i * n:(i + 1) * n]) for i, k in enumerate(keys)}
+            return {k: (gx[i * n : (i + 1) * n], gy[i * n : (i + 1) * n]) for i, k in enumerate(keys)}
 
         return self.cached(("sobel", padding), make)  # type: ignore[return-value]
 
@@ -182,8 +190,13 @@ def metric_function(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tens
     """
 
     @functools.wraps(fn)
-    def wrapper(fused: torch.Tensor | FusionInputs, a: torch.Tensor | None = None, b: torch.Tensor | None = None,
-                protocol: str | MetricProtocol = "standard", **kwargs: Any) -> torch.Tensor:
+    def wrapper(
+        fused: torch.Tensor | FusionInputs,
+        a: torch.Tensor | None = None,
+        b: torch.Tensor | None = None,
+        protocol: str | MetricProtocol = "standard",
+        **kwargs: Any,
+    ) -> torch.Tensor:
         inputs = fused if isinstance(fused, FusionInputs) else FusionInputs(fused, a, b, protocol)
         return fn(inputs, **kwargs)
 

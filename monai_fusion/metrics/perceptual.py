@@ -76,7 +76,9 @@ def vif(x: FusionInputs) -> torch.Tensor:
         ``(B,)`` float64; per source 1 when F equals it.
     """
     if min(x.raw("F").shape[-2:]) < 41:
-        raise FusionInputError(f"VIF (4 scales) needs images of at least 41x41 pixels, got {tuple(x.raw('F').shape[-2:])}")
+        raise FusionInputError(
+            f"VIF (4 scales) needs images of at least 41x41 pixels, got {tuple(x.raw('F').shape[-2:])}"
+        )
     a, b = x.sources()
     n = x.raw("F").shape[0]
     f = x.scaled("F")

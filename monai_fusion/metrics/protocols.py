@@ -100,7 +100,8 @@ class MetricProtocol:
         for field, allowed in _CHOICES.items():
             if getattr(self, field) not in allowed:
                 raise FusionInputError(
-                    f"protocol {self.name!r}: {field}={getattr(self, field)!r} is not one of {', '.join(map(str, allowed))}"
+                    f"protocol {self.name!r}: {field}={getattr(self, field)!r} is not one of "
+                    f"{', '.join(map(str, allowed))}"
                 )
         lo, hi = self.value_range
         if not hi > lo:
@@ -119,19 +120,30 @@ class MetricProtocol:
         """Each convention in words, keyed by the row names of the docs table."""
         lo, hi = self.value_range
         ssim_l = self.width if self.ssim_data_range is None else self.ssim_data_range
-        window = (f"Gaussian {self.ssim_size}x{self.ssim_size}, sigma {self.ssim_sigma:g}"
-                  if self.ssim_window == "gaussian" else f"uniform {self.ssim_size}x{self.ssim_size}")
+        window = (
+            f"Gaussian {self.ssim_size}x{self.ssim_size}, sigma {self.ssim_sigma:g}"
+            if self.ssim_window == "gaussian"
+            else f"uniform {self.ssim_size}x{self.ssim_size}"
+        )
         quant = "round" if self.quantisation == "round" else "floor (truncate)"
-        peak = {"range": f"{self.width:g} (range)", "fused_max": "max(F) per image",
-                "source_range": "max(X) - min(X) per source"}[self.psnr_peak]
-        nmi = ("2 MI/(H(X)+H(F)), 256 levels" if self.nmi_form == "hossny"
-               else f"(H(X)+H(F))/H(X,F), {self.nmi_bins} bins min..max" if self.nmi_binning == "minmax"
-               else "(H(X)+H(F))/H(X,F), 256 levels")
+        peak = {
+            "range": f"{self.width:g} (range)",
+            "fused_max": "max(F) per image",
+            "source_range": "max(X) - min(X) per source",
+        }[self.psnr_peak]
+        nmi = (
+            "2 MI/(H(X)+H(F)), 256 levels"
+            if self.nmi_form == "hossny"
+            else f"(H(X)+H(F))/H(X,F), {self.nmi_bins} bins min..max"
+            if self.nmi_binning == "minmax"
+            else "(H(X)+H(F))/H(X,F), 256 levels"
+        )
         return {
             "value range": f"{lo:g}..{hi:g}",
             "two sources (MI, NMI, FMI, SSIM, MS-SSIM, VIF, FSIM)": f"per-source {self.combine}",
-            "EN": ("256 levels, bits" if self.en_estimator == "histogram"
-                   else "one bin per distinct float value, bits"),
+            "EN": (
+                "256 levels, bits" if self.en_estimator == "histogram" else "one bin per distinct float value, bits"
+            ),
             "grey levels for EN/MI": f"256, {quant}",
             "MI": f"256x256 joint histogram, {self.mi_unit}",
             "NMI": nmi,
@@ -139,10 +151,13 @@ class MetricProtocol:
             "SSIM window": window,
             "SSIM covariance": "sample (n-1)" if self.ssim_sample_covariance else "population (n)",
             "SSIM L in C1, C2": f"{ssim_l:g}",
-            "PSNR": f"peak {peak}; " + ("MSE averaged over sources" if self.psnr_average == "mse"
-                                        else "PSNR averaged over sources"),
-            "Qabf": ("Sobel, reflect border, orientation wrapped" if self.qabf_variant == "petrovic"
-                     else "Sobel, zero border, orientation unwrapped (script)"),
+            "PSNR": f"peak {peak}; "
+            + ("MSE averaged over sources" if self.psnr_average == "mse" else "PSNR averaged over sources"),
+            "Qabf": (
+                "Sobel, reflect border, orientation wrapped"
+                if self.qabf_variant == "petrovic"
+                else "Sobel, zero border, orientation unwrapped (script)"
+            ),
             "CC, SCD": "CC mean of 2 correlations; SCD sum of 2 (its definition)",
             "VIF, Nabf constants": "on the 8-bit scale: sigma_n^2 = 2; edge threshold 2 (Sobel/8)",
         }
@@ -155,7 +170,9 @@ PROTOCOLS: dict[str, MetricProtocol] = {
     ),
     "sum": MetricProtocol(
         name="sum",
-        summary="CDDFuse-style evaluation scripts (Evaluator.py): per-source sum, MI in nats, their SSIM/PSNR/Qabf calls",
+        summary=(
+            "CDDFuse-style evaluation scripts (Evaluator.py): per-source sum, MI in nats, their SSIM/PSNR/Qabf calls"
+        ),
         combine="sum",
         mi_unit="nats",
         ssim_window="uniform",
@@ -204,8 +221,6 @@ def protocol_table(protocols: list[str | MetricProtocol] | None = None) -> str:
     """Markdown table of every convention (rows) per protocol (columns), as in ``docs/metrics.md``."""
     chosen = [get_protocol(p) for p in (protocols or list(PROTOCOLS))]
     rows = [p.conventions() for p in chosen]
-    lines = ["| convention | " + " | ".join(f"`{p.name}`" for p in chosen) + " |",
-             "| --- |" + " --- |" * len(chosen)]
+    lines = ["| convention | " + " | ".join(f"`{p.name}`" for p in chosen) + " |", "| --- |" + " --- |" * len(chosen)]
     lines += [f"| {key} | " + " | ".join(r[key] for r in rows) + " |" for key in rows[0]]
     return "\n".join(lines)
-

@@ -105,9 +105,14 @@ def resolve_metrics(metrics: str | Sequence[str] | None = None) -> tuple[str, ..
     return tuple(names)
 
 
-def compute_metrics(fused: torch.Tensor | FusionInputs, a: torch.Tensor | None = None, b: torch.Tensor | None = None,
-                    metrics: str | Sequence[str] | None = None, protocol: str | MetricProtocol = "standard",
-                    images_per_pass: int = 1) -> dict[str, torch.Tensor]:
+def compute_metrics(
+    fused: torch.Tensor | FusionInputs,
+    a: torch.Tensor | None = None,
+    b: torch.Tensor | None = None,
+    metrics: str | Sequence[str] | None = None,
+    protocol: str | MetricProtocol = "standard",
+    images_per_pass: int = 1,
+) -> dict[str, torch.Tensor]:
     """Compute several metrics of a batch in one pass (shared histograms, gradients, features).
 
     Args:
@@ -134,8 +139,10 @@ def compute_metrics(fused: torch.Tensor | FusionInputs, a: torch.Tensor | None =
     n, step = fused.shape[0], max(1, int(images_per_pass))
     if n <= step:
         return _compute(whole, names, 0)
-    parts = [_compute(FusionInputs(*(whole.raw(k)[i:i + step] for k in whole.images), protocol=whole.protocol),
-                      names, i) for i in range(0, n, step)]
+    parts = [
+        _compute(FusionInputs(*(whole.raw(k)[i : i + step] for k in whole.images), protocol=whole.protocol), names, i)
+        for i in range(0, n, step)
+    ]
     return {name: torch.cat([p[name] for p in parts]) for name in names}
 
 

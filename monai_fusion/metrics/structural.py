@@ -11,12 +11,11 @@ as modified by Shreyamsha Kumar 2013) exist in none of those libraries.
 
 from __future__ import annotations
 
-import math
-
 import piq
 import torch
 
 from ..utils.errors import FusionInputError
+from ..utils.kernels import HALF_PI, QABF_ORIENTATION, QABF_STRENGTH, qabf_sigmoid
 from .inputs import FusionInputs, metric_function
 from .utils import combine_sources, gaussian_kernel_1d, local_moments, pearson, safe_divide
 
@@ -31,11 +30,16 @@ __all__ = [
     "edge_orientation",
 ]
 
-_HALF_PI = math.pi / 2
 
-
-def ssim_per_source(src: torch.Tensor, fused: torch.Tensor, window: str = "gaussian", size: int = 11,
-                    sigma: float = 1.5, data_range: float = 255.0, sample_covariance: bool = False) -> torch.Tensor:
+def ssim_per_source(
+    src: torch.Tensor,
+    fused: torch.Tensor,
+    window: str = "gaussian",
+    size: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 255.0,
+    sample_covariance: bool = False,
+) -> torch.Tensor:
     """Mean SSIM of ``(N, 1, H, W)`` image pairs over the 'valid' window positions.
 
     Matches ``skimage.metrics.structural_similarity`` with the same window, ``data_range`` and
@@ -54,9 +58,12 @@ def ssim_per_source(src: torch.Tensor, fused: torch.Tensor, window: str = "gauss
         ``(N,)`` float64.
     """
     if min(src.shape[-2:]) < size:
-        raise FusionInputError(f"SSIM with a {size}x{size} window needs images of at least that size, "
-                               f"got {tuple(src.shape[-2:])}")
-    kernel = torch.full((size,), 1.0 / size, dtype=torch.float64) if window == "uniform" else gaussian_kernel_1d(size, sigma)
+        raise FusionInputError(
+            f"SSIM with a {size}x{size} window needs images of at least that size, got {tuple(src.shape[-2:])}"
+        )
+    kernel = (
+        torch.full((size,), 1.0 / size, dtype=torch.float64) if window == "uniform" else gaussian_kernel_1d(size, sigma)
+    )
     norm = size * size / (size * size - 1) if sample_covariance else 1.0
     mx, my, vx, vy, vxy = local_moments(src.double(), fused.double(), kernel, norm)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
@@ -76,8 +83,15 @@ def ssim(x: FusionInputs) -> torch.Tensor:
     """
     p = x.protocol
     src, fused, n = x.pairs()
-    val = ssim_per_source(src, fused, p.ssim_window, p.ssim_size, p.ssim_sigma,
-                          p.width if p.ssim_data_range is None else p.ssim_data_range, p.ssim_sample_covariance)
+    val = ssim_per_source(
+        src,
+        fused,
+        p.ssim_window,
+        p.ssim_size,
+        p.ssim_sigma,
+        p.width if p.ssim_data_range is None else p.ssim_data_range,
+        p.ssim_sample_covariance,
+    )
     return combine_sources(val[:n], val[n:], p.combine)
 
 
@@ -92,8 +106,10 @@ def ms_ssim(x: FusionInputs) -> torch.Tensor:
         ``(B,)`` float64.
     """
     if min(x.raw("F").shape[-2:]) < 161:
-        raise FusionInputError(f"MS-SSIM (5 scales, 11x11 window) needs images of at least 161x161 pixels, "
-                               f"got {tuple(x.raw('F').shape[-2:])}")
+        raise FusionInputError(
+            f"MS-SSIM (5 scales, 11x11 window) needs images of at least 161x161 pixels, "
+            f"got {tuple(x.raw('F').shape[-2:])}"
+        )
     fused, src, n = x.piq_pairs()
     val = piq.multi_scale_ssim(fused, src, data_range=x.protocol.width, reduction="none").double()
     return combine_sources(val[:n], val[n:], x.protocol.combine)
@@ -109,12 +125,8 @@ def edge_orientation(num: torch.Tensor, den: torch.Tensor, flat_value: float | N
     """
     ang = torch.atan(num / den)
     if flat_value is None:
-        return torch.where(den == 0, torch.full_like(ang, _HALF_PI), ang)
+        return torch.where(den == 0, torch.full_like(ang, HALF_PI), ang)
     return torch.where((num == 0) & (den == 0), torch.full_like(ang, flat_value), ang)
-
-
-def _sigmoid(v: torch.Tensor, gamma: float, kappa: float, sigma: float) -> torch.Tensor:
-    return gamma / (1 + torch.exp(kappa * (v - sigma)))
 
 
 def _strength_ratio(gs: torch.Tensor, gf: torch.Tensor) -> torch.Tensor:
@@ -126,11 +138,11 @@ def _qabf_source(gs: torch.Tensor, as_: torch.Tensor, gf: torch.Tensor, af: torc
     """Edge preservation ``Q^{XF}`` per pixel (Xydeas-Petrovic constants)."""
     if variant == "cddfuse":  # the script's ratio (gs == gf gives gf) and unwrapped orientation difference
         ratio = torch.where(gs > gf, safe_divide(gf, gs), torch.where(gs == gf, gf, safe_divide(gs, gf)))
-        orient = 1 - (as_ - af).abs() / _HALF_PI
+        orient = 1 - (as_ - af).abs() / HALF_PI
     else:
         ratio = _strength_ratio(gs, gf)
-        orient = ((as_ - af).abs() - _HALF_PI).abs() / _HALF_PI
-    return _sigmoid(ratio, 0.9994, -15.0, 0.5) * _sigmoid(orient, 0.9879, -22.0, 0.8)
+        orient = ((as_ - af).abs() - HALF_PI).abs() / HALF_PI
+    return qabf_sigmoid(ratio, *QABF_STRENGTH) * qabf_sigmoid(orient, *QABF_ORIENTATION)
 
 
 @metric_function
@@ -179,8 +191,10 @@ def nabf(x: FusionInputs) -> torch.Tensor:
     num = torch.zeros_like(g["F"])
     den = torch.zeros_like(g["F"])
     for k in x.sources():
-        orient = ((ang[k] - ang["F"]).abs() - _HALF_PI).abs() / _HALF_PI
-        q = torch.sqrt(_sigmoid(_strength_ratio(g[k], g["F"]), 0.9999, -19.0, 0.5) * _sigmoid(orient, 0.9995, -22.0, 0.5))
+        orient = ((ang[k] - ang["F"]).abs() - HALF_PI).abs() / HALF_PI
+        q = torch.sqrt(
+            qabf_sigmoid(_strength_ratio(g[k], g["F"]), 0.9999, -19.0, 0.5) * qabf_sigmoid(orient, 0.9995, -22.0, 0.5)
+        )
         w = torch.where(g[k] >= 2.0, g[k] ** 1.5, torch.zeros_like(g[k]))
         num = num + torch.where(artefact, (1 - q) * w, torch.zeros_like(w))
         den = den + w

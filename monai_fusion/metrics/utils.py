@@ -23,7 +23,6 @@ __all__ = [
     "level_histogram",
     "joint_histogram",
     "pearson",
-    "sobel",
     "separable_filter",
     "gaussian_kernel_1d",
     "local_moments",
@@ -40,8 +39,12 @@ def pack_sources(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B, 2, H, W)``: channel 0 is A, channel 1 is B.
     """
-    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape or a.ndim != 4 \
-            or a.shape[1] != 1:
+    if (
+        not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor))
+        or a.shape != b.shape
+        or a.ndim != 4
+        or a.shape[1] != 1
+    ):
         shapes = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in (a, b)]
         raise FusionInputError(f"pack_sources: expected two (B, 1, H, W) tensors of one shape, got {shapes}")
     return torch.cat([a, b], dim=1)
@@ -132,27 +135,6 @@ def pearson(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return safe_divide(num, den)
 
 
-_SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
-
-
-def sobel(x: torch.Tensor, padding: str = "reflect") -> tuple[torch.Tensor, torch.Tensor]:
-    """Sobel responses ``(gx, gy)`` of ``(B, 1, H, W)`` images, same size as the input.
-
-    Args:
-        x: images.
-        padding: ``"reflect"`` (mirror without repeating the edge, as Petrovic's code) or ``"zeros"``
-            (``scipy.signal.convolve2d(mode="same")``, as the CDDFuse script).
-
-    Returns:
-        Horizontal and vertical derivative responses (unnormalised 3x3 Sobel).
-    """
-    kx = torch.tensor(_SOBEL_X, dtype=x.dtype, device=x.device)
-    kernels = torch.stack([kx, kx.t()])[:, None]  # (2, 1, 3, 3)
-    xp = F.pad(x, (1, 1, 1, 1), mode="reflect") if padding == "reflect" else F.pad(x, (1, 1, 1, 1))
-    g = F.conv2d(xp, kernels)
-    return g[:, :1], g[:, 1:]
-
-
 def separable_filter(x: torch.Tensor, kernel_1d: torch.Tensor) -> torch.Tensor:
     """Filter every channel of ``(B, C, H, W)`` with ``kernel_1d`` along H and W ('valid' borders)."""
     c = x.shape[1]
@@ -169,8 +151,9 @@ def gaussian_kernel_1d(size: int, sigma: float) -> torch.Tensor:
     return k / k.sum()
 
 
-def local_moments(x: torch.Tensor, y: torch.Tensor, kernel_1d: torch.Tensor,
-                  cov_norm: float = 1.0) -> tuple[torch.Tensor, ...]:
+def local_moments(
+    x: torch.Tensor, y: torch.Tensor, kernel_1d: torch.Tensor, cov_norm: float = 1.0
+) -> tuple[torch.Tensor, ...]:
     """Windowed means, variances and covariance of ``(N, 1, H, W)`` pairs ('valid' positions).
 
     Args:

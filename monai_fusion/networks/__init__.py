@@ -1,8 +1,5 @@
 """Fusion networks (the default weight-map network, the poster's, MSRPAN, MSDRA), blocks and feature extractors."""
 
-from pathlib import Path
-
-
 from .blocks import FUSION_STRATEGIES, FeatureFusion
 from .nets import (
     MSDRA,
@@ -16,13 +13,11 @@ from .nets import (
     load_vgg_features,
     torchvision_weights_file,
 )
+from .nets.two_source import TWO_SOURCE_NETWORKS
 from .utils import MissingWeightsError, count_parameters, load_weights_file, save_checkpoint, split_checkpoint
 
-#: The shipped weights of the default fusion network (trained by the bundle's train.json).
-DEFAULT_FUSION_WEIGHTS = Path(__file__).parent / "weights" / "default_fusion.pt"
-
-#: Registry-style names of the fusion networks.
-NETWORKS: dict[str, type[FeatureFusionNet]] = {"poster": PosterFusionNet, "msrpan": MSRPAN, "msdra": MSDRA}
+#: Registry-style names of the feature-fusion networks (the one table is ``nets.two_source.TWO_SOURCE_NETWORKS``).
+NETWORKS: dict[str, type[FeatureFusionNet]] = TWO_SOURCE_NETWORKS
 
 __all__ = [
     "NETWORKS",
@@ -36,7 +31,6 @@ __all__ = [
     "load_medical_feature_extractor",
     "VGGFeatures",
     "WeightMapFusionNet",
-    "DEFAULT_FUSION_WEIGHTS",
     "load_vgg_features",
     "torchvision_weights_file",
     "MissingWeightsError",

@@ -8,8 +8,8 @@ and also feeds a linear modality classifier (MRI / CT / PET / SPECT) on its deep
 its maps keep both structure and modality-specific contrast. Only the encoder is saved.
 
 Run: ``python -m monai_fusion.networks.train_feature_extractor [--root DATA] [--out FILE]``
-(defaults: ``$MONAI_FUSION_HARVARD`` or ``../shared/data/harvard`` beside the checkout, and the
-shipped ``networks/weights/medical_features.pt``). A few CPU minutes with the defaults: the shipped
+(defaults: ``$MONAI_FUSION_HARVARD`` for the data, and the shipped ``networks/weights/medical_features.pt``).
+A few CPU minutes with the defaults: the shipped
 file came from ``--threads 1`` (500 steps of 16 crops of 64x64 in 147 s on one core; validation
 modality accuracy 0.67); its figures are stored under the checkpoint's ``meta`` key.
 """
@@ -31,6 +31,9 @@ from torch import nn
 from ..data.datalist import find_pairs, split_by_case
 from ..data.io import read_image
 from ..utils.constants import MODALITIES
+from ..utils.errors import FusionInputError
+from ..utils.kernels import BT601_Y
+from ..utils.paths import DATASET_ROOT_ENV, dataset_root
 from .nets.feature_extractor import MEDICAL_FEATURES_FILE, MedicalFeatureExtractor
 from .utils import save_checkpoint
 
@@ -38,14 +41,19 @@ __all__ = ["default_data_root", "load_grey", "load_grey_pairs", "random_crops", 
 
 logger = logging.getLogger(__name__)
 
-#: Full-range BT.601 luminance weights of R, G, B.
-_BT601_Y: tuple[float, float, float] = (0.299, 0.587, 0.114)
-
 
 def default_data_root() -> Path:
-    """``$MONAI_FUSION_HARVARD`` or ``<checkout>/../shared/data/harvard``."""
-    env = os.environ.get("MONAI_FUSION_HARVARD")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data" / "harvard"
+    """The shared pairs' root: ``$MONAI_FUSION_HARVARD`` (:func:`~monai_fusion.utils.paths.dataset_root`).
+
+    Raises:
+        FusionInputError: when it is not set (pass ``--root`` instead).
+    """
+    root = dataset_root()
+    if root is None:
+        raise FusionInputError(
+            f"no dataset root: pass --root <folder with CT-MRI/, PET-MRI/, SPECT-MRI/> or set {DATASET_ROOT_ENV}"
+        )
+    return root
 
 
 def load_grey(path: str | os.PathLike, modality: str) -> np.ndarray:
@@ -61,7 +69,7 @@ def load_grey(path: str | os.PathLike, modality: str) -> np.ndarray:
     img = read_image(path, modality)
     arr = img.array
     if arr.shape[0] == 3:  # the same full-range BT.601 Y as transforms.colour (not imported: layer-peer)
-        arr = np.tensordot(np.asarray(_BT601_Y, dtype=np.float32), arr, axes=1)[None]
+        arr = np.tensordot(np.asarray(BT601_Y, dtype=np.float32), arr, axes=1)[None]
     vmax = img.meta.get("value_max", 255.0)
     scale = float(vmax) if np.isfinite(vmax) and vmax > 0 else float(max(arr.max(), 1e-6))
     return np.clip(arr / scale, 0.0, 1.0).astype(np.float32)
@@ -113,8 +121,9 @@ class _Trainer(nn.Module):
         return self.decoder(deep), self.classifier(deep.mean(dim=(2, 3)))
 
 
-def _corrupt(x: torch.Tensor, generator: torch.Generator, noise: float = 0.05, patch: int = 8,
-             drop: float = 0.25) -> torch.Tensor:
+def _corrupt(
+    x: torch.Tensor, generator: torch.Generator, noise: float = 0.05, patch: int = 8, drop: float = 0.25
+) -> torch.Tensor:
     b, _, h, w = x.shape
     keep = (torch.rand(b, 1, h // patch, w // patch, generator=generator) > drop).float()
     keep = F.interpolate(keep, size=(h, w), mode="nearest")
@@ -129,8 +138,9 @@ def _pool(pairs: Sequence[tuple[np.ndarray, np.ndarray, str]]) -> tuple[list[np.
     return images, labels
 
 
-def _evaluate(model: _Trainer, images: Sequence[np.ndarray], labels: Sequence[int], size: int,
-              generator: torch.Generator) -> dict[str, float]:
+def _evaluate(
+    model: _Trainer, images: Sequence[np.ndarray], labels: Sequence[int], size: int, generator: torch.Generator
+) -> dict[str, float]:
     model.eval()
     mse, correct = 0.0, 0
     with torch.no_grad():
@@ -145,10 +155,19 @@ def _evaluate(model: _Trainer, images: Sequence[np.ndarray], labels: Sequence[in
     return {"val_mse": mse / len(images), "val_accuracy": correct / len(images)}
 
 
-def train_feature_extractor(root: str | os.PathLike, out: str | os.PathLike | None = None, steps: int = 500,
-                            batch_size: int = 16, crop: int = 64, channels: Sequence[int] = (16, 32, 64),
-                            lr: float = 2e-3, seed: int = 0, val_fraction: float = 0.2,
-                            class_weight: float = 0.5, log_every: int = 100) -> dict[str, Any]:
+def train_feature_extractor(
+    root: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    steps: int = 500,
+    batch_size: int = 16,
+    crop: int = 64,
+    channels: Sequence[int] = (16, 32, 64),
+    lr: float = 2e-3,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    class_weight: float = 0.5,
+    log_every: int = 100,
+) -> dict[str, Any]:
     """Train the extractor (see the module docstring) and save it with its training figures.
 
     Args:
@@ -205,10 +224,22 @@ def train_feature_extractor(root: str | os.PathLike, out: str | os.PathLike | No
     train_s = time.perf_counter() - t1
     meta: dict[str, Any] = {
         "recipe": "denoising AE (noise 0.05, 25% 8x8 patches masked) + modality classifier",
-        "train_pairs": len(train_items), "val_pairs": len(val_items), "train_images": len(train_images),
-        "steps": steps, "batch_size": batch_size, "class_weight": class_weight, "crop": crop, "lr": lr, "seed": seed,
-        "first_mse": first["mse"], "first_ce": first["ce"], "last_mse": last["mse"], "last_ce": last["ce"],
-        "load_seconds": round(load_s, 1), "train_seconds": round(train_s, 1), "torch": str(torch.__version__),
+        "train_pairs": len(train_items),
+        "val_pairs": len(val_items),
+        "train_images": len(train_images),
+        "steps": steps,
+        "batch_size": batch_size,
+        "class_weight": class_weight,
+        "crop": crop,
+        "lr": lr,
+        "seed": seed,
+        "first_mse": first["mse"],
+        "first_ce": first["ce"],
+        "last_mse": last["mse"],
+        "last_ce": last["ce"],
+        "load_seconds": round(load_s, 1),
+        "train_seconds": round(train_s, 1),
+        "torch": str(torch.__version__),
     }
     meta.update(_evaluate(model, val_images, val_labels, crop * 2, gen))
     target = Path(out) if out is not None else MEDICAL_FEATURES_FILE
@@ -225,7 +256,7 @@ def train_feature_extractor(root: str | os.PathLike, out: str | os.PathLike | No
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command-line entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(default_data_root()), help="shared pairs root")
+    ap.add_argument("--root", default=None, help="pairs root (default: $MONAI_FUSION_HARVARD)")
     ap.add_argument("--out", default=str(MEDICAL_FEATURES_FILE), help="output checkpoint")
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--batch-size", type=int, default=16)
@@ -238,8 +269,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    meta = train_feature_extractor(args.root, args.out, steps=args.steps, batch_size=args.batch_size, crop=args.crop,
-                                   lr=args.lr, seed=args.seed, class_weight=args.class_weight)
+    meta = train_feature_extractor(
+        args.root or default_data_root(),
+        args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        lr=args.lr,
+        seed=args.seed,
+        class_weight=args.class_weight,
+    )
     print(meta)
     return meta
 

@@ -98,8 +98,9 @@ def split_checkpoint(obj: Any, what: str = "weights") -> tuple[dict[str, torch.T
     return dict(state), config
 
 
-def save_checkpoint(module: nn.Module, path: str | os.PathLike, config: Mapping[str, Any] | None = None,
-                    half: bool = False) -> Path:
+def save_checkpoint(
+    module: nn.Module, path: str | os.PathLike, config: Mapping[str, Any] | None = None, half: bool = False
+) -> Path:
     """Save ``{"state_dict", "config"}`` so that :func:`load_weights_file` can read it back safely.
 
     Written to a temporary file beside ``path`` and renamed into place, so a killed process leaves either the
@@ -116,8 +117,10 @@ def save_checkpoint(module: nn.Module, path: str | os.PathLike, config: Mapping[
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
-             for k, v in module.state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+        for k, v in module.state_dict().items()
+    }
     cfg = dict(config if config is not None else getattr(module, "config", {}))
     tmp = p.with_name(f".{p.name}.part{os.getpid()}")  # temporary file + rename: never a half-written checkpoint
     try:

@@ -66,9 +66,13 @@ class FusionCompose(Compose):
             raise cause from None
 
 
-def fusion_preprocess(register: bool = True, registration: dict[str, Any] | None = None,
-                      normalize: dict[str, Any] | None = None, load: bool = True,
-                      keys: Sequence[str] = ("mri", "other")) -> Compose:
+def fusion_preprocess(
+    register: bool = True,
+    registration: dict[str, Any] | None = None,
+    normalize: dict[str, Any] | None = None,
+    load: bool = True,
+    keys: Sequence[str] = ("mri", "other"),
+) -> Compose:
     """Build the preprocessing ``Compose`` for a pair dict ``{"mri": path, "other": path, "modality": ...}``.
 
     Args:
@@ -104,11 +108,17 @@ def fusion_postprocess(fused_key: str = "fused", moving_key: str = "other") -> C
     Returns:
         A ``Compose`` that leaves ``fused`` RGB ``(3, ...)`` for PET/SPECT and grey for CT.
     """
-    return FusionCompose([YCbCrToRGBd(keys=fused_key, cb_key=f"{moving_key}_cb", cr_key=f"{moving_key}_cr", value_max=1.0)])
+    return FusionCompose(
+        [YCbCrToRGBd(keys=fused_key, cb_key=f"{moving_key}_cb", cr_key=f"{moving_key}_cr", value_max=1.0)]
+    )
 
 
-def fusion_validation_preprocess(register: bool = False, keys: Sequence[str] = ("mri", "other"),
-                                 info_keys: Sequence[str] = PAIR_INFO_KEYS, **kwargs: Any) -> Compose:
+def fusion_validation_preprocess(
+    register: bool = False,
+    keys: Sequence[str] = ("mri", "other"),
+    info_keys: Sequence[str] = PAIR_INFO_KEYS,
+    **kwargs: Any,
+) -> Compose:
     """:func:`fusion_preprocess` for training and validation batches: whole images, the sources and pair info.
 
     The chroma of PET/SPECT is dropped (networks fuse luminance), so pairs of every type batch together.
@@ -127,10 +137,15 @@ def fusion_validation_preprocess(register: bool = False, keys: Sequence[str] = (
     return FusionCompose([*pre.transforms, SelectItemsd(keys=keep, allow_missing_keys=True)])
 
 
-def fusion_training_preprocess(patch_size: Sequence[int] = (128, 128), register: bool = False,
-                               keys: Sequence[str] = ("mri", "other"), flip_prob: float = 0.5,
-                               rotate90_prob: float = 0.5, info_keys: Sequence[str] = PAIR_INFO_KEYS,
-                               **kwargs: Any) -> Compose:
+def fusion_training_preprocess(
+    patch_size: Sequence[int] = (128, 128),
+    register: bool = False,
+    keys: Sequence[str] = ("mri", "other"),
+    flip_prob: float = 0.5,
+    rotate90_prob: float = 0.5,
+    info_keys: Sequence[str] = PAIR_INFO_KEYS,
+    **kwargs: Any,
+) -> Compose:
     """:func:`fusion_validation_preprocess` followed by the same random patch, flips and (square patches)
     90-degree rotations of both sources.
 
@@ -175,8 +190,10 @@ def fusion_network_postprocess(pred_key: str = "pred", fused_key: str = "fused",
     Returns:
         A :class:`FusionCompose` leaving ``fused`` RGB ``(3, H, W)`` for PET/SPECT and grey ``(1, H, W)`` for CT.
     """
-    return FusionCompose([
-        CopyItemsd(keys=pred_key, names=fused_key),
-        ScaleIntensityRanged(keys=fused_key, a_min=0.0, a_max=1.0, b_min=0.0, b_max=1.0, clip=True),
-        *fusion_postprocess(fused_key=fused_key, moving_key=moving_key).transforms,
-    ])
+    return FusionCompose(
+        [
+            CopyItemsd(keys=pred_key, names=fused_key),
+            ScaleIntensityRanged(keys=fused_key, a_min=0.0, a_max=1.0, b_min=0.0, b_max=1.0, clip=True),
+            *fusion_postprocess(fused_key=fused_key, moving_key=moving_key).transforms,
+        ]
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from .errors import FusionInputError
 
-__all__ = ["PAIR_TYPES", "MODALITIES", "OTHER_MODALITIES", "COLOUR_MODALITIES", "modality_of_pair"]
+__all__ = ["PAIR_TYPES", "MODALITIES", "OTHER_MODALITIES", "COLOUR_MODALITIES", "modality_of_pair", "check_modality"]
 
 #: Pair types of the Whole Brain Atlas layout: ``<root>/<PAIR>/<MODALITY>/<name>.png``.
 PAIR_TYPES: tuple[str, ...] = ("CT-MRI", "PET-MRI", "SPECT-MRI")
@@ -31,3 +33,30 @@ def modality_of_pair(pair_type: str) -> str:
     if pair_type not in PAIR_TYPES:
         raise FusionInputError(f"pair_type={pair_type!r} is not one of {', '.join(PAIR_TYPES)}")
     return pair_type.split("-")[0]
+
+
+def check_modality(modality: str | Sequence[str] | None, batch: int, what: str = "fuse: modality") -> list[str] | None:
+    """The other source's modality per sample, upper-case: ``None``, one name for the whole batch, or one per sample.
+
+    Args:
+        modality: ``CT``, ``PET`` or ``SPECT`` (any case), a sequence of them, or ``None``.
+        batch: the batch size.
+        what: how to name the argument in messages.
+
+    Returns:
+        ``batch`` upper-case names, or ``None`` when none was given.
+
+    Raises:
+        FusionInputError: an unknown name, or a sequence of another length than the batch.
+    """
+    if modality is None:
+        return None
+    names = [modality] * batch if isinstance(modality, str) else list(modality)
+    bad = [m for m in names if not isinstance(m, str) or m.upper() not in OTHER_MODALITIES]
+    if bad:
+        raise FusionInputError(f"{what} {bad[0]!r} is not one of {', '.join(OTHER_MODALITIES)}")
+    if len(names) != batch:
+        raise FusionInputError(
+            f"{what} lists {len(names)} names for a batch of {batch}; give one name or one per sample"
+        )
+    return [m.upper() for m in names]

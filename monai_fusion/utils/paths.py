@@ -1,4 +1,4 @@
-"""Output paths built from untrusted names (input file names, datalist entries, DICOM tags).
+"""Output paths built from untrusted names (input file names, datalist entries, DICOM tags), and the dataset root.
 
 A name is data, never a path: :func:`safe_filename` turns it into one harmless path component and
 :func:`output_path` joins such components under the chosen output folder, so nothing is ever written
@@ -13,7 +13,10 @@ from pathlib import Path
 
 from .errors import FusionInputError
 
-__all__ = ["safe_filename", "output_path"]
+__all__ = ["safe_filename", "output_path", "DATASET_ROOT_ENV", "dataset_root"]
+
+#: The one environment variable that names a dataset root in the Whole Brain Atlas layout.
+DATASET_ROOT_ENV: str = "MONAI_FUSION_HARVARD"
 
 #: Characters replaced in a path component: separators, NUL and other control characters.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -59,3 +62,21 @@ def output_path(root: str | os.PathLike, *parts: str) -> Path:
     if os.path.commonpath([os.path.normpath(base), inside]) != os.path.normpath(base):
         raise FusionInputError(f"output {path} would lie outside the output folder {base}")
     return path
+
+
+def dataset_root(path: str | os.PathLike | None = None) -> Path | None:
+    """The dataset root a command uses: ``path`` when given, else ``$MONAI_FUSION_HARVARD``, else ``None``.
+
+    The library holds no path of a development checkout; callers decide what ``None`` means (the bundle
+    falls back to the embedded demo pairs, a training script refuses with a message).
+
+    Args:
+        path: an explicit root (an argument or option).
+
+    Returns:
+        The root as a ``Path`` (not checked for existence), or ``None`` when neither is set.
+    """
+    if path is not None and str(path).strip():
+        return Path(path).expanduser()
+    env = os.environ.get(DATASET_ROOT_ENV, "").strip()
+    return Path(env).expanduser() if env else None

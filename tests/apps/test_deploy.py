@@ -54,15 +54,30 @@ def _deploy_python() -> Path:
 def _slices(harvard: Path, pair: str, modality: str, names: list[str]) -> np.ndarray:
     """Stack atlas slices into a (slices, rows, cols[, 3]) uint8 array, 2x2-averaged to 128x128 (keeps the
     3D registration of the test volumes to a few seconds on two cores)."""
-    vol = np.stack([np.asarray(Image.open(harvard / pair / modality / n).convert(
-        "RGB" if modality in ("PET", "SPECT") else "L"), dtype=np.float32) for n in names])
+    vol = np.stack(
+        [
+            np.asarray(
+                Image.open(harvard / pair / modality / n).convert("RGB" if modality in ("PET", "SPECT") else "L"),
+                dtype=np.float32,
+            )
+            for n in names
+        ]
+    )
     s, r, c = vol.shape[:3]
     vol = vol.reshape(s, r // 2, 2, c // 2, 2, *vol.shape[3:]).mean(axis=(2, 4))
     return np.rint(vol).astype(np.uint8)
 
 
-def write_series(folder: Path, vol: np.ndarray, affine: np.ndarray, modality: str, patient_id: str, study_uid: str,
-                 series_uid: str, description: str) -> None:
+def write_series(
+    folder: Path,
+    vol: np.ndarray,
+    affine: np.ndarray,
+    modality: str,
+    patient_id: str,
+    study_uid: str,
+    series_uid: str,
+    description: str,
+) -> None:
     """Write a (slices, rows, cols) grey or (slices, rows, cols, 3) RGB uint8/uint16 volume as one DICOM series.
 
     ``affine`` is the RAS affine of the matching (X=column, Y=row, Z=slice) array.
@@ -70,8 +85,11 @@ def write_series(folder: Path, vol: np.ndarray, affine: np.ndarray, modality: st
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    sop_class = {"MR": "1.2.840.10008.5.1.4.1.1.4", "CT": "1.2.840.10008.5.1.4.1.1.2",
-                 "PT": "1.2.840.10008.5.1.4.1.1.128"}[modality]
+    sop_class = {
+        "MR": "1.2.840.10008.5.1.4.1.1.4",
+        "CT": "1.2.840.10008.5.1.4.1.1.2",
+        "PT": "1.2.840.10008.5.1.4.1.1.128",
+    }[modality]
     lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
     spacing = np.linalg.norm(lps[:3, :3], axis=0)
     cosines = lps[:3, :3] / spacing
@@ -86,7 +104,11 @@ def write_series(folder: Path, vol: np.ndarray, affine: np.ndarray, modality: st
         ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Atlas^Case", patient_id, "19600101", "M"
         ds.StudyInstanceUID, ds.StudyDate, ds.StudyTime, ds.StudyID = study_uid, "20260102", "101010", "S1"
         ds.AccessionNumber, ds.ReferringPhysicianName, ds.StudyDescription = "ACC7", "", "brain"
-        ds.SeriesInstanceUID, ds.SeriesNumber, ds.SeriesDescription = series_uid, 1 if modality == "MR" else 2, description
+        ds.SeriesInstanceUID, ds.SeriesNumber, ds.SeriesDescription = (
+            series_uid,
+            1 if modality == "MR" else 2,
+            description,
+        )
         ds.Modality, ds.InstanceNumber, ds.FrameOfReferenceUID = modality, k + 1, study_uid + ".9"
         ds.PatientPosition = "HFS"
         ds.ImageOrientationPatient = [f"{v:.6g}" for v in np.concatenate([cosines[:, 0], cosines[:, 1]])]
@@ -122,15 +144,19 @@ def library_fusion(study: dict, register: bool, method: str = "laplacian", **fus
 
     def mt(a: np.ndarray, value_max: float) -> MetaTensor:
         chw = np.transpose(a, (3, 2, 1, 0)) if a.ndim == 4 else np.transpose(a, (2, 1, 0))[None]
-        return MetaTensor(torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)),
-                          affine=torch.as_tensor(study["affine"]), meta={"value_max": value_max})
+        return MetaTensor(
+            torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32)),
+            affine=torch.as_tensor(study["affine"]),
+            meta={"value_max": value_max},
+        )
 
     other = mt(study["other"], 255.0 if study["other"].ndim == 4 else float("nan"))  # RGB keeps its range
     if study["other"].ndim == 3 and study["modality"] == "PET":
         rgb = apply_colormap(np.asarray(NormalizeModality(mode="percentile")(other)))
         other = MetaTensor(torch.from_numpy(rgb), affine=torch.as_tensor(study["affine"]), meta={"value_max": 1.0})
     sample = fusion_preprocess(register=register, load=False)(
-        {"mri": mt(study["mri"], float("nan")), "other": other, "modality": study["modality"]})
+        {"mri": mt(study["mri"], float("nan")), "other": other, "modality": study["modality"]}
+    )
     return np.asarray(fuse_sample(sample, get_fuser(method, **fuser_kwargs))["fused"])
 
 
@@ -140,8 +166,9 @@ def start_app(study: Path, out: Path, **env: str) -> subprocess.Popen[str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith(("MONAI_FUSION_", "HOLOSCAN_"))}
     e.update({"MONAI_FUSION_METHOD": "laplacian", "MONAI_FUSION_DEVICE": "cpu", **env})
     cmd = f"ulimit -s 32768 2>/dev/null; exec {python} {APP} -i {study} -o {out}"
-    return subprocess.Popen(["bash", "-c", cmd], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=out.parent)
+    return subprocess.Popen(
+        ["bash", "-c", cmd], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent
+    )
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -158,8 +185,16 @@ def _write_study(root: Path, key: str, s: dict, index: int) -> dict:
     study_uid = f"1.2.826.0.1.3680043.8.498.{70 + index}"
     s["study"], s["mri_series"] = root / key, study_uid + ".1"
     write_series(s["study"], s["mri"], s["affine"], "MR", s["patient"], study_uid, study_uid + ".1", "T2 axial")
-    write_series(s["study"], s["other"], s["affine"], s["dicom_modality"], s["patient"], study_uid, study_uid + ".2",
-                 f"{s['modality']} axial")
+    write_series(
+        s["study"],
+        s["other"],
+        s["affine"],
+        s["dicom_modality"],
+        s["patient"],
+        study_uid,
+        study_uid + ".2",
+        f"{s['modality']} axial",
+    )
     return s
 
 
@@ -168,12 +203,19 @@ def atlas_studies(harvard_root: Path, tmp_path_factory: pytest.TempPathFactory) 
     """Two DICOM studies from real, co-registered atlas pairs: MRI + RGB PET (case 25), MRI + CT (case 34)."""
     root = tmp_path_factory.mktemp("atlas")
     out: dict[str, dict] = {}
-    for i, (key, pair, mod, dicom_mod, case, pid) in enumerate((("pet", "PET-MRI", "PET", "PT", "25", "WBA-25"),
-                                                                ("ct", "CT-MRI", "CT", "CT", "34", "WBA-34"))):
+    for i, (key, pair, mod, dicom_mod, case, pid) in enumerate(
+        (("pet", "PET-MRI", "PET", "PT", "25", "WBA-25"), ("ct", "CT-MRI", "CT", "CT", "34", "WBA-34"))
+    ):
         names = sorted(p.name for p in (harvard_root / pair / "MRI").glob(f"{case}???.png"))[:16]
         assert len(names) == 16, f"{pair} case {case}: expected at least 16 slices in {harvard_root}"
-        s = {"mri": _slices(harvard_root, pair, "MRI", names), "other": _slices(harvard_root, pair, mod, names),
-             "affine": ras_affine(), "modality": mod, "dicom_modality": dicom_mod, "patient": pid}
+        s = {
+            "mri": _slices(harvard_root, pair, "MRI", names),
+            "other": _slices(harvard_root, pair, mod, names),
+            "affine": ras_affine(),
+            "modality": mod,
+            "dicom_modality": dicom_mod,
+            "patient": pid,
+        }
         out[key] = _write_study(root, key, s, i)
     return out
 
@@ -183,14 +225,21 @@ def demo_study(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A DICOM study from the embedded 3D pair (98x116x94, 2 mm): MRI + grey PET, misaligned on purpose."""
     demo = demo_volume_pair(2)
     to_u16 = lambda v: np.rint(np.transpose(v[0], (2, 1, 0)) * 1000).astype(np.uint16)  # noqa: E731
-    s = {"mri": to_u16(demo["mri"]), "other": to_u16(demo["pet"]), "affine": demo["affine"], "modality": "PET",
-         "dicom_modality": "PT", "patient": "MF-0001"}
+    s = {
+        "mri": to_u16(demo["mri"]),
+        "other": to_u16(demo["pet"]),
+        "affine": demo["affine"],
+        "modality": "PET",
+        "dicom_modality": "PT",
+        "patient": "MF-0001",
+    }
     return _write_study(tmp_path_factory.mktemp("demo"), "demo", s, 2)
 
 
 @pytest.fixture(scope="module")
-def app_runs(request: pytest.FixtureRequest, demo_study: dict,
-             tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[subprocess.Popen[str], Path]]:
+def app_runs(
+    request: pytest.FixtureRequest, demo_study: dict, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[subprocess.Popen[str], Path]]:
     """Start every app run of this module at once (two cores: the runs overlap their start-up); each test
     computes its reference and then waits for its own run."""
     _deploy_python()
@@ -211,9 +260,16 @@ def app_runs(request: pytest.FixtureRequest, demo_study: dict,
     torch.manual_seed(0)
     (root / "bundle_models").mkdir()
     torch.save(WeightMapFusionNet().state_dict(), root / "bundle_models" / "model.pt")
-    runs["model"] = (start_app(demo_study["study"], root / "model", MONAI_FUSION_METHOD="auto",
-                               MONAI_FUSION_REGISTER="0", HOLOSCAN_MODEL_PATH=str(root / "bundle_models")),
-                     root / "model")
+    runs["model"] = (
+        start_app(
+            demo_study["study"],
+            root / "model",
+            MONAI_FUSION_METHOD="auto",
+            MONAI_FUSION_REGISTER="0",
+            HOLOSCAN_MODEL_PATH=str(root / "bundle_models"),
+        ),
+        root / "model",
+    )
     yield runs
     for proc, _ in runs.values():
         if proc.poll() is None:
@@ -227,9 +283,16 @@ def _read_series(folder: Path) -> list[pydicom.Dataset]:
     return [pydicom.dcmread(f) for f in files]
 
 
-def _check_output(study: dict, out: Path, proc: subprocess.CompletedProcess[str], photometric: str,
-                  reference: np.ndarray, register: bool, method: str = "laplacian",
-                  reason: str = "MONAI_FUSION_METHOD=laplacian") -> list[pydicom.Dataset]:
+def _check_output(
+    study: dict,
+    out: Path,
+    proc: subprocess.CompletedProcess[str],
+    photometric: str,
+    reference: np.ndarray,
+    register: bool,
+    method: str = "laplacian",
+    reason: str = "MONAI_FUSION_METHOD=laplacian",
+) -> list[pydicom.Dataset]:
     """Tags, geometry and pixels of the app's output series; returns the datasets."""
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
@@ -244,8 +307,16 @@ def _check_output(study: dict, out: Path, proc: subprocess.CompletedProcess[str]
     assert first.Modality == "OT" and first.ConversionType == "WSD"
     assert first.PhotometricInterpretation == photometric
     assert first.SamplesPerPixel == (3 if photometric == "RGB" else 1) and first.BitsAllocated == 8
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID",
-               "AccessionNumber", "FrameOfReferenceUID"):
+    for kw in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyID",
+        "AccessionNumber",
+        "FrameOfReferenceUID",
+    ):
         assert str(first.data_element(kw).value) == str(mri_first.data_element(kw).value), kw
     assert first.PatientID == study["patient"]
     uids = {d.SeriesInstanceUID for d in series}
@@ -257,9 +328,12 @@ def _check_output(study: dict, out: Path, proc: subprocess.CompletedProcess[str]
     assert (first.Rows, first.Columns) == (rows, cols)
     assert [float(v) for v in first.PixelSpacing] == pytest.approx([float(v) for v in mri_first.PixelSpacing])
     assert [float(v) for v in first.ImageOrientationPatient] == pytest.approx(
-        [float(v) for v in mri_first.ImageOrientationPatient], abs=1e-6)
-    mri_pos = sorted(([float(v) for v in pydicom.dcmread(f).ImagePositionPatient]
-                      for f in study["study"].glob("MR_*.dcm")), key=lambda p: p[2])
+        [float(v) for v in mri_first.ImageOrientationPatient], abs=1e-6
+    )
+    mri_pos = sorted(
+        ([float(v) for v in pydicom.dcmread(f).ImagePositionPatient] for f in study["study"].glob("MR_*.dcm")),
+        key=lambda p: p[2],
+    )
     out_pos = sorted(([float(v) for v in d.ImagePositionPatient] for d in series), key=lambda p: p[2])
     np.testing.assert_allclose(out_pos, mri_pos, atol=1e-3)
     # pixels: the library's fusion of the same volumes, to 8 bits (rint(v * 255)), within one grey level
@@ -280,13 +354,21 @@ def _check_output(study: dict, out: Path, proc: subprocess.CompletedProcess[str]
     return series
 
 
-@pytest.mark.parametrize("key, photometric, register", [
-    ("pet", "RGB", False),  # real atlas MRI + RGB PET: co-registered, and a 16-slice slab is too thin for 3D registration
-    ("ct", "MONOCHROME2", False),  # real atlas MRI + CT
-    ("demo", "RGB", True),  # embedded 3D pair: grey PET, misaligned on purpose -> registered, rendered in colour
-])
-def test_deploy_app_fuses_a_study(request: pytest.FixtureRequest, app_runs: dict, key: str, photometric: str,
-                                  register: bool) -> None:
+@pytest.mark.parametrize(
+    "key, photometric, register",
+    [
+        (
+            "pet",
+            "RGB",
+            False,
+        ),  # real atlas MRI + RGB PET: co-registered, and a 16-slice slab is too thin for 3D registration
+        ("ct", "MONOCHROME2", False),  # real atlas MRI + CT
+        ("demo", "RGB", True),  # embedded 3D pair: grey PET, misaligned on purpose -> registered, rendered in colour
+    ],
+)
+def test_deploy_app_fuses_a_study(
+    request: pytest.FixtureRequest, app_runs: dict, key: str, photometric: str, register: bool
+) -> None:
     """DICOM study in -> fused Secondary Capture series (RGB for PET, MONOCHROME2 for CT) + NIfTI on the MRI's grid,
     equal to the library's fusion of the same volumes within one grey level."""
     s = request.getfixturevalue("demo_study") if key == "demo" else request.getfixturevalue("atlas_studies")[key]
@@ -309,8 +391,16 @@ def test_deploy_app_fuses_with_the_bundle_model(app_runs: dict, demo_study: dict
     model = out.parent / "bundle_models" / "model.pt"
     reference = library_fusion(demo_study, False, "default", weights=str(model))
     done = finish(proc)
-    _check_output(demo_study, out, done, "RGB", reference, False, method="default",
-                  reason=f"MONAI_FUSION_METHOD=auto and bundle model {model} found")
+    _check_output(
+        demo_study,
+        out,
+        done,
+        "RGB",
+        reference,
+        False,
+        method="default",
+        reason=f"MONAI_FUSION_METHOD=auto and bundle model {model} found",
+    )
 
 
 def test_deploy_app_refuses_a_study_without_mri(app_runs: dict) -> None:
@@ -327,6 +417,7 @@ def test_deploy_app_refuses_a_study_without_mri(app_runs: dict) -> None:
 
 
 # ---- the app's SDK-free core (main environment; no deploy venv needed) ----
+
 
 def _core():
     sys.path.insert(0, str(APP.parent))
@@ -374,12 +465,15 @@ def test_settings_from_env_and_selection_rules() -> None:
     core = _core()
     s = core.DeploySettings.from_env({})
     assert (s.method, s.register, s.device, s.pet_colours, s.overwrite) == ("auto", True, "auto", "wba", False)
-    s = core.DeploySettings.from_env({"MONAI_FUSION_REGISTER": "0", "MONAI_FUSION_METHOD": "max",
-                                      "MONAI_FUSION_OTHER_SERIES": "1.2.3"})
+    s = core.DeploySettings.from_env(
+        {"MONAI_FUSION_REGISTER": "0", "MONAI_FUSION_METHOD": "max", "MONAI_FUSION_OTHER_SERIES": "1.2.3"}
+    )
     assert (s.register, s.method, s.other_series) == (False, "max", "1.2.3")
-    for env, msg in (({"MONAI_FUSION_REGISTER": "maybe"}, "MONAI_FUSION_REGISTER='maybe'"),
-                     ({"MONAI_FUSION_DEVICE": "tpu"}, "MONAI_FUSION_DEVICE='tpu'"),
-                     ({"MONAI_FUSION_PET_COLOURS": "jet"}, "MONAI_FUSION_PET_COLOURS='jet'")):
+    for env, msg in (
+        ({"MONAI_FUSION_REGISTER": "maybe"}, "MONAI_FUSION_REGISTER='maybe'"),
+        ({"MONAI_FUSION_DEVICE": "tpu"}, "MONAI_FUSION_DEVICE='tpu'"),
+        ({"MONAI_FUSION_PET_COLOURS": "jet"}, "MONAI_FUSION_PET_COLOURS='jet'"),
+    ):
         with pytest.raises(FusionInputError, match=msg):
             core.DeploySettings.from_env(env)
     rules = json.loads(core.selection_rules("functional", ("CT", "PT", "NM"), "1.2.3"))
@@ -393,8 +487,13 @@ def test_series_geometry_fixes_the_sdk_spacing_swap() -> None:
     sdk_lps = np.eye(4)
     sdk_lps[:3, 0], sdk_lps[:3, 1] = np.array(IOP[:3]) * ROW_MM, np.array(IOP[3:]) * COL_MM
     sdk_lps[:3, 2], sdk_lps[:3, 3] = np.cross(IOP[:3], IOP[3:]) * SLICE_MM, ORIGIN
-    meta = {"dicom_affine_transform": sdk_lps, "row_direction_cosine": list(IOP[:3]),
-            "col_direction_cosine": list(IOP[3:]), "row_pixel_spacing": ROW_MM, "col_pixel_spacing": COL_MM}
+    meta = {
+        "dicom_affine_transform": sdk_lps,
+        "row_direction_cosine": list(IOP[:3]),
+        "col_direction_cosine": list(IOP[3:]),
+        "row_pixel_spacing": ROW_MM,
+        "col_pixel_spacing": COL_MM,
+    }
     np.testing.assert_allclose(core.series_geometry(meta), ras_affine())
     from monai_fusion.utils.errors import FusionInputError
 
@@ -429,8 +528,9 @@ def test_grey_pet_is_rendered_in_colour_and_rgb_ct_refused() -> None:
     assert float(rgb.min()) >= 0 and float(rgb.max()) <= 1 and float((rgb[0] - rgb[2]).abs().max()) > 0.1
     np.testing.assert_allclose(np.asarray(rgb.affine), ras_affine())
     with pytest.raises(FusionInputError, match="CT: CT series 2 is an RGB series"):
-        core.volume_to_metatensor(np.zeros((4, 5, 6, 3), np.uint8) + np.arange(6, dtype=np.uint8)[:, None],
-                                  ras_affine(), "CT", "CT series 2")
+        core.volume_to_metatensor(
+            np.zeros((4, 5, 6, 3), np.uint8) + np.arange(6, dtype=np.uint8)[:, None], ras_affine(), "CT", "CT series 2"
+        )
 
 
 def test_requirements_list_the_library_requirements() -> None:
@@ -440,8 +540,11 @@ def test_requirements_list_the_library_requirements() -> None:
 
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
-    names = lambda text: {re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower()  # noqa: E731
-                          for line in text.splitlines() if line.strip() and not line.strip().startswith(("#", "-"))}
+    names = lambda text: {  # noqa: E731
+        re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower()  # noqa: E731
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith(("#", "-"))
+    }
     library = names(cfg["options"]["install_requires"])
     app = names((APP.parent / "requirements.txt").read_text())
     assert library and not library - app, f"missing from apps/deploy/requirements.txt: {sorted(library - app)}"

@@ -26,10 +26,10 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 
+from monai_fusion.data import write_demo_dataset
 from monai_fusion.data.demo import write_demo_files
 from monai_fusion.data.io import to_uint8
 from monai_fusion.engines.inference import fuse_sample
-from monai_fusion.engines.training import write_demo_dataset
 from monai_fusion.fusers import get_fuser
 from monai_fusion.transforms.presets import fusion_preprocess
 
@@ -39,8 +39,17 @@ APP = ROOT / "apps" / "monailabel"
 START_TIMEOUT_S = 240.0
 #: Small network and training run, so the train test takes seconds on a CPU.
 CHANNELS = 8
-TINY_TRAIN = {"epochs": 1, "epoch_length": 1, "batch_size": 2, "patch_size": [64, 64], "val_interval": 1,
-              "pair_types": "PET-MRI", "val_metrics": ["SSIM"], "max_val_pairs": 1, "resume": False}
+TINY_TRAIN = {
+    "epochs": 1,
+    "epoch_length": 1,
+    "batch_size": 2,
+    "patch_size": [64, 64],
+    "val_interval": 1,
+    "pair_types": "PET-MRI",
+    "val_metrics": ["SSIM"],
+    "max_val_pairs": 1,
+    "resume": False,
+}
 
 
 def _label_python() -> Path:
@@ -78,7 +87,10 @@ def _build_studies(studies: Path, harvard: Path | None) -> dict[str, Any]:
     shutil.copyfile(demo["mri_png"], studies / "lonely_MRI.png")
     found: dict[str, Any] = {"pet": None, "ct": None}
     if harvard is not None:
-        pet = sorted((harvard / "PET-MRI" / "MRI").glob("25*.png"))[:2] + sorted((harvard / "PET-MRI" / "MRI").glob("30*.png"))[:1]
+        pet = (
+            sorted((harvard / "PET-MRI" / "MRI").glob("25*.png"))[:2]
+            + sorted((harvard / "PET-MRI" / "MRI").glob("30*.png"))[:1]
+        )
         for m in pet:
             _copy_pair(m, harvard / "PET-MRI" / "PET" / m.name, studies, m.stem, "PET")
         ct = sorted((harvard / "CT-MRI" / "MRI").glob("*.png"))[0]
@@ -101,8 +113,15 @@ class LabelServer:
         lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
         return "\n".join(lines[-n:])
 
-    def request(self, method: str, path: str, query: dict[str, Any] | None = None,
-                form: dict[str, Any] | None = None, body: Any = None, timeout: float = 300.0) -> tuple[int, str, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        form: dict[str, Any] | None = None,
+        body: Any = None,
+        timeout: float = 300.0,
+    ) -> tuple[int, str, bytes]:
         """Send a request; returns ``(status, content type, body)`` (error statuses too)."""
         url = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data, headers = None, {}
@@ -138,11 +157,31 @@ def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     shutil.copytree(APP, app, ignore=shutil.ignore_patterns("__pycache__", "logs", "model", "bin"))
     port = _free_port()
     env = dict(os.environ)
-    env.update(MONAI_LABEL_SESSION_PATH=str(work / "sessions"), MONAI_LABEL_DATASTORE_CACHE_PATH=str(work / "cache"),
-               PYTHONUNBUFFERED="1")
-    cmd = [str(python), "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(studies),
-           "--host", "127.0.0.1", "--port", str(port), "--conf", "model_dir", str(work / "models"),
-           "--conf", "network_def#channels", str(CHANNELS)]
+    env.update(
+        MONAI_LABEL_SESSION_PATH=str(work / "sessions"),
+        MONAI_LABEL_DATASTORE_CACHE_PATH=str(work / "cache"),
+        PYTHONUNBUFFERED="1",
+    )
+    cmd = [
+        str(python),
+        "-m",
+        "monailabel.main",
+        "start_server",
+        "--app",
+        str(app),
+        "--studies",
+        str(studies),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--conf",
+        "model_dir",
+        str(work / "models"),
+        "--conf",
+        "network_def#channels",
+        str(CHANNELS),
+    ]
     log = work / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=work, env=env, start_new_session=True)
@@ -158,7 +197,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the MONAI Label server did not answer /info/ within {START_TIMEOUT_S:.0f} s:\n{srv.log_tail()}")
+                pytest.fail(
+                    f"the MONAI Label server did not answer /info/ within {START_TIMEOUT_S:.0f} s:\n{srv.log_tail()}"
+                )
             time.sleep(0.5)
         yield srv
     finally:
@@ -201,7 +242,13 @@ def test_study_naming_convention(tmp_path: Path) -> None:
     for name in ("a_MRI.png", "a_PET.png", "b_MRI.png", "b_CT.nii.gz", "c_MRI.png"):
         (tmp_path / name).write_bytes(b"x")
     pair = st.find_study_pair(tmp_path / "a_PET.png")
-    assert (pair.study, pair.mri.name, pair.other.name, pair.modality, pair.volume) == ("a", "a_MRI.png", "a_PET.png", "PET", False)
+    assert (pair.study, pair.mri.name, pair.other.name, pair.modality, pair.volume) == (
+        "a",
+        "a_MRI.png",
+        "a_PET.png",
+        "PET",
+        False,
+    )
     with pytest.raises(FusionInputError, match="both be 2D images or both be NIfTI"):
         st.find_study_pair(tmp_path / "b_MRI.png")
     with pytest.raises(FusionInputError, match="exactly one"):
@@ -276,8 +323,11 @@ def test_infer_png_grey_ct_equals_library(server: LabelServer, harvard_root: Pat
     assert status == 200, body[:500]
     got, mode = _png(body)
     assert mode == "L" and got.dtype == np.uint8
-    want = _as_png_array(_library_fusion(server.studies / f"{study}_MRI.png", server.studies / f"{study}_CT.png",
-                                         "CT", False, get_fuser("max")))
+    want = _as_png_array(
+        _library_fusion(
+            server.studies / f"{study}_MRI.png", server.studies / f"{study}_CT.png", "CT", False, get_fuser("max")
+        )
+    )
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
 
 
@@ -286,10 +336,16 @@ def test_infer_registers_the_misaligned_demo_pair(server: LabelServer) -> None:
     status, _, body = server.infer("demo_MRI", {"method": "laplacian"}, "image")
     assert status == 200, body[:500]
     got, mode = _png(body)
-    want = _as_png_array(_library_fusion(server.studies / "demo_MRI.png", server.studies / "demo_PET.png", "PET", True,
-                                         get_fuser("laplacian")))
-    unregistered = _as_png_array(_library_fusion(server.studies / "demo_MRI.png", server.studies / "demo_PET.png",
-                                                 "PET", False, get_fuser("laplacian")))
+    want = _as_png_array(
+        _library_fusion(
+            server.studies / "demo_MRI.png", server.studies / "demo_PET.png", "PET", True, get_fuser("laplacian")
+        )
+    )
+    unregistered = _as_png_array(
+        _library_fusion(
+            server.studies / "demo_MRI.png", server.studies / "demo_PET.png", "PET", False, get_fuser("laplacian")
+        )
+    )
     diff = np.abs(got.astype(int) - want.astype(int))
     # registration runs in another environment (numpy 1 vs 2): the same transform to rounding of a grey level
     assert mode == "RGB" and diff.max() <= 1 and (diff > 0).mean() < 0.01
@@ -307,8 +363,13 @@ def test_infer_volume_returns_nifti_on_the_mri_grid(server: LabelServer) -> None
     mri = nib.load(str(server.studies / "demovol_MRI.nii.gz"))
     assert img.shape == mri.shape and img.get_data_dtype() == np.float32
     np.testing.assert_allclose(img.affine, mri.affine, atol=1e-5)
-    want = _library_fusion(server.studies / "demovol_MRI.nii.gz", server.studies / "demovol_PET.nii.gz", "PET", False,
-                           get_fuser("laplacian"))[0]
+    want = _library_fusion(
+        server.studies / "demovol_MRI.nii.gz",
+        server.studies / "demovol_PET.nii.gz",
+        "PET",
+        False,
+        get_fuser("laplacian"),
+    )[0]
     np.testing.assert_allclose(np.asarray(img.dataobj), want, atol=1e-5)
 
 
@@ -342,11 +403,19 @@ def test_train_then_infer_with_the_trained_bundle_network(server: LabelServer) -
     assert status == 200, body[:500]
     params, image = _multipart(body, ctype)
     assert params["method"] == "bundle" and params["weights"] == str(model)
-    assert params["network"] == {"name": "default", "channels": CHANNELS, "full_channels": 8, "dilations": [2, 4],
-                                 "residual_scale": 0.25, "select_prior": 20.0, "global_context": True,
-                                 "detail_gain": {"CT": 0.0, "PET": 0.8, "SPECT": 0.4, "default": 0.7}}
+    assert params["network"] == {
+        "name": "default",
+        "channels": CHANNELS,
+        "full_channels": 8,
+        "dilations": [2, 4],
+        "residual_scale": 0.25,
+        "select_prior": 20.0,
+        "global_context": True,
+        "detail_gain": {"CT": 0.0, "PET": 0.8, "SPECT": 0.4, "default": 0.7},
+    }
     fuser = get_fuser("default", weights=str(model), channels=CHANNELS)
-    want = _as_png_array(_library_fusion(server.studies / "demo_MRI.png", server.studies / "demo_PET.png", "PET", False,
-                                         fuser))
+    want = _as_png_array(
+        _library_fusion(server.studies / "demo_MRI.png", server.studies / "demo_PET.png", "PET", False, fuser)
+    )
     got, _ = _png(image)
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1

@@ -12,16 +12,34 @@ from typing import Sequence
 
 import pytest
 
-from monai_fusion.engines.training import write_demo_dataset
+from monai_fusion.data import write_demo_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "bundles" / "multimodal_fusion"
 
 #: Overrides that shrink the real recipe (weight-map network, 128x128 patches, 30 epochs) to a smoke run.
 NET = ["--network_def#channels", "8"]
-TINY = [*NET, "--patch_size", "[64, 64]", "--batch_size", "2", "--epoch_length", "2", "--val_interval", "1",
-        "--num_workers", "0", "--max_train_pairs", "4", "--max_val_pairs", "2", "--val_batch_size", "2",
-        "--val_metrics", "['SSIM', 'Qabf']"]
+TINY = [
+    *NET,
+    "--patch_size",
+    "[64, 64]",
+    "--batch_size",
+    "2",
+    "--epoch_length",
+    "2",
+    "--val_interval",
+    "1",
+    "--num_workers",
+    "0",
+    "--max_train_pairs",
+    "4",
+    "--max_val_pairs",
+    "2",
+    "--val_batch_size",
+    "2",
+    "--val_metrics",
+    "['SSIM', 'Qabf']",
+]
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +67,19 @@ def bundle_env() -> dict[str, str]:
     return env
 
 
-def run_bundle(args: Sequence[str], cwd: Path = ROOT, timeout: float = 300,
-               launcher: Sequence[str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_bundle(
+    args: Sequence[str], cwd: Path = ROOT, timeout: float = 300, launcher: Sequence[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m monai.bundle <args>`` (or ``launcher -m monai.bundle <args>``) and capture its output."""
     head = list(launcher) if launcher else [sys.executable]
-    return subprocess.run([*head, "-m", "monai.bundle", *map(str, args)], cwd=cwd, env=bundle_env(), text=True,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [*head, "-m", "monai.bundle", *map(str, args)],
+        cwd=cwd,
+        env=bundle_env(),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:
@@ -71,6 +96,17 @@ def trained_demo_bundle(tmp_path_factory: pytest.TempPathFactory, demo_root: Pat
     Returns the bundle copy (with ``models/model.pt``) and the run's output.
     """
     bundle = copy_bundle(tmp_path_factory.mktemp("trained") / "multimodal_fusion")
-    proc = run_bundle(["run", "training", "--config_file", bundle / "configs" / "train.json", "--epochs", "2",
-                       "--dataset_dir", demo_root, *TINY])
+    proc = run_bundle(
+        [
+            "run",
+            "training",
+            "--config_file",
+            bundle / "configs" / "train.json",
+            "--epochs",
+            "2",
+            "--dataset_dir",
+            demo_root,
+            *TINY,
+        ]
+    )
     return bundle, ok(proc)

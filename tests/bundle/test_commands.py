@@ -6,7 +6,6 @@ One tiny training run (``trained_demo_bundle``) feeds evaluation, inference, exp
 from __future__ import annotations
 
 import json
-
 import warnings
 from pathlib import Path
 
@@ -54,8 +53,9 @@ def test_training_positional_form_writes_model_and_checkpoint(trained_demo_bundl
     assert not (Path.cwd() / "models" / "model.pt").exists()
 
 
-def test_training_repeats_exactly_and_train_seed_changes_only_the_run(trained_demo_bundle: tuple[Path, str],
-                                                                      demo_root: Path, tmp_path: Path) -> None:
+def test_training_repeats_exactly_and_train_seed_changes_only_the_run(
+    trained_demo_bundle: tuple[Path, str], demo_root: Path, tmp_path: Path
+) -> None:
     """Same settings: the same model.pt tensor for tensor (what benchmarks/reproduce_training.py relies on on one
     machine); another ``train_seed``: another network from the same case-wise split (``seed`` alone sets the split)."""
     from monai.bundle import ConfigParser
@@ -64,8 +64,22 @@ def test_training_repeats_exactly_and_train_seed_changes_only_the_run(trained_de
 
     def train(name: str, *extra: str) -> dict[str, torch.Tensor]:
         copy = copy_bundle(tmp_path / name)
-        ok(run_bundle(["run", "training", "--config_file", copy / "configs" / "train.json", "--epochs", "2",
-                       "--dataset_dir", demo_root, *TINY, *extra]))
+        ok(
+            run_bundle(
+                [
+                    "run",
+                    "training",
+                    "--config_file",
+                    copy / "configs" / "train.json",
+                    "--epochs",
+                    "2",
+                    "--dataset_dir",
+                    demo_root,
+                    *TINY,
+                    *extra,
+                ]
+            )
+        )
         return torch.load(copy / "models" / "model.pt", weights_only=True)
 
     first = torch.load(bundle / "models" / "model.pt", weights_only=True)
@@ -97,16 +111,35 @@ def test_tensorboard_holds_loss_terms_metrics_and_images(trained_demo_bundle: tu
         acc.Reload()
         for kind in tags:
             tags[kind] |= set(acc.Tags()[kind])
-    assert {"loss", *(f"loss_{t}" for t in TERMS), "train_loss", *(f"train_{t}" for t in TERMS), "SSIM",
-            "Qabf"} <= tags["scalars"]
+    assert {
+        "loss",
+        *(f"loss_{t}" for t in TERMS),
+        "train_loss",
+        *(f"train_{t}" for t in TERMS),
+        "SSIM",
+        "Qabf",
+    } <= tags["scalars"]
     assert any(t.startswith("output") for t in tags["images"]) and any(t.startswith("input_1") for t in tags["images"])
 
 
 def test_evaluating_writes_metric_csv_and_summary(trained_demo_bundle: tuple[Path, str], demo_root: Path) -> None:
     bundle, _ = trained_demo_bundle
-    proc = run_bundle(["run", "evaluating", "--config_file", "['configs/train.json','configs/evaluate.json']",
-                       "--dataset_dir", demo_root, *NET, "--num_workers", "0",
-                       "--val_metrics", "['SSIM', 'MI', 'Qabf', 'EN']"], cwd=bundle)
+    proc = run_bundle(
+        [
+            "run",
+            "evaluating",
+            "--config_file",
+            "['configs/train.json','configs/evaluate.json']",
+            "--dataset_dir",
+            demo_root,
+            *NET,
+            "--num_workers",
+            "0",
+            "--val_metrics",
+            "['SSIM', 'MI', 'Qabf', 'EN']",
+        ],
+        cwd=bundle,
+    )
     out = ok(proc)
     eval_dir = bundle / "eval"
     rows = dict(line.split(",") for line in (eval_dir / "metrics.csv").read_text().split())
@@ -123,15 +156,31 @@ def test_evaluating_writes_metric_csv_and_summary(trained_demo_bundle: tuple[Pat
     assert "Restored all variables from" in out and "metric summary written to" in out
 
 
-def test_inference_walks_the_preset_path(trained_demo_bundle: tuple[Path, str], demo_root: Path,
-                                         tmp_path: Path) -> None:
+def test_inference_walks_the_preset_path(
+    trained_demo_bundle: tuple[Path, str], demo_root: Path, tmp_path: Path
+) -> None:
     bundle, _ = trained_demo_bundle
     data = demo_root
     out_dir = tmp_path / "fused"
     # gains far apart, so that an output made without the sample's modality (the "default" gain) would show
     gains = {"PET": 1.0, "default": 0.0}
-    proc = run_bundle(["run", "--config_file", "configs/inference.json", "--input_dir", data, "--output_dir",
-                       out_dir, "--max_pairs", "3", "--network_def#detail_gain", repr(gains), *NET], cwd=bundle)
+    proc = run_bundle(
+        [
+            "run",
+            "--config_file",
+            "configs/inference.json",
+            "--input_dir",
+            data,
+            "--output_dir",
+            out_dir,
+            "--max_pairs",
+            "3",
+            "--network_def#detail_gain",
+            repr(gains),
+            *NET,
+        ],
+        cwd=bundle,
+    )
     out = ok(proc)
     written = sorted(out_dir.glob("PET-MRI/*.png"))
     assert len(written) == 3 and "3 fused images written under" in out
@@ -145,8 +194,9 @@ def test_inference_walks_the_preset_path(trained_demo_bundle: tuple[Path, str], 
         img = np.asarray(Image.open(path)).astype(float)
         assert img.shape == (256, 256, 3)  # PET pairs come back in colour
         sample = fusion_preprocess(register=True)(items[path.stem])
-        exp8, other8 = (np.rint(np.moveaxis(fuse_sample(sample, f)["fused"].numpy(), 0, -1) * 255.0)
-                        for f in (fuser, without))
+        exp8, other8 = (
+            np.rint(np.moveaxis(fuse_sample(sample, f)["fused"].numpy(), 0, -1) * 255.0) for f in (fuser, without)
+        )
         assert np.abs(img - exp8).max() <= 1.0
         apart = max(apart, float(np.abs(img - other8).max()))
     assert apart > 2.0  # the PET gain was used, not the default one
@@ -155,9 +205,24 @@ def test_inference_walks_the_preset_path(trained_demo_bundle: tuple[Path, str], 
 def test_export_to_torchscript_fuses_as_the_checkpoint(trained_demo_bundle: tuple[Path, str]) -> None:
     bundle, _ = trained_demo_bundle
     ts_file = bundle / "models" / "model.ts"
-    ok(run_bundle(["ckpt_export", "network_def", "--filepath", ts_file, "--ckpt_file", bundle / "models" / "model.pt",
-                   "--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json", *NET],
-                  cwd=bundle))
+    ok(
+        run_bundle(
+            [
+                "ckpt_export",
+                "network_def",
+                "--filepath",
+                ts_file,
+                "--ckpt_file",
+                bundle / "models" / "model.pt",
+                "--meta_file",
+                "configs/metadata.json",
+                "--config_file",
+                "configs/inference.json",
+                *NET,
+            ],
+            cwd=bundle,
+        )
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
         scripted = torch.jit.load(str(ts_file))
@@ -177,22 +242,57 @@ def test_export_to_torchscript_fuses_as_the_checkpoint(trained_demo_bundle: tupl
 
 def test_verify_metadata_and_network_shapes() -> None:
     cfg = Path("configs")
-    out = ok(run_bundle(["verify_metadata", "--meta_file", cfg / "metadata.json", "--filepath", cfg / "schema.json",
-                         "--hash_val", SCHEMA_MD5, "--hash_type", "md5"],
-                        cwd=BUNDLE))
+    out = ok(
+        run_bundle(
+            [
+                "verify_metadata",
+                "--meta_file",
+                cfg / "metadata.json",
+                "--filepath",
+                cfg / "schema.json",
+                "--hash_val",
+                SCHEMA_MD5,
+                "--hash_type",
+                "md5",
+            ],
+            cwd=BUNDLE,
+        )
+    )
     assert "metadata is verified with no error" in out and f"md5: {SCHEMA_MD5}" in out and "skipped downloading" in out
-    out = ok(run_bundle(["verify_net_in_out", "network_def", "--meta_file", cfg / "metadata.json", "--config_file",
-                         cfg / "inference.json", "--any", "40", "--device", "cpu", *NET], cwd=BUNDLE))
+    out = ok(
+        run_bundle(
+            [
+                "verify_net_in_out",
+                "network_def",
+                "--meta_file",
+                cfg / "metadata.json",
+                "--config_file",
+                cfg / "inference.json",
+                "--any",
+                "40",
+                "--device",
+                "cpu",
+                *NET,
+            ],
+            cwd=BUNDLE,
+        )
+    )
     assert "data shape of network is verified with no error" in out
 
 
 def test_training_initialize_run_finalize_form(bundle_copy: Path, demo_root: Path) -> None:
-    proc = run_bundle(["run", "--config_file", "configs/train.json", "--epochs", "1", "--dataset_dir", demo_root,
-                       *TINY], cwd=bundle_copy)
+    proc = run_bundle(
+        ["run", "--config_file", "configs/train.json", "--epochs", "1", "--dataset_dir", demo_root, *TINY],
+        cwd=bundle_copy,
+    )
     out = ok(proc)
     assert "Epoch: 1/1, Iter: 2/2" in out and "Engine run finished" in out
     assert (bundle_copy / "models" / "model.pt").is_file()
     # a finished run asked for the same epochs resumes and has nothing left to do
-    out = ok(run_bundle(["run", "--config_file", "configs/train.json", "--epochs", "1", "--dataset_dir", demo_root,
-                         *TINY], cwd=bundle_copy))
+    out = ok(
+        run_bundle(
+            ["run", "--config_file", "configs/train.json", "--epochs", "1", "--dataset_dir", demo_root, *TINY],
+            cwd=bundle_copy,
+        )
+    )
     assert "(epoch 1 done)" in out and "Iter:" not in out

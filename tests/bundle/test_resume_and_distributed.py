@@ -21,10 +21,27 @@ pytestmark = pytest.mark.slow
 def test_killed_mid_epoch_resumes_without_losing_epochs(bundle_copy: Path, demo_root: Path, seed: int) -> None:
     """SIGKILL at a seeded random iteration of epochs 2-3; the rerun resumes after the last completed epoch."""
     epoch, it = random.Random(seed).choice([(e, i) for e in (2, 3) for i in (1, 2, 3) if (e, i) != (3, 3)])
-    args = ["run", "training", "--config_file", "configs/train.json", "--epochs", "3", "--dataset_dir", demo_root,
-            *TINY, "--epoch_length", "3"]
-    proc = subprocess.Popen([sys.executable, "-m", "monai.bundle", *map(str, args)], cwd=bundle_copy, env=bundle_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = [
+        "run",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--epochs",
+        "3",
+        "--dataset_dir",
+        demo_root,
+        *TINY,
+        "--epoch_length",
+        "3",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monai.bundle", *map(str, args)],
+        cwd=bundle_copy,
+        env=bundle_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen = []
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -49,8 +66,22 @@ def test_killed_mid_epoch_resumes_without_losing_epochs(bundle_copy: Path, demo_
 
 def test_torchrun_two_processes(bundle_copy: Path, demo_root: Path) -> None:
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2"]
-    out = ok(run_bundle(["run", "--config_file", "['configs/train.json','configs/multi_gpu_train.json']",
-                         "--epochs", "1", "--dataset_dir", demo_root, *TINY], cwd=bundle_copy, launcher=launcher))
+    out = ok(
+        run_bundle(
+            [
+                "run",
+                "--config_file",
+                "['configs/train.json','configs/multi_gpu_train.json']",
+                "--epochs",
+                "1",
+                "--dataset_dir",
+                demo_root,
+                *TINY,
+            ],
+            cwd=bundle_copy,
+            launcher=launcher,
+        )
+    )
     assert "backend gloo, rank 0 of 2, device cpu" in out and "backend gloo, rank 1 of 2, device cpu" in out
     # rank 0 alone writes: checkpoint_last.pt and model.pt (train#saver and train#model_saver log once each)
     assert out.count("Saved checkpoint at epoch: 1") == 2

@@ -14,24 +14,13 @@ import torch
 from ignite.engine import Engine
 from monai.data import DataLoader, Dataset
 
+from monai_fusion.bundle import bundle_root_from_cli, check_training_settings, parse_bundle_argv
+from monai_fusion.data import bundle_datalist, default_dataset_dir, write_demo_dataset
 from monai_fusion.data.datalist import find_pairs
-from monai_fusion.engines.training import (
-    AtomicCheckpointSaver,
-    AtomicDiskSaver,
-    CheckedCheckpointLoader,
-    PairedFusionLoss,
-    bundle_datalist,
-    bundle_root_from_cli,
-    check_training_settings,
-    create_fusion_evaluator,
-    create_fusion_trainer,
-    default_dataset_dir,
-    loss_terms_output,
-    parse_bundle_argv,
-    write_demo_dataset,
-)
+from monai_fusion.engines import create_fusion_evaluator, create_fusion_trainer
 from monai_fusion.fusers import get_fuser
-from monai_fusion.losses import FusionLoss, StructureFusionLoss
+from monai_fusion.handlers import AtomicCheckpointSaver, AtomicDiskSaver, CheckedCheckpointLoader, loss_terms_output
+from monai_fusion.losses import FusionLoss, PairedFusionLoss, StructureFusionLoss
 from monai_fusion.metrics import compute_metrics
 from monai_fusion.networks import MSRPAN, PosterFusionNet, save_checkpoint
 from monai_fusion.networks.nets.two_source import TwoSourceFusionNet
@@ -45,8 +34,10 @@ MAIN = "/venv/lib/python3.11/site-packages/monai/bundle/__main__.py"
 
 def _pairs(n: int = 4, size: int = 32) -> list[dict[str, torch.Tensor]]:
     g = torch.Generator().manual_seed(1)
-    return [{"mri": torch.rand(1, size, size, generator=g), "other": torch.rand(1, size, size, generator=g)}
-            for _ in range(n)]
+    return [
+        {"mri": torch.rand(1, size, size, generator=g), "other": torch.rand(1, size, size, generator=g)}
+        for _ in range(n)
+    ]
 
 
 # ------------------------------------------------------------------------------------------ network
@@ -96,8 +87,9 @@ def test_trainer_reports_every_loss_term() -> None:
     torch.manual_seed(0)
     net = TwoSourceFusionNet("poster", strategy="attention", **SMALL)
     loader = DataLoader(Dataset(_pairs()), batch_size=2)
-    trainer = create_fusion_trainer("cpu", 2, loader, net, torch.optim.Adam(net.parameters(), 1e-3),
-                                    PairedFusionLoss(lambda_perc=0.0))
+    trainer = create_fusion_trainer(
+        "cpu", 2, loader, net, torch.optim.Adam(net.parameters(), 1e-3), PairedFusionLoss(lambda_perc=0.0)
+    )
     trainer.run()
     out = loss_terms_output(trainer.state.output)
     assert set(out) == {"loss", "loss_mse", "loss_grad", "loss_perc"} and out["loss_perc"] == 0.0
@@ -121,16 +113,18 @@ def test_trainer_reports_every_term_of_the_bundle_loss() -> None:
     assert out["loss"] == pytest.approx(sum(loss.weights[t] * out[f"loss_{t}"] for t in terms), rel=1e-5, abs=1e-6)
     metrics = trainer.state.metrics
     assert set(metrics) == {"train_loss", *(f"train_{t}" for t in terms)}
-    assert metrics["train_loss"] == pytest.approx(sum(loss.weights[t] * metrics[f"train_{t}"] for t in terms),
-                                                  rel=1e-5, abs=1e-6)
+    assert metrics["train_loss"] == pytest.approx(
+        sum(loss.weights[t] * metrics[f"train_{t}"] for t in terms), rel=1e-5, abs=1e-6
+    )
 
 
 def test_evaluator_metrics_are_the_fusion_metrics_of_the_clamped_output() -> None:
     torch.manual_seed(0)
     net = TwoSourceFusionNet("poster", strategy="attention", **SMALL).eval()
     data = _pairs(3)
-    evaluator = create_fusion_evaluator("cpu", DataLoader(Dataset(data), batch_size=2), net,
-                                        metrics=["MI", "SSIM"], key_metric="ssim")
+    evaluator = create_fusion_evaluator(
+        "cpu", DataLoader(Dataset(data), batch_size=2), net, metrics=["MI", "SSIM"], key_metric="ssim"
+    )
     evaluator.run()
     assert evaluator.state.key_metric_name == "SSIM"
     mri = torch.stack([d["mri"] for d in data])
@@ -162,16 +156,18 @@ def test_atomic_saver_removes_a_replaced_file_only_after_the_next_write(tmp_path
 
 def test_checkpoint_saver_keeps_its_ranking_across_runs(tmp_path: Path) -> None:
     net = torch.nn.Linear(2, 1)
-    saver = AtomicCheckpointSaver(str(tmp_path), {"model": net}, save_key_metric=True, key_metric_name="m",
-                                  key_metric_filename="model.pt")
+    saver = AtomicCheckpointSaver(
+        str(tmp_path), {"model": net}, save_key_metric=True, key_metric_name="m", key_metric_filename="model.pt"
+    )
     engine = Engine(lambda e, b: None)
     saver.attach(engine)
     engine.state.metrics = {"m": 0.5}
     saver.metrics_completed(engine)
     state = saver.state_dict()
     assert [p for p, _ in state["_saved"]] == [0.5]
-    again = AtomicCheckpointSaver(str(tmp_path), {"model": net}, save_key_metric=True, key_metric_name="m",
-                                  key_metric_filename="model.pt")
+    again = AtomicCheckpointSaver(
+        str(tmp_path), {"model": net}, save_key_metric=True, key_metric_name="m", key_metric_filename="model.pt"
+    )
     again.load_state_dict(state)
     mtime = (tmp_path / "model.pt").stat().st_mtime_ns
     engine.state.metrics = {"m": 0.4}  # worse than the interrupted run's best: keep its model
@@ -194,8 +190,10 @@ def test_checkpoint_loader_checks_before_the_run(tmp_path: Path) -> None:
         CheckedCheckpointLoader(tmp_path / "broken.pt", {"model": net}).attach(engine)
     trainer = Engine(lambda e, b: None)
     trainer.state.max_epochs, trainer.state.epoch_length = 2, 5
-    torch.save({"model": net.state_dict(), "trainer": {"iteration": 15, "epoch_length": 5, "max_epochs": 3}},
-               tmp_path / "last.pt")
+    torch.save(
+        {"model": net.state_dict(), "trainer": {"iteration": 15, "epoch_length": 5, "max_epochs": 3}},
+        tmp_path / "last.pt",
+    )
     with pytest.raises(FusionInputError, match="has 3 epochs done, more than --epochs 2"):
         CheckedCheckpointLoader(tmp_path / "last.pt", {"model": net, "trainer": trainer}).attach(trainer)
     trainer.state.max_epochs = 4
@@ -239,42 +237,73 @@ def test_demo_dataset_layout_is_reused(tmp_path: Path) -> None:
     assert (root / "PET-MRI" / "MRI" / f"{found.items[0]['name']}.png").stat().st_mtime_ns == stamp
 
 
-def test_default_dataset_dir_prefers_real_data_then_falls_back_to_the_demo(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_dataset_dir_reads_the_environment_then_falls_back_to_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MONAI_FUSION_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MONAI_FUSION_HARVARD", str(tmp_path / "absent"))
-    bundle = tmp_path / "project" / "bundles" / "multimodal_fusion"
     with pytest.warns(UserWarning, match="embedded synthetic MNI152"):
-        assert default_dataset_dir(bundle) == str(tmp_path / "cache" / "demo" / "dataset")
-    shared = tmp_path / "shared" / "data" / "harvard"
-    shared.mkdir(parents=True)
-    assert default_dataset_dir(bundle) == str(shared)  # ../shared/data/harvard beside the project
+        assert default_dataset_dir() == str(tmp_path / "cache" / "demo" / "dataset")
+    # a checkout's ../shared/data/harvard is not looked for: the library holds no development path
+    (tmp_path / "shared" / "data" / "harvard").mkdir(parents=True)
+    monkeypatch.delenv("MONAI_FUSION_HARVARD")
+    with pytest.warns(UserWarning, match="MONAI_FUSION_HARVARD"):
+        assert default_dataset_dir() == str(tmp_path / "cache" / "demo" / "dataset")
     monkeypatch.setenv("MONAI_FUSION_HARVARD", str(tmp_path))
-    assert default_dataset_dir(bundle) == str(tmp_path)
+    assert default_dataset_dir() == str(tmp_path)
 
 
 # ------------------------------------------------------------------------------------- command line
 def test_parse_bundle_argv_reads_fire_forms() -> None:
-    cmd = parse_bundle_argv([MAIN, "run", "training", "--config_file", "['a/configs/train.json','b.json']",
-                             "--epochs=2", "--network_def#channels", "8", "--amp"])
-    assert cmd == {"command": "run",
-                   "params": {"run_id": "training", "config_file": "['a/configs/train.json','b.json']"},
-                   "overrides": {"epochs": "2", "network_def#channels": "8", "amp": "True"}}
+    cmd = parse_bundle_argv(
+        [
+            MAIN,
+            "run",
+            "training",
+            "--config_file",
+            "['a/configs/train.json','b.json']",
+            "--epochs=2",
+            "--network_def#channels",
+            "8",
+            "--amp",
+        ]
+    )
+    assert cmd == {
+        "command": "run",
+        "params": {"run_id": "training", "config_file": "['a/configs/train.json','b.json']"},
+        "overrides": {"epochs": "2", "network_def#channels": "8", "amp": "True"},
+    }
     assert parse_bundle_argv(["/usr/bin/pytest", "run"]) is None
-    assert bundle_root_from_cli([MAIN, "run", "--config_file", "['x/configs/train.json','y/configs/e.json']"]) \
-        == str(Path("x").resolve())
+    assert bundle_root_from_cli([MAIN, "run", "--config_file", "['x/configs/train.json','y/configs/e.json']"]) == str(
+        Path("x").resolve()
+    )
     assert bundle_root_from_cli([MAIN, "run", "--config-file", "inference.json"]) == str(Path(".").resolve())
     assert bundle_root_from_cli(["/usr/bin/pytest"], default="here") == "here"
 
 
 def test_check_training_settings() -> None:
-    good = dict(epochs=3, batch_size=2, patch_size=[64, 64], learning_rate=1e-4, val_fraction=0.2, num_workers=0,
-                epoch_length=None, max_train_pairs=5, resume=True, unknown="kept")
+    good = dict(
+        epochs=3,
+        batch_size=2,
+        patch_size=[64, 64],
+        learning_rate=1e-4,
+        val_fraction=0.2,
+        num_workers=0,
+        epoch_length=None,
+        max_train_pairs=5,
+        resume=True,
+        unknown="kept",
+    )
     assert check_training_settings(**good) == good
-    for name, value, expected in [("patch_size", 64, "two positive integers"), ("learning_rate", 0, "positive number"),
-                                  ("val_fraction", 1.0, "[0, 1)"), ("num_workers", -1, ">= 0"),
-                                  ("max_val_pairs", 0, "or null"), ("batch_size", True, "positive integer")]:
+    for name, value, expected in [
+        ("patch_size", 64, "two positive integers"),
+        ("learning_rate", 0, "positive number"),
+        ("val_fraction", 1.0, "[0, 1)"),
+        ("num_workers", -1, ">= 0"),
+        ("max_val_pairs", 0, "or null"),
+        ("batch_size", True, "positive integer"),
+    ]:
         with pytest.raises(FusionInputError, match=re.escape(expected)):
             check_training_settings(**{name: value})
 
@@ -321,16 +350,30 @@ def test_config_workflow_from_python_has_the_bundle_properties(tmp_path: Path) -
     tiny = {TINY[i][2:]: DefaultParseValue(TINY[i + 1]) for i in range(0, len(TINY), 2)}
     hook = sys.excepthook
     try:
-        wf = ConfigWorkflow(config_file=str(bundle / "configs" / "train.json"), workflow_type="train",
-                            logging_file=False, bundle_root=str(bundle), dataset_dir=str(data), epochs=1, **tiny)
+        wf = ConfigWorkflow(
+            config_file=str(bundle / "configs" / "train.json"),
+            workflow_type="train",
+            logging_file=False,
+            bundle_root=str(bundle),
+            dataset_dir=str(data),
+            epochs=1,
+            **tiny,
+        )
         wf.initialize()
         assert wf.check_properties() == []
         wf.run()
         wf.finalize()
         assert wf.trainer.state.epoch == 1 and (bundle / "models" / "model.pt").is_file()
-        infer = ConfigWorkflow(config_file=str(bundle / "configs" / "inference.json"), workflow_type="infer",
-                               logging_file=False, bundle_root=str(bundle), input_dir=str(data), max_pairs=1,
-                               register=False, **{k: v for k, v in tiny.items() if k.startswith("network_def")})
+        infer = ConfigWorkflow(
+            config_file=str(bundle / "configs" / "inference.json"),
+            workflow_type="infer",
+            logging_file=False,
+            bundle_root=str(bundle),
+            input_dir=str(data),
+            max_pairs=1,
+            register=False,
+            **{k: v for k, v in tiny.items() if k.startswith("network_def")},
+        )
         infer.initialize()
         assert infer.check_properties() == []
         infer.run()

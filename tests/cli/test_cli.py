@@ -31,14 +31,42 @@ def test_demo_writes_fused_and_overview(tmp_path: Path, capsys: pytest.CaptureFi
 def test_fuse_png_and_nifti(tmp_path: Path) -> None:
     files = write_demo_files()
     out_png = tmp_path / "f.png"
-    assert main(["fuse", str(files["mri_png"]), str(files["pet_png"]), "-o", str(out_png), "--modality", "pet",
-                 "--method", "average", "--no-register"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(files["mri_png"]),
+                str(files["pet_png"]),
+                "-o",
+                str(out_png),
+                "--modality",
+                "pet",
+                "--method",
+                "average",
+                "--no-register",
+            ]
+        )
+        == 0
+    )
     mri = np.asarray(Image.open(files["mri_png"]), dtype=float)
     fused = np.asarray(Image.open(out_png).convert("L"), dtype=float)
     assert np.corrcoef(mri.ravel(), fused.ravel())[0, 1] > 0.5
     out_nii = tmp_path / "f.nii.gz"
-    assert main(["fuse", str(files["mri_nii"]), str(files["pet_nii"]), "-o", str(out_nii), "--modality", "pet",
-                 "--no-register"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(files["mri_nii"]),
+                str(files["pet_nii"]),
+                "-o",
+                str(out_nii),
+                "--modality",
+                "pet",
+                "--no-register",
+            ]
+        )
+        == 0
+    )
     import nibabel as nib
 
     img = nib.load(out_nii)
@@ -57,7 +85,10 @@ def test_fuse_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "input" in capsys.readouterr().err
     assert main(["fuse", str(files["mri_png"]), str(files["pet_nii"]), "-o", str(tmp_path / "o.png")]) == 2
     assert "both be 2D" in capsys.readouterr().err
-    assert main(["fuse", str(files["mri_png"]), str(files["pet_png"]), "-o", str(tmp_path / "o.png"), "--method", "nope"]) == 2
+    assert (
+        main(["fuse", str(files["mri_png"]), str(files["pet_png"]), "-o", str(tmp_path / "o.png"), "--method", "nope"])
+        == 2
+    )
     assert "unknown fusion method" in capsys.readouterr().err
     assert main(["fuse", str(files["mri_png"]), str(files["pet_png"]), "--dicom-out", str(tmp_path / "d")]) == 2
     assert "--dicom-out needs volume inputs" in capsys.readouterr().err
@@ -101,8 +132,24 @@ def test_fuse_folder_then_evaluate(few_real_pairs: Path, tmp_path: Path, capsys:
     assert main(["fuse", "--pairs", str(few_real_pairs), "-o", str(few_real_pairs / "x")]) == 2
     assert "inside the input folder" in capsys.readouterr().err
     csv = tmp_path / "m.csv"
-    assert main(["evaluate", "--pairs", str(few_real_pairs), "--fused", str(out), "--metrics", "EN", "SSIM", "PSNR",
-                 "--csv", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pairs",
+                str(few_real_pairs),
+                "--fused",
+                str(out),
+                "--metrics",
+                "EN",
+                "SSIM",
+                "PSNR",
+                "--csv",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     table = capsys.readouterr().out
     for pair in ("CT-MRI", "PET-MRI", "SPECT-MRI"):
         assert pair in table

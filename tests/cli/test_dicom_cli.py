@@ -24,11 +24,28 @@ def _sitk_series(folder: Path) -> sitk.Image:
     return reader.Execute()
 
 
-def test_fuse_dicom_series_to_nifti_and_dicom(dicom_pair: dict[str, Path], tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_fuse_dicom_series_to_nifti_and_dicom(
+    dicom_pair: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     nii, dcm = tmp_path / "fused.nii.gz", tmp_path / "fused_dicom"
-    assert main(["fuse", str(dicom_pair["mri"]), str(dicom_pair["pet"]), "-o", str(nii), "--dicom-out", str(dcm),
-                 "--modality", "pet", "--method", "laplacian"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(dicom_pair["mri"]),
+                str(dicom_pair["pet"]),
+                "-o",
+                str(nii),
+                "--dicom-out",
+                str(dcm),
+                "--modality",
+                "pet",
+                "--method",
+                "laplacian",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "98x116x94" in captured.out and "total" in captured.out
     assert "94/94" in captured.err  # the progress bar ran over every slice
@@ -41,8 +58,16 @@ def test_fuse_dicom_series_to_nifti_and_dicom(dicom_pair: dict[str, Path], tmp_p
     assert first.SOPClassUID == SECONDARY_CAPTURE_SOP_CLASS == first.file_meta.MediaStorageSOPClassUID
     assert first.PhotometricInterpretation == "MONOCHROME2" and first.SamplesPerPixel == 1  # grey PET volume
     assert first.BitsAllocated == 8 and (first.Rows, first.Columns) == (116, 98)
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
-               "StudyID", "AccessionNumber"):
+    for kw in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyID",
+        "AccessionNumber",
+    ):
         assert str(first.data_element(kw).value) == str(mri_ds.data_element(kw).value), kw
     assert first.PatientID == "MF-0001" and first.AccessionNumber == "ACC42"
     assert first.SeriesInstanceUID != mri_ds.SeriesInstanceUID
@@ -51,10 +76,12 @@ def test_fuse_dicom_series_to_nifti_and_dicom(dicom_pair: dict[str, Path], tmp_p
     assert len(sops) == 94 and mri_ds.SOPInstanceUID not in sops
     assert "laplacian" in first.SeriesDescription and __version__ in first.SeriesDescription
     assert "laplacian" in first.DerivationDescription and __version__ in first.DerivationDescription
-    np.testing.assert_allclose([float(v) for v in first.ImageOrientationPatient],
-                               [float(v) for v in mri_ds.ImageOrientationPatient], atol=1e-6)
-    np.testing.assert_allclose([float(v) for v in first.ImagePositionPatient],
-                               [float(v) for v in mri_ds.ImagePositionPatient], atol=1e-3)
+    np.testing.assert_allclose(
+        [float(v) for v in first.ImageOrientationPatient], [float(v) for v in mri_ds.ImageOrientationPatient], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        [float(v) for v in first.ImagePositionPatient], [float(v) for v in mri_ds.ImagePositionPatient], atol=1e-3
+    )
     assert [float(v) for v in first.PixelSpacing] == [2.0, 2.0] and float(first.SliceThickness) == 2.0
 
     # SimpleITK reads the fused series on the MRI's grid, with the fusion's values in 8 bits
@@ -70,19 +97,44 @@ def test_fuse_dicom_series_to_nifti_and_dicom(dicom_pair: dict[str, Path], tmp_p
 
     # existing output: refused without --overwrite, replaced with it
     names = {f.name: f.stat().st_mtime_ns for f in files}
-    assert main(["fuse", str(dicom_pair["mri"]), str(dicom_pair["pet"]), "--dicom-out", str(dcm),
-                 "--no-register", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "fuse",
+                str(dicom_pair["mri"]),
+                str(dicom_pair["pet"]),
+                "--dicom-out",
+                str(dcm),
+                "--no-register",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "exists and is not empty" in capsys.readouterr().err
     assert {f.name: f.stat().st_mtime_ns for f in dcm.iterdir()} == names
-    assert main(["fuse", str(dicom_pair["mri"]), str(dicom_pair["pet"]), "--dicom-out", str(dcm),
-                 "--no-register", "--no-progress", "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(dicom_pair["mri"]),
+                str(dicom_pair["pet"]),
+                "--dicom-out",
+                str(dcm),
+                "--no-register",
+                "--no-progress",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert len(list(dcm.iterdir())) == 94
     assert pydicom.dcmread(next(dcm.iterdir())).SeriesInstanceUID != first.SeriesInstanceUID
 
 
-def test_dicom_folder_with_several_series(dicom_pair: dict[str, Path], tmp_path: Path,
-                                          series_writer: Callable[..., Path],
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_dicom_folder_with_several_series(
+    dicom_pair: dict[str, Path], tmp_path: Path, series_writer: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     both = tmp_path / "both"
     shutil.copytree(dicom_pair["mri"], both)
     d = demo_volume_pair(2)
@@ -92,30 +144,73 @@ def test_dicom_folder_with_several_series(dicom_pair: dict[str, Path], tmp_path:
     err = capsys.readouterr().err
     assert "2 DICOM series" in err and "1.2.826.0.1.3680043.8.498.101" in err and "--mri-series" in err
     assert "1.2.826.0.1.3680043.8.498.777" in err and not out.exists()
-    assert main(["fuse", str(both), str(both), "-o", str(out), "--no-register", "--no-progress",
-                 "--mri-series", "1.2.826.0.1.3680043.8.498.101", "--other-series", "1.2.826.0.1.3680043.8.498.777",
-                 "--method", "max"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(both),
+                str(both),
+                "-o",
+                str(out),
+                "--no-register",
+                "--no-progress",
+                "--mri-series",
+                "1.2.826.0.1.3680043.8.498.101",
+                "--other-series",
+                "1.2.826.0.1.3680043.8.498.777",
+                "--method",
+                "max",
+            ]
+        )
+        == 0
+    )
     fused = np.asarray(nib.load(out).dataobj)
     mri, pet = d["mri"][0], d["pet_aligned"][0]
     assert fused.shape == mri.shape
     # max of two percentile-windowed images: at least as bright as the MRI's own windowing almost everywhere
     assert np.corrcoef(fused.ravel(), np.maximum(mri, pet).ravel())[0, 1] > 0.9
-    assert main(["fuse", str(both), str(dicom_pair["pet"]), "--dicom-out", str(both / "fused"), "--overwrite",
-                 "--mri-series", "1.2.826.0.1.3680043.8.498.101"]) == 2
+    assert (
+        main(
+            [
+                "fuse",
+                str(both),
+                str(dicom_pair["pet"]),
+                "--dicom-out",
+                str(both / "fused"),
+                "--overwrite",
+                "--mri-series",
+                "1.2.826.0.1.3680043.8.498.101",
+            ]
+        )
+        == 2
+    )
     assert "refusing to touch an input" in capsys.readouterr().err and not (both / "fused").exists()
-    assert main(["fuse", str(both), str(dicom_pair["pet"]), "-o", str(tmp_path / "g.nii.gz"),
-                 "--mri-series", "9.9.9"]) == 2
+    assert (
+        main(["fuse", str(both), str(dicom_pair["pet"]), "-o", str(tmp_path / "g.nii.gz"), "--mri-series", "9.9.9"])
+        == 2
+    )
     assert "is not in" in capsys.readouterr().err
 
 
-def test_dicom_mismatched_patients(dicom_pair: dict[str, Path], tmp_path: Path, series_writer: Callable[..., Path],
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_dicom_mismatched_patients(
+    dicom_pair: dict[str, Path], tmp_path: Path, series_writer: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     d = demo_volume_pair(2)
-    other = series_writer(tmp_path / "pet_other", d["pet"], d["affine"], "1.2.826.0.1.3680043.8.498.555", "PT",
-                          patient_id="SOMEONE-ELSE")
+    other = series_writer(
+        tmp_path / "pet_other", d["pet"], d["affine"], "1.2.826.0.1.3680043.8.498.555", "PT", patient_id="SOMEONE-ELSE"
+    )
     dcm, nii = tmp_path / "out_dcm", tmp_path / "out.nii.gz"
-    args = ["fuse", str(dicom_pair["mri"]), str(other), "-o", str(nii), "--dicom-out", str(dcm), "--no-register",
-            "--no-progress"]
+    args = [
+        "fuse",
+        str(dicom_pair["mri"]),
+        str(other),
+        "-o",
+        str(nii),
+        "--dicom-out",
+        str(dcm),
+        "--no-register",
+        "--no-progress",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "'MF-0001'" in err and "'SOMEONE-ELSE'" in err and "--force" in err
@@ -135,8 +230,20 @@ def test_dicom_bad_outputs(dicom_pair: dict[str, Path], tmp_path: Path, capsys: 
     assert main(["fuse", mri, str(tmp_path / "missing"), "--dicom-out", str(tmp_path / "o")]) == 2
     assert "file not found" in capsys.readouterr().err
     files = write_demo_files()
-    assert main(["fuse", str(files["mri_nii"]), str(files["pet_nii"]), "-o", str(tmp_path / "f.nii.gz"),
-                 "--other-series", "1.2.3"]) == 2
+    assert (
+        main(
+            [
+                "fuse",
+                str(files["mri_nii"]),
+                str(files["pet_nii"]),
+                "-o",
+                str(tmp_path / "f.nii.gz"),
+                "--other-series",
+                "1.2.3",
+            ]
+        )
+        == 2
+    )
     assert "--other-series chooses a series in a DICOM folder" in capsys.readouterr().err
     assert main(["fuse", mri, pet]) == 2
     assert "--dicom-out" in capsys.readouterr().err

@@ -35,7 +35,12 @@ def test_rgb_series_pixels_geometry_and_identifiers(tmp_path: Path) -> None:
     assert ds.SOPClassUID == SECONDARY_CAPTURE_SOP_CLASS
     assert (ds.PhotometricInterpretation, ds.SamplesPerPixel, ds.PlanarConfiguration) == ("RGB", 3, 0)
     assert (ds.Rows, ds.Columns, ds.InstanceNumber) == (5, 7, 3)
-    assert (str(ds.PatientName), ds.PatientID, ds.StudyInstanceUID, ds.AccessionNumber) == ("Doe^Jane", "P7", "1.2.3.9", "A1")
+    assert (str(ds.PatientName), ds.PatientID, ds.StudyInstanceUID, ds.AccessionNumber) == (
+        "Doe^Jane",
+        "P7",
+        "1.2.3.9",
+        "A1",
+    )
     assert ds.PatientBirthDate == "" and "dwt" in ds.SeriesDescription
     expected = np.rint(np.transpose(vol[:, :, :, 2], (2, 1, 0)) * 255).astype(np.uint8)  # (rows=Y, cols=X, 3)
     np.testing.assert_array_equal(ds.pixel_array, expected)

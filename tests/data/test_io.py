@@ -56,7 +56,11 @@ def test_palette_rgba_and_16bit(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content, match",
-    [(b"", "empty"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "could not be read"), (b"not an image", "could not be read")],
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "could not be read"),
+        (b"not an image", "could not be read"),
+    ],
 )
 def test_bad_files(tmp_path: Path, content: bytes, match: str) -> None:
     p = tmp_path / "bad file é.png"
@@ -117,9 +121,14 @@ def _dicom_series(folder: Path, vol_zyx: np.ndarray, uid: str, spacing=(0.9, 0.8
         sl = img[:, :, z]
         pos = img.TransformIndexToPhysicalPoint((0, 0, z))
         for tag, value in {
-            "0020|000e": uid, "0020|000d": "1.2.3.4", "0008|0060": "MR", "0020|0013": str(z + 1),
-            "0020|0032": "\\".join(f"{p:.4f}" for p in pos), "0020|0037": "1\\0\\0\\0\\1\\0",
-            "0028|0030": f"{spacing[1]}\\{spacing[0]}", "0018|0050": str(spacing[2]),
+            "0020|000e": uid,
+            "0020|000d": "1.2.3.4",
+            "0008|0060": "MR",
+            "0020|0013": str(z + 1),
+            "0020|0032": "\\".join(f"{p:.4f}" for p in pos),
+            "0020|0037": "1\\0\\0\\0\\1\\0",
+            "0028|0030": f"{spacing[1]}\\{spacing[0]}",
+            "0018|0050": str(spacing[2]),
         }.items():
             sl.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{uid[-3:]}_{z:03d}.dcm"))

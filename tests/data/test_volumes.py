@@ -26,8 +26,15 @@ def volume_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_find_volume_pairs(volume_root: Path, tmp_path: Path) -> None:
     items = find_volume_pairs(volume_root)
-    assert items == [{"mri": str(volume_root / "case01" / "MRI.nii.gz"), "other": str(volume_root / "case01" / "PET.nii.gz"),
-                      "modality": "PET", "case": "case01", "pair_type": "PET-MRI"}]
+    assert items == [
+        {
+            "mri": str(volume_root / "case01" / "MRI.nii.gz"),
+            "other": str(volume_root / "case01" / "PET.nii.gz"),
+            "modality": "PET",
+            "case": "case01",
+            "pair_type": "PET-MRI",
+        }
+    ]
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "MRI.nii.gz").write_bytes(b"x")
     with pytest.raises(FusionInputError, match="exactly one of CT, PET, SPECT"):

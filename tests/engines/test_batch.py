@@ -7,17 +7,20 @@ import torch
 from ignite.engine import Events
 from monai.data import MetaTensor
 
+from monai_fusion.engines import create_fusion_evaluator
 from monai_fusion.engines.batch import PrepareFusionBatch
-from monai_fusion.engines.training import create_fusion_evaluator
 from monai_fusion.networks import WeightMapFusionNet
 from monai_fusion.utils import FusionInputError
 
 
 def _batch(n: int = 2) -> dict:
     g = torch.Generator().manual_seed(0)
-    return {"mri": MetaTensor(torch.rand(n, 1, 24, 24, generator=g)),
-            "other": MetaTensor(torch.rand(n, 1, 24, 24, generator=g)),
-            "pair_type": ["CT-MRI", "PET-MRI"][:n], "modality": ["ct", "PET"][:n]}
+    return {
+        "mri": MetaTensor(torch.rand(n, 1, 24, 24, generator=g)),
+        "other": MetaTensor(torch.rand(n, 1, 24, 24, generator=g)),
+        "pair_type": ["CT-MRI", "PET-MRI"][:n],
+        "modality": ["ct", "PET"][:n],
+    }
 
 
 def test_modality_rides_to_the_network_as_a_keyword() -> None:
@@ -25,7 +28,9 @@ def test_modality_rides_to_the_network_as_a_keyword() -> None:
     assert len(PrepareFusionBatch()(batch)) == 2  # without modality_key: MONAI's (inputs, targets)
     x, target, args, kwargs = PrepareFusionBatch(modality_key="modality")(batch)
     assert args == () and kwargs == {"modality": ["CT", "PET"]}
-    assert target.meta["pair_type"] == ["CT-MRI", "PET-MRI"] and torch.equal(x, torch.cat([batch["mri"], batch["other"]], 1))
+    assert target.meta["pair_type"] == ["CT-MRI", "PET-MRI"] and torch.equal(
+        x, torch.cat([batch["mri"], batch["other"]], 1)
+    )
     with pytest.raises(FusionInputError, match=r"batch\['modality'\] 'PT' is not one of CT, PET, SPECT"):
         PrepareFusionBatch(modality_key="modality")({**batch, "modality": ["CT", "PT"]})
     with pytest.raises(FusionInputError, match="lists 1 names for a batch of 2"):

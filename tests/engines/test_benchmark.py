@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from monai_fusion.cli import main
+from monai_fusion.data import write_demo_dataset
 from monai_fusion.engines.benchmark import run_benchmark, wins_against
-from monai_fusion.engines.training import write_demo_dataset
 from monai_fusion.networks import WeightMapFusionNet, save_checkpoint
 
 
@@ -19,15 +19,34 @@ def demo_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_demo_dataset(tmp_path_factory.mktemp("bench") / "pairs", cases=2, slices_per_case=2)
 
 
-def test_cli_writes_csv_report_plots_montage(demo_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_csv_report_plots_montage(
+    demo_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     torch.set_num_threads(1)
     ckpt = tmp_path / "tiny.pt"
     torch.manual_seed(0)
     net = WeightMapFusionNet(channels=4, full_channels=4)
     save_checkpoint(net, ckpt, config=net.config)
     out = tmp_path / "bench"
-    argv = ["benchmark", "--data", str(demo_pairs), "--split", "all", "--methods", "default", "average", "max",
-            "--metrics", "SSIM", "Qabf", "SCD", "-o", str(out), "--weights", f"default={ckpt}"]
+    argv = [
+        "benchmark",
+        "--data",
+        str(demo_pairs),
+        "--split",
+        "all",
+        "--methods",
+        "default",
+        "average",
+        "max",
+        "--metrics",
+        "SSIM",
+        "Qabf",
+        "SCD",
+        "-o",
+        str(out),
+        "--weights",
+        f"default={ckpt}",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "default leads on PET-MRI:" in printed
@@ -60,14 +79,22 @@ def test_wins_against_counts_ties_as_wins() -> None:
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_shipped_default_model_beats_max_and_average_on_held_out_atlas_pairs(harvard_root: Path, tmp_path: Path) -> None:
+def test_shipped_default_model_beats_max_and_average_on_held_out_atlas_pairs(
+    harvard_root: Path, tmp_path: Path
+) -> None:
     """A sample of the case-wise validation split: the shipped model keeps more visual information (VIF) than the
     two simple rules on every pair type and more edges (Qabf) on PET/SPECT-MRI, with SSIM no worse than the mean
     rule's minus 0.01 (the full table is docs/benchmark.md; on all 35 CT-MRI pairs it also leads on Qabf, but not on
     this sample's first six, where the maximum rule keeps more bone edges)."""
     torch.set_num_threads(1)
-    res = run_benchmark(harvard_root, tmp_path / "b", methods=["default", "average", "max"],
-                        metrics=["Qabf", "VIF", "SSIM"], max_pairs=6, progress=False)
+    res = run_benchmark(
+        harvard_root,
+        tmp_path / "b",
+        methods=["default", "average", "max"],
+        metrics=["Qabf", "VIF", "SSIM"],
+        max_pairs=6,
+        progress=False,
+    )
     for pt, table in res["summary"].items():
         wins = set(wins_against(table, "default", ["Qabf", "VIF", "SSIM"]))
         assert ({"Qabf", "VIF"} if pt != "CT-MRI" else {"VIF"}) <= wins, pt
@@ -93,9 +120,13 @@ def test_choose_gains_calibrates_each_pair_type_within_the_ssim_limit() -> None:
     def won(n: int, margin: float = 0.01) -> dict[str, float]:
         return {k: margin for k in m[:n]}
 
-    results = {0.0: {"CT-MRI": won(5), "PET-MRI": won(3)}, 0.3: {"CT-MRI": won(4), "PET-MRI": won(5)},
-               0.4: {"CT-MRI": won(4), "PET-MRI": won(5)}, 0.5: {"CT-MRI": won(3), "PET-MRI": won(5)},
-               1.0: {"CT-MRI": won(2), "PET-MRI": won(4)}}
+    results = {
+        0.0: {"CT-MRI": won(5), "PET-MRI": won(3)},
+        0.3: {"CT-MRI": won(4), "PET-MRI": won(5)},
+        0.4: {"CT-MRI": won(4), "PET-MRI": won(5)},
+        0.5: {"CT-MRI": won(3), "PET-MRI": won(5)},
+        1.0: {"CT-MRI": won(2), "PET-MRI": won(4)},
+    }
     assert choose(results) == {"CT": 0.0, "PET": 0.4}  # each pair type its own best, the plateau's middle
     results[0.5]["PET-MRI"] = {**won(5), "Qabf": 0.0001}  # a narrow win: the tie goes to the others
     assert choose(results) == {"CT": 0.0, "PET": 0.3}
@@ -116,13 +147,17 @@ def test_choose_gains_calibrates_each_pair_type_within_the_ssim_limit() -> None:
     assert single({0.0: even, 0.4: two}, target_wins=7) == 0.0  # no gain reaches 7: the worst case decides
     with pytest.raises(ValueError, match="no gains"):
         single({})
-    table = {"default": {"A": (1.1, 0.0), "B": (0.5, 0.0)}, "max": {"A": (1.0, 0.0), "B": (0.6, 0.0)},
-             "average": {"A": (0.9, 0.0), "B": (0.2, 0.0)}}
+    table = {
+        "default": {"A": (1.1, 0.0), "B": (0.5, 0.0)},
+        "max": {"A": (1.0, 0.0), "B": (0.6, 0.0)},
+        "average": {"A": (0.9, 0.0), "B": (0.2, 0.0)},
+    }
     assert script.win_margins(table, "default", ["A", "B"]) == pytest.approx({"A": 0.1})
 
 
-def test_calibration_script_scores_gains_against_a_benchmark_csv(demo_pairs: Path, tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_calibration_script_scores_gains_against_a_benchmark_csv(
+    demo_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     torch.set_num_threads(1)
     script = _calibration_script()
     ckpt = tmp_path / "tiny.pt"
@@ -134,15 +169,38 @@ def test_calibration_script_scores_gains_against_a_benchmark_csv(demo_pairs: Pat
     out = tmp_path / "bench"
     assert main(["benchmark", "--data", str(demo_pairs), "--methods", "average", "max", "-o", str(out)]) == 0
     capsys.readouterr()
-    assert script.main(["--data", str(demo_pairs), "--weights", str(ckpt), "--baselines", str(out / "per_image.csv"),
-                        "--gains", "0,1"]) == 0
+    assert (
+        script.main(
+            [
+                "--data",
+                str(demo_pairs),
+                "--weights",
+                str(ckpt),
+                "--baselines",
+                str(out / "per_image.csv"),
+                "--gains",
+                "0,1",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "gain 0.00:" in printed and "gain 1.00:" in printed and "/7" in printed
     assert 'chosen detail_gain {"PET": ' in printed and "PET-MRI: gain" in printed  # the demo has PET-MRI only
     assert '"default": ' in printed and "one gain for every pair type" in printed
     with pytest.raises(SystemExit, match="--gains"):
-        script.main(["--data", str(demo_pairs), "--weights", str(ckpt), "--baselines", str(out / "per_image.csv"),
-                     "--gains", "a,b"])
+        script.main(
+            [
+                "--data",
+                str(demo_pairs),
+                "--weights",
+                str(ckpt),
+                "--baselines",
+                str(out / "per_image.csv"),
+                "--gains",
+                "a,b",
+            ]
+        )
 
 
 def test_random_init_networks_are_the_same_on_every_run() -> None:

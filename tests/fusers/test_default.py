@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from monai_fusion.fusers import DEFAULT_WEIGHTS, get_fuser
-from monai_fusion.fusers import learned
+from monai_fusion.fusers import DEFAULT_WEIGHTS, get_fuser, learned
 from monai_fusion.metrics import compute_metrics
 from monai_fusion.networks import MissingWeightsError, WeightMapFusionNet, load_weights_file, split_checkpoint
 
@@ -37,8 +36,10 @@ def test_fuses_the_demo_pair_in_range_and_keeps_more_edges_than_the_mean() -> No
     fused = get_fuser("default").fuse(mri, pet, modality="PET")
     assert fused.shape == mri.shape and float(fused.min()) >= 0 and float(fused.max()) <= 1
     mean = (mri + pet) / 2
-    q = {k: float(compute_metrics(v * 255, mri * 255, pet * 255, metrics=["Qabf"])["Qabf"])
-         for k, v in (("default", fused), ("average", mean))}
+    q = {
+        k: float(compute_metrics(v * 255, mri * 255, pet * 255, metrics=["Qabf"])["Qabf"])
+        for k, v in (("default", fused), ("average", mean))
+    }
     assert q["default"] > q["average"]
 
 
@@ -88,8 +89,9 @@ def test_per_modality_gain_reaches_the_network_through_fuse_and_fuse_sample(tmp_
         fuser.fuse(mri, other, modality="MRI")
     with pytest.raises(FusionInputError, match="lists 3 names for a batch of 2"):
         fuser.fuse(mri, other, modality=["CT", "PET", "PET"])
-    only_ct = save_checkpoint(WeightMapFusionNet(channels=4, full_channels=4, detail_gain={"CT": 0.0}),
-                              tmp_path / "ct.pt")
+    only_ct = save_checkpoint(
+        WeightMapFusionNet(channels=4, full_channels=4, detail_gain={"CT": 0.0}), tmp_path / "ct.pt"
+    )
     with pytest.raises(FusionInputError, match="no detail gain for PET .*detail_gain=<number>"):
         get_fuser("default", weights=str(only_ct)).fuse(mri, other, modality="PET")
     ct_default = WeightMapFusionNet(channels=4, full_channels=4, detail_gain={"CT": 0.0, "default": 1})

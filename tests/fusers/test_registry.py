@@ -25,8 +25,15 @@ NO_WEIGHTS_NEEDED = ["average", "max", "laplacian", "dwt", "guided_filter", "pos
 
 def test_every_method_is_registered() -> None:
     assert available_fusers() == sorted(NO_WEIGHTS_NEEDED + ["zero_learning", "default"])
-    assert set(fusers.__all__) >= {"Fuser", "register_fuser", "get_fuser", "available_fusers",
-                                   "check_fuser_inputs", "AverageFuser", "MaxFuser"}
+    assert set(fusers.__all__) >= {
+        "Fuser",
+        "register_fuser",
+        "get_fuser",
+        "available_fusers",
+        "check_fuser_inputs",
+        "AverageFuser",
+        "MaxFuser",
+    }
 
 
 def test_unknown_and_duplicate_names() -> None:

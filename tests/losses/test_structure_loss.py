@@ -15,8 +15,8 @@ from monai_fusion.utils import FusionInputError
 def _pair(seed: int = 0, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
-    a = ((xx ** 2 + yy ** 2) < 0.6).float() * 0.6 + 0.1 * torch.rand(size, size, generator=g)
-    b = torch.exp(-((xx - 0.2) ** 2 + yy ** 2) / 0.1) * 0.9
+    a = ((xx**2 + yy**2) < 0.6).float() * 0.6 + 0.1 * torch.rand(size, size, generator=g)
+    b = torch.exp(-((xx - 0.2) ** 2 + yy**2) / 0.1) * 0.9
     return a[None, None].clamp(0, 1), b[None, None].clamp(0, 1)
 
 
@@ -147,8 +147,9 @@ def test_mi_term_is_computed_only_where_weighted_and_raises_the_mi_metric() -> N
     loss(pred, a.repeat(2, 1, 1, 1), b.repeat(2, 1, 1, 1), pair_types=["CT-MRI", "PET-MRI"]).backward()
     assert pred.grad[0].abs().sum() > 0 and pred.grad[1].abs().sum() == 0  # PET-MRI: weight 0, term not computed
     assert set(loss.last_terms) == {"mi", "total"}
-    terms = loss.terms(pred.detach(), a.repeat(2, 1, 1, 1), b.repeat(2, 1, 1, 1),
-                       mi_samples=torch.tensor([True, False]))
+    terms = loss.terms(
+        pred.detach(), a.repeat(2, 1, 1, 1), b.repeat(2, 1, 1, 1), mi_samples=torch.tensor([True, False])
+    )
     assert float(terms["mi"][1]) == 0.0 and float(terms["mi"][0]) < 0
     # a batch without any weighted sample (no CT-MRI in it) gives a zero term and a finite loss
     none = loss(pred, a.repeat(2, 1, 1, 1), b.repeat(2, 1, 1, 1), pair_types=["PET-MRI", "SPECT-MRI"])
@@ -184,13 +185,16 @@ def test_reference_rules_measure_each_term_from_the_best_simple_rule() -> None:
     best = torch.maximum(a, b)
     ref = {k: torch.minimum(v, plain.terms((a + b) / 2, a, b)[k]) for k, v in plain.terms(best, a, b).items()}
     value = loss(best, a, b)
-    expected = sum(loss.weights[k] * tau * float(torch.nn.functional.softplus((v - ref[k]) / tau))
-                   for k, v in plain.terms(best, a, b).items())  # the gaps are 0 where max is the better rule
+    expected = sum(
+        loss.weights[k] * tau * float(torch.nn.functional.softplus((v - ref[k]) / tau))
+        for k, v in plain.terms(best, a, b).items()
+    )  # the gaps are 0 where max is the better rule
     assert float(value) == pytest.approx(expected, rel=1e-5)
     # the logged terms stay the raw ones (comparable with a plain run)
     plain(best, a, b)
     assert {k: v for k, v in loss.last_terms.items() if k != "total"} == pytest.approx(
-        {k: v for k, v in plain.last_terms.items() if k != "total"})
+        {k: v for k, v in plain.last_terms.items() if k != "total"}
+    )
     # a copy of the MRI is far behind both rules on SCD and Qabf: its hinged loss is larger
     assert float(loss(a, a, b)) > float(value)
     pred = best.clone().requires_grad_()

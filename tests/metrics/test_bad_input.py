@@ -17,16 +17,19 @@ def trio(images):
     return (a + b) / 2, a, b
 
 
-@pytest.mark.parametrize("case,match", [
-    ("shape", "differs from the fused image"),
-    ("channels", r"expected shape \(B, 1, H, W\)"),
-    ("rank", r"expected shape \(B, 1, H, W\)"),
-    ("dtype", "not floating point"),
-    ("numpy", "expected a torch.Tensor"),
-    ("nan", "NaN/Inf"),
-    ("range", r"outside protocol 'standard'.s range \[0, 255\]"),
-    ("unit_range", r"lie in \[0, 1\] but protocol 'standard' expects \[0, 255\]"),
-])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("shape", "differs from the fused image"),
+        ("channels", r"expected shape \(B, 1, H, W\)"),
+        ("rank", r"expected shape \(B, 1, H, W\)"),
+        ("dtype", "not floating point"),
+        ("numpy", "expected a torch.Tensor"),
+        ("nan", "NaN/Inf"),
+        ("range", r"outside protocol 'standard'.s range \[0, 255\]"),
+        ("unit_range", r"lie in \[0, 1\] but protocol 'standard' expects \[0, 255\]"),
+    ],
+)
 def test_bad_inputs_raise_a_clear_error(trio, case, match):
     f, a, b = trio
     if case == "shape":
@@ -85,7 +88,7 @@ def test_constant_images_give_documented_finite_values():
         assert vals[key] == 0.0, key
     assert vals["VIF"] == pytest.approx(1.0)  # a constant reference has nothing to lose (as piq and the script)
     assert 0.0 <= vals["FSIM"] <= 1.0 and 0.0 < vals["SSIM"] < 1.0
-    assert vals["PSNR"] == pytest.approx(10 * np.log10(255.0 ** 2 / ((60.0 ** 2 + 110.0 ** 2) / 2)))
+    assert vals["PSNR"] == pytest.approx(10 * np.log10(255.0**2 / ((60.0**2 + 110.0**2) / 2)))
     same = compute_metrics(a, a, a, ["FMI", "SSIM", "NMI", "PSNR"])
     assert [same[k].item() for k in ("FMI", "SSIM", "NMI", "PSNR")] == [1.0, 1.0, 0.0, 100.0]
 

@@ -66,7 +66,10 @@ def test_evaluate_folders_rows_csv_and_table(tmp_path):
     body = table.splitlines()
     assert "protocol `standard`" in body[0]
     assert body[2].startswith("| pair type | n | EN | MI |") and [ln.split(" | ")[0] for ln in body[4:]] == [
-        "| CT-MRI", "| PET-MRI", "| all"]
+        "| CT-MRI",
+        "| PET-MRI",
+        "| all",
+    ]
     ct = np.array([r["MI"] for r in rows if r["pair_type"] == "CT-MRI"])
     assert f"{ct.mean():.4f} ± {ct.std(ddof=1):.4f}" in body[4]
 
@@ -74,8 +77,9 @@ def test_evaluate_folders_rows_csv_and_table(tmp_path):
 def test_protocol_rescales_8_bit_files(tmp_path):
     _make_dataset(tmp_path, names=("1001",))
     std, _ = evaluate_folders(tmp_path / "pairs", tmp_path / "fused", metrics=["SD", "MI"], pair_types="CT-MRI")
-    poster, table = evaluate_folders(tmp_path / "pairs", tmp_path / "fused", protocol="poster", metrics=["SD", "MI"],
-                                     pair_types="CT-MRI")
+    poster, table = evaluate_folders(
+        tmp_path / "pairs", tmp_path / "fused", protocol="poster", metrics=["SD", "MI"], pair_types="CT-MRI"
+    )
     assert poster[0]["SD"] == pytest.approx(std[0]["SD"] / 255, rel=1e-6)
     assert "protocol `poster`" in table and "| all" not in table
 
@@ -107,8 +111,9 @@ def test_real_pairs_one_per_type(harvard_root, tmp_path):
             (pairs / pair / sub).mkdir(parents=True)
             shutil.copy(harvard_root / pair / sub / f"{name}.png", pairs / pair / sub)
         m = np.asarray(Image.open(pairs / pair / "MRI" / f"{name}.png").convert("L"), dtype=np.float32)
-        o = np.asarray(Image.open(pairs / pair / mod / f"{name}.png").convert("L" if mod == "CT" else "RGB"),
-                       dtype=np.float32)
+        o = np.asarray(
+            Image.open(pairs / pair / mod / f"{name}.png").convert("L" if mod == "CT" else "RGB"), dtype=np.float32
+        )
         _png(fused / pair / f"{name}.png", (m + o) / 2 if o.ndim == 2 else (m[..., None] + o) / 2)
     rows, table = evaluate_folders(pairs, fused, csv_path=tmp_path / "m.csv")
     assert len(rows) == 3 and table.count("\n") == 3 + 4

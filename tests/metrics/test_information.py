@@ -72,7 +72,9 @@ def test_nmi_hossny_and_studholme_forms(images):
     assert normalized_mutual_information(f, a, b, protocol="sum").item() == pytest.approx(2 * val, abs=1e-12)
     # poster: scikit-image's (H(X) + H(F)) / H(X, F) with 100 bins, averaged over the sources
     fp, ap, bp = (t.float() / 255 for t in (f, a, b))
-    ref = (sk_nmi(fp[0, 0].numpy(), ap[0, 0].numpy(), bins=100) + sk_nmi(fp[0, 0].numpy(), bp[0, 0].numpy(), bins=100)) / 2
+    ref = (
+        sk_nmi(fp[0, 0].numpy(), ap[0, 0].numpy(), bins=100) + sk_nmi(fp[0, 0].numpy(), bp[0, 0].numpy(), bins=100)
+    ) / 2
     assert normalized_mutual_information(fp, ap, bp, protocol="poster").item() == pytest.approx(ref, abs=1e-6)
 
 
@@ -120,7 +122,7 @@ def _fmi_reference(a: np.ndarray, b: np.ndarray, f: np.ndarray, w: int = 3) -> f
     vals = []
     for p in range(a.shape[0] - w + 1):
         for q in range(a.shape[1] - w + 1):
-            win = lambda m: m[p:p + w, q:q + w].flatten(order="F")  # noqa: E731
+            win = lambda m: m[p : p + w, q : q + w].flatten(order="F")  # noqa: E731
             vals.append((_fmi_window_reference(win(a), win(f)) + _fmi_window_reference(win(b), win(f))) / 2)
     return float(np.mean(vals))
 

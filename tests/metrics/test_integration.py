@@ -7,8 +7,15 @@ import torch
 from monai.engines import SupervisedEvaluator
 from monai.handlers import from_engine
 
-from monai_fusion.metrics import DEFAULT_METRICS, FusionMetric, FusionMetrics, compute_metrics, pack_sources, resolve_metrics
-from monai_fusion.metrics.handlers import FusionMetricHandler, FusionMetricsHandler
+from monai_fusion.handlers import FusionMetricHandler, FusionMetricsHandler
+from monai_fusion.metrics import (
+    DEFAULT_METRICS,
+    FusionMetric,
+    FusionMetrics,
+    compute_metrics,
+    pack_sources,
+    resolve_metrics,
+)
 from monai_fusion.utils import FusionInputError
 
 NAMES = ["EN", "MI", "SSIM", "Qabf", "CC"]
@@ -45,7 +52,9 @@ def test_single_metric_aggregates_to_a_tensor(images):
     m = FusionMetric("ssim")
     m(y_pred=a, y=pack_sources(a, b))
     expected = compute_metrics(a, a, b, ["SSIM"])["SSIM"].mean()
-    assert m.name == "SSIM" and torch.is_tensor(m.aggregate()) and m.aggregate().item() == pytest.approx(expected.item())
+    assert (
+        m.name == "SSIM" and torch.is_tensor(m.aggregate()) and m.aggregate().item() == pytest.approx(expected.item())
+    )
     with pytest.raises(FusionInputError, match="one metric name"):
         FusionMetric("SSIM,MI")
 
@@ -63,10 +72,13 @@ def test_handlers_in_a_supervised_evaluator(images):
     data = [{"image": y[i], "label": y[i]} for i in range(4)]
     loader = torch.utils.data.DataLoader(data, batch_size=2)
     evaluator = SupervisedEvaluator(
-        device=torch.device("cpu"), val_data_loader=loader, network=_AverageNet(),
+        device=torch.device("cpu"),
+        val_data_loader=loader,
+        network=_AverageNet(),
         key_val_metric={"val_ssim": FusionMetricHandler("SSIM", output_transform=from_engine(["pred", "label"]))},
-        additional_metrics={"fusion": FusionMetricsHandler(NAMES, prefix="val_",
-                                                           output_transform=from_engine(["pred", "label"]))},
+        additional_metrics={
+            "fusion": FusionMetricsHandler(NAMES, prefix="val_", output_transform=from_engine(["pred", "label"]))
+        },
     )
     evaluator.run()
     direct = compute_metrics((a + b) / 2, a, b, NAMES)

@@ -70,7 +70,7 @@ def test_sd_sf_ag_against_numpy_and_scale_with_the_protocol_range(images):
     ref = {
         "SD": np.std(a),
         "SF": np.sqrt(np.mean(np.diff(a, axis=1) ** 2) + np.mean(np.diff(a, axis=0) ** 2)),
-        "AG": np.mean(np.sqrt((gx ** 2 + gy ** 2) / 2)),
+        "AG": np.mean(np.sqrt((gx**2 + gy**2) / 2)),
     }
     for fn, key in ((standard_deviation, "SD"), (spatial_frequency, "SF"), (average_gradient, "AG")):
         assert fn(img).item() == pytest.approx(ref[key], rel=1e-12)

@@ -14,12 +14,24 @@ from monai_fusion.metrics import PROTOCOLS, compute_metrics
 from .conftest import structured
 
 SOURCE_METRICS = ["MI", "NMI", "FMI", "SSIM", "Qabf", "Nabf", "SCD", "CC", "VIF", "PSNR"]
-RANGES = {"EN": (0, 8), "NMI": (0, 1), "FMI": (0, 1), "SSIM": (-1, 1), "Qabf": (0, 1), "Nabf": (0, 1),
-          "SCD": (-2, 2), "CC": (-1, 1), "VIF": (0, float("inf")), "PSNR": (-100, 100), "MI": (0, 8)}
+RANGES = {
+    "EN": (0, 8),
+    "NMI": (0, 1),
+    "FMI": (0, 1),
+    "SSIM": (-1, 1),
+    "Qabf": (0, 1),
+    "Nabf": (0, 1),
+    "SCD": (-2, 2),
+    "CC": (-1, 1),
+    "VIF": (0, float("inf")),
+    "PSNR": (-100, 100),
+    "MI": (0, 8),
+}
 SUM = dataclasses.replace(PROTOCOLS["standard"], name="standard-sum", combine="sum")
 
-trios = st.tuples(st.integers(0, 10_000), st.integers(0, 10_000), st.floats(0.0, 1.0),
-                  st.floats(0.0, 60.0), st.integers(0, 10_000))
+trios = st.tuples(
+    st.integers(0, 10_000), st.integers(0, 10_000), st.floats(0.0, 1.0), st.floats(0.0, 60.0), st.integers(0, 10_000)
+)
 
 
 def _trio(seeds):
@@ -59,6 +71,6 @@ def test_average_fusion_adds_no_artefacts_and_batches_equal_single_images(sa, sb
     batch = compute_metrics(f, a, b, ["Nabf", "MI", "FMI", "SSIM"])
     assert batch["Nabf"].abs().max().item() < 1e-9
     for i in range(2):
-        one = compute_metrics(f[i:i + 1], a[i:i + 1], b[i:i + 1], ["MI", "FMI", "SSIM"])
+        one = compute_metrics(f[i : i + 1], a[i : i + 1], b[i : i + 1], ["MI", "FMI", "SSIM"])
         for key, val in one.items():
             assert val.item() == pytest.approx(batch[key][i].item(), abs=1e-12), key

@@ -18,7 +18,12 @@ def test_builtin_protocols_and_their_key_conventions():
     std, summ, poster = (get_protocol(n) for n in ("standard", "sum", "poster"))
     assert (std.value_range, std.combine, std.mi_unit, std.en_estimator) == ((0.0, 255.0), "mean", "bits", "histogram")
     assert (summ.combine, summ.mi_unit, summ.ssim_size, summ.ssim_data_range) == ("sum", "nats", 7, 2.0)
-    assert (poster.value_range, poster.en_estimator, poster.quantisation, poster.mi_unit) == ((0.0, 1.0), "unique", "floor", "nats")
+    assert (poster.value_range, poster.en_estimator, poster.quantisation, poster.mi_unit) == (
+        (0.0, 1.0),
+        "unique",
+        "floor",
+        "nats",
+    )
     assert get_protocol(std) is std
 
 

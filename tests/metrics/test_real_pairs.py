@@ -40,4 +40,3 @@ def test_float_entropy_explains_the_posters_9_887(real_pairs):
     assert float_en > 8.0 >= eight_bit_en  # impossible for an 8-bit image, yet what shannon_entropy(float) gives
     # saved as an 8-bit PNG, the same image has at most 8 bits under the poster's estimator too
     assert entropy(torch.round(fused * 255) / 255, protocol="poster").item() == pytest.approx(eight_bit_en, abs=1e-9)
-

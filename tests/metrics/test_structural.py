@@ -30,8 +30,17 @@ def test_ssim_of_identical_images_is_one(images):
 def test_ssim_matches_scikit_image_gaussian_window(images):
     a, b = images(1), images(2)
     f = 0.6 * a + 0.4 * b
-    ref = [structural_similarity(s[0, 0].numpy(), f[0, 0].numpy(), gaussian_weights=True, sigma=1.5,
-                                 use_sample_covariance=False, data_range=255.0) for s in (a, b)]
+    ref = [
+        structural_similarity(
+            s[0, 0].numpy(),
+            f[0, 0].numpy(),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=255.0,
+        )
+        for s in (a, b)
+    ]
     assert ssim(f, a, b).item() == pytest.approx(sum(ref) / 2, abs=1e-12)
 
 
@@ -53,7 +62,7 @@ def test_ms_ssim_is_piqs_per_source(images):
 
 def _step_pair(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     a = torch.zeros(1, 1, size, size, dtype=torch.float64)
-    a[..., size // 2:] = 200.0  # vertical step edge
+    a[..., size // 2 :] = 200.0  # vertical step edge
     return a, torch.full_like(a, 100.0)  # B has no edges: only A's edges weigh
 
 
@@ -87,7 +96,9 @@ def test_nabf_is_zero_without_new_edges_and_positive_for_artefacts(images):
     # Sobel is linear: |grad((A + B) / 2)| <= max(|grad A|, |grad B|), so the average adds no edge
     assert nabf((a + b) / 2, a, b).item() == pytest.approx(0.0, abs=1e-12)
     assert nabf(a, a, torch.full_like(a, 50.0)).item() == 0.0
-    noisy = (a + 40 * torch.randn(a.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)).clamp(0, 255)
+    noisy = (a + 40 * torch.randn(a.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)).clamp(
+        0, 255
+    )
     val = nabf(noisy, a, b).item()
     assert 0.01 < val <= 1.0
 
@@ -106,7 +117,9 @@ def test_scd_and_cc_of_linear_combinations(alpha, beta):
     norm = math.hypot(alpha, beta)
     assert correlation_coefficient(f, a, b).item() == pytest.approx((alpha + beta) / norm / 2, abs=1e-12)
     # corr(F - B, A) + corr(F - A, B) with orthogonal unit-variance parts
-    expected = alpha / math.hypot(alpha, beta - 1) + (beta / math.hypot(alpha - 1, beta) if (alpha, beta) != (1.0, 0.0) else 0.0)
+    expected = alpha / math.hypot(alpha, beta - 1) + (
+        beta / math.hypot(alpha - 1, beta) if (alpha, beta) != (1.0, 0.0) else 0.0
+    )
     assert scd(f, a, b).item() == pytest.approx(expected, abs=1e-12)
 
 

@@ -39,7 +39,10 @@ def test_poster_layout_follows_the_poster() -> None:
     assert [b.dilation for b in branches] == [(1, 1), (3, 3), (5, 5)]
     convs = [m for m in net.decoder if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
-        (64, 64, (3, 3)), (64, 32, (3, 3)), (32, 1, (3, 3))]
+        (64, 64, (3, 3)),
+        (64, 32, (3, 3)),
+        (32, 1, (3, 3)),
+    ]
     deeper = PosterFusionNet(channels=32, dilations=(1, 2), depth=2, decoder_channels=(16,))
     assert count_parameters(deeper) < count_parameters(net)
     assert deeper.config["depth"] == 2 and deeper.config["dilations"] == (1, 2)

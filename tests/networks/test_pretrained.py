@@ -91,8 +91,9 @@ def test_medical_extractor_missing_file_names_the_script(tmp_path: Path) -> None
 @pytest.mark.shared_data
 def test_training_script_runs_and_writes_a_loadable_file(harvard_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "features.pt"
-    meta = train_main(["--root", str(harvard_root), "--out", str(out), "--steps", "3", "--batch-size", "4",
-                       "--crop", "32"])
+    meta = train_main(
+        ["--root", str(harvard_root), "--out", str(out), "--steps", "3", "--batch-size", "4", "--crop", "32"]
+    )
     assert meta["steps"] == 3 and meta["train_pairs"] > meta["val_pairs"] > 0
     assert 0.0 <= meta["val_accuracy"] <= 1.0
     net = load_medical_feature_extractor(out)

@@ -19,8 +19,14 @@ from monai_fusion.networks import NETWORKS, save_checkpoint
 pytestmark = pytest.mark.shared_data
 
 
-def _train(net: torch.nn.Module, loss_fn: FusionLoss, mri: torch.Tensor, other: torch.Tensor | None,
-           steps: int, lr: float = 3e-3) -> list[float]:
+def _train(
+    net: torch.nn.Module,
+    loss_fn: FusionLoss,
+    mri: torch.Tensor,
+    other: torch.Tensor | None,
+    steps: int,
+    lr: float = 3e-3,
+) -> list[float]:
     """Full-batch Adam steps; autoencoder on ``mri`` when ``other`` is None, else paired fusion."""
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     net.train()

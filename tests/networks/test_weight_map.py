@@ -122,7 +122,7 @@ def test_detail_gain_per_modality_is_each_samples_own_uniform_gain() -> None:
         for i, (mod, g) in enumerate((("SPECT", 0.4), ("CT", 0.0), ("PET", 0.8))):
             single = WeightMapFusionNet(detail_gain=g).eval()
             single.load_state_dict(net.state_dict())
-            assert torch.allclose(mixed[i], single(x[i:i + 1])[0], atol=1e-6), mod
+            assert torch.allclose(mixed[i], single(x[i : i + 1])[0], atol=1e-6), mod
         assert float((net(x[:1], modality=["PET"]) - net(x[:1], modality=["CT"])).abs().max()) > 1e-4
         assert torch.equal(net(x[:, :1], x[:, 1:], modality=["SPECT", "CT", "PET"]), mixed)  # both call forms
         uniform = WeightMapFusionNet(detail_gain=0.4).eval()  # a single gain ignores the modality
@@ -143,14 +143,20 @@ def test_detail_gain_per_modality_is_each_samples_own_uniform_gain() -> None:
     assert with_default.config["detail_gain"] == {"CT": 0.0, "default": 0.8}
     with torch.no_grad():
         assert torch.allclose(with_default(x), net(x, modality=["PET"] * 3), atol=1e-6)
-        assert torch.allclose(with_default(x, modality=["SPECT", "CT", "PET"]),
-                              net(x, modality=["PET", "CT", "PET"]), atol=1e-6)
+        assert torch.allclose(
+            with_default(x, modality=["SPECT", "CT", "PET"]), net(x, modality=["PET", "CT", "PET"]), atol=1e-6
+        )
     with pytest.raises(ValueError, match="modality PT is not one of CT, PET, SPECT"):  # never the default gain
         with_default(x[:1], modality=["PT"])
-    for bad, match in (({"MRI": 0.1}, "key 'MRI' is not a modality of the other source"),
-                       ({"CT": 0.1, "ct": 0.2}, "names CT twice"), ({"CT": -1.0}, r"detail_gain\['CT'\]"),
-                       ({}, "names no modality"), ({"default": 0.3}, "names no modality"),
-                       ({"PET": {"x": 1}}, "must be a number"), ("a", "must be a number")):
+    for bad, match in (
+        ({"MRI": 0.1}, "key 'MRI' is not a modality of the other source"),
+        ({"CT": 0.1, "ct": 0.2}, "names CT twice"),
+        ({"CT": -1.0}, r"detail_gain\['CT'\]"),
+        ({}, "names no modality"),
+        ({"default": 0.3}, "names no modality"),
+        ({"PET": {"x": 1}}, "must be a number"),
+        ("a", "must be a number"),
+    ):
         with pytest.raises(FusionInputError, match=match):
             WeightMapFusionNet(detail_gain=bad)
 

@@ -53,8 +53,11 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
     start = time.perf_counter()
 
     def _record(kind: str, **fields: Any) -> None:
-        add_record(f"{request.node.nodeid}::{fields.get('id', '')}", kind,
-                   **{"seconds": round(time.perf_counter() - start, 3), **fields})
+        add_record(
+            f"{request.node.nodeid}::{fields.get('id', '')}",
+            kind,
+            **{"seconds": round(time.perf_counter() - start, 3), **fields},
+        )
 
     return _record
 
@@ -103,8 +106,14 @@ def save_nifti(path: Path, vol: np.ndarray, affine: np.ndarray | None = None) ->
     return path
 
 
-def dicom_series(folder: Path, vol_zyx: np.ndarray, uid: str, iop: str = "1\\0\\0\\0\\1\\0",
-                 spacing_z: float = 2.0, positions: list[float] | None = None) -> Path:
+def dicom_series(
+    folder: Path,
+    vol_zyx: np.ndarray,
+    uid: str,
+    iop: str = "1\\0\\0\\0\\1\\0",
+    spacing_z: float = 2.0,
+    positions: list[float] | None = None,
+) -> Path:
     """Write an int16 DICOM series (one file per slice) with SimpleITK; ``positions`` overrides slice z."""
     folder.mkdir(parents=True, exist_ok=True)
     img = sitk.GetImageFromArray(np.asarray(vol_zyx).astype(np.int16))
@@ -114,10 +123,18 @@ def dicom_series(folder: Path, vol_zyx: np.ndarray, uid: str, iop: str = "1\\0\\
     for k in range(img.GetDepth()):
         sl = img[:, :, k]
         z = positions[k] if positions is not None else k * spacing_z
-        tags = {"0020|000e": uid, "0020|000d": "1.2.826.0.1.3680043.8.498.9", "0008|0060": "MR",
-                "0010|0010": "Test^Patient", "0010|0020": "REL-001", "0020|0013": str(k + 1),
-                "0020|0032": "\\".join(f"{v:g}" for v in normal * z), "0020|0037": iop, "0028|0030": "1\\1",
-                "0018|0050": f"{spacing_z:g}"}
+        tags = {
+            "0020|000e": uid,
+            "0020|000d": "1.2.826.0.1.3680043.8.498.9",
+            "0008|0060": "MR",
+            "0010|0010": "Test^Patient",
+            "0010|0020": "REL-001",
+            "0020|0013": str(k + 1),
+            "0020|0032": "\\".join(f"{v:g}" for v in normal * z),
+            "0020|0037": iop,
+            "0028|0030": "1\\1",
+            "0018|0050": f"{spacing_z:g}",
+        }
         for tag, value in tags.items():
             sl.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{uid[-3:]}_{k:03d}.dcm"))

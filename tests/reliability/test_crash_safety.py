@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from monai_fusion.cli import fuse_folder
-from monai_fusion.engines.training import AtomicDiskSaver
+from monai_fusion.handlers import AtomicDiskSaver
 from monai_fusion.networks import save_checkpoint
 from monai_fusion.networks.nets.poster import PosterFusionNet
 
@@ -28,8 +28,13 @@ from .conftest import atlas, files_under, save_nifti, volume
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    return subprocess.Popen([sys.executable, "-m", "monai_fusion.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "monai_fusion.cli", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float = 120) -> bool:
@@ -66,8 +71,12 @@ def test_fuse_pairs_killed_midway_leaves_no_output(seed: int, tmp_path: Path, re
     # a rerun completes; the killed run's hidden folder never holds a file under a final name
     assert len(fuse_folder(str(root), str(out), method="average")) == n
     assert len(files_under(out)) == n
-    record("crash", id=f"fuse-pairs-sigkill-seed{seed}", what=f"fuse --pairs ({n} pairs) killed after {staged} staged "
-           f"images (seeded point {kill_after}): no file under {out.name}/; rerun wrote all {n}")
+    record(
+        "crash",
+        id=f"fuse-pairs-sigkill-seed{seed}",
+        what=f"fuse --pairs ({n} pairs) killed after {staged} staged "
+        f"images (seeded point {kill_after}): no file under {out.name}/; rerun wrote all {n}",
+    )
 
 
 def test_fuse_volume_to_dicom_killed_midway(tmp_path: Path, record: Callable[..., None]) -> None:
@@ -76,18 +85,39 @@ def test_fuse_volume_to_dicom_killed_midway(tmp_path: Path, record: Callable[...
     pet = save_nifti(tmp_path / "pet.nii.gz", volume(shape, 1))
     kill_after = random.Random(2).randint(5, 120)
     dcm, nii = tmp_path / "fused_dicom", tmp_path / "fused.nii.gz"
-    proc = _start(["fuse", str(mri), str(pet), "--dicom-out", str(dcm), "-o", str(nii), "--no-register",
-                   "--no-progress", "--method", "average", "--modality", "pet"], tmp_path)
+    proc = _start(
+        [
+            "fuse",
+            str(mri),
+            str(pet),
+            "--dicom-out",
+            str(dcm),
+            "-o",
+            str(nii),
+            "--no-register",
+            "--no-progress",
+            "--method",
+            "average",
+            "--modality",
+            "pet",
+        ],
+        tmp_path,
+    )
     assert _kill_when(proc, lambda: _staged(tmp_path, "fused_dicom") >= kill_after), "finished before the kill point"
     staged = _staged(tmp_path, "fused_dicom")
     assert not dcm.exists() and not nii.exists()  # neither output exists under its final name
     assert not [p for p in tmp_path.iterdir() if p.name.endswith((".dcm", ".nii", ".nii.gz")) and p not in (mri, pet)]
-    record("crash", id="fuse-volume-dicom-sigkill", what=f"fuse --dicom-out ({shape[2]} slices) killed after {staged} "
-           f"slices staged (seeded point {kill_after}): no {dcm.name}/ and no {nii.name}")
+    record(
+        "crash",
+        id="fuse-volume-dicom-sigkill",
+        what=f"fuse --dicom-out ({shape[2]} slices) killed after {staged} "
+        f"slices staged (seeded point {kill_after}): no {dcm.name}/ and no {nii.name}",
+    )
 
 
-def test_checkpoint_write_interrupted_keeps_the_previous_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               record: Callable[..., None]) -> None:
+def test_checkpoint_write_interrupted_keeps_the_previous_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: Callable[..., None]
+) -> None:
     net = PosterFusionNet(channels=8, decoder_channels=(8, 8))
     target = save_checkpoint(net, tmp_path / "model.pt")
     before = target.read_bytes()
@@ -117,6 +147,9 @@ def test_checkpoint_write_interrupted_keeps_the_previous_one(tmp_path: Path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ignite", "model.pt"]  # no temporary under a final name
     monkeypatch.setattr(torch, "save", real_save)
     assert torch.load(target, weights_only=True)["config"]["channels"] == 8
-    record("crash", id="checkpoint-interrupted-write", what="save_checkpoint and AtomicDiskSaver interrupted mid-write: "
-           "the previous checkpoint stays byte-identical and loadable")
-
+    record(
+        "crash",
+        id="checkpoint-interrupted-write",
+        what="save_checkpoint and AtomicDiskSaver interrupted mid-write: "
+        "the previous checkpoint stays byte-identical and loadable",
+    )

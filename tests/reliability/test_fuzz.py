@@ -50,8 +50,13 @@ def _record_property_counts() -> Iterator[None]:
     start = time.perf_counter()
     yield
     for name, stats in sorted(_STATS.items()):
-        add_record(f"{__name__}::property-{name}", "fuzz", id=f"property-{name}", cases=stats["cases"],
-                   what=f"hypothesis property: {name}")
+        add_record(
+            f"{__name__}::property-{name}",
+            "fuzz",
+            id=f"property-{name}",
+            cases=stats["cases"],
+            what=f"hypothesis property: {name}",
+        )
     add_record(f"{__name__}::module", "fuzz-total", seconds=round(time.perf_counter() - start, 1))
 
 
@@ -120,8 +125,9 @@ def _read(suffix: str, data: bytes) -> str:
 
 
 @pytest.mark.parametrize("suffix", [".png", ".nii.gz", ".nii", ".dcm"])
-def test_reader_fuzz(suffix: str, seeds: dict[str, bytes], record: Callable[..., None],
-                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reader_fuzz(
+    suffix: str, seeds: dict[str, bytes], record: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a mutated header can declare any size: keep the memory guard low here so no case allocates gigabytes
     # (the guard itself has its own rows in the matrix)
     import monai_fusion.data.io as io_module
@@ -130,8 +136,13 @@ def test_reader_fuzz(suffix: str, seeds: dict[str, bytes], record: Callable[...,
     stats: Counter = Counter()
     start = time.perf_counter()
 
-    @settings(max_examples=READER_CASES[suffix], deadline=None, database=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=READER_CASES[suffix],
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(mutations)
     def run(m: tuple[float, list[tuple[float, int]], bytes | None]) -> None:
         stats[_read(suffix, _mutate(seeds[suffix], *m))] += 1
@@ -139,9 +150,14 @@ def test_reader_fuzz(suffix: str, seeds: dict[str, bytes], record: Callable[...,
     run()
     seconds = time.perf_counter() - start
     assert sum(stats.values()) >= READER_CASES[suffix] // 2 and stats["FusionInputError"] > 0
-    record("fuzz", id=f"reader-{suffix}", cases=sum(stats.values()), seconds=round(seconds, 1),
-           outcomes=dict(stats), what=f"{'read_image' if suffix == '.png' else 'read_volume'} on mutated/truncated "
-           f"{suffix} files and raw bytes")
+    record(
+        "fuzz",
+        id=f"reader-{suffix}",
+        cases=sum(stats.values()),
+        seconds=round(seconds, 1),
+        outcomes=dict(stats),
+        what=f"{'read_image' if suffix == '.png' else 'read_volume'} on mutated/truncated {suffix} files and raw bytes",
+    )
 
 
 # ------------------------------------------------------------------------------------------ properties
@@ -163,8 +179,10 @@ def test_colour_split_and_merge_round_trip(a: np.ndarray) -> None:
 
 
 @settings(max_examples=40, deadline=None, database=None, derandomize=True)
-@given(shapes.flatmap(lambda hw: arrays(np.float64, (1, *hw), elements=st.floats(-1e4, 1e4))),
-       st.sampled_from(["percentile", "range"]))
+@given(
+    shapes.flatmap(lambda hw: arrays(np.float64, (1, *hw), elements=st.floats(-1e4, 1e4))),
+    st.sampled_from(["percentile", "range"]),
+)
 def test_normalisation_range_and_order(a: np.ndarray, mode: str) -> None:
     """Any finite input lands in [0, 1] with its order kept (or is refused as (almost) constant)."""
     _STATS.setdefault("normalise", Counter())["cases"] += 1
@@ -225,28 +243,47 @@ def fusers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # `default` loads its shipped weights; random ones of the same network test the same code without them
     default = tmp_path_factory.mktemp("default") / "model.pt"
     torch.save(WeightMapFusionNet().state_dict(), default)
-    kwargs: dict[str, dict[str, Any]] = {"poster": {"channels": 8}, "msrpan": {"channels": 8}, "msdra": {"channels": 8},
-                                         "default": {"weights": default}}
+    kwargs: dict[str, dict[str, Any]] = {
+        "poster": {"channels": 8},
+        "msrpan": {"channels": 8},
+        "msdra": {"channels": 8},
+        "default": {"weights": default},
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return {m: get_fuser(m, **kwargs.get(m, {})) for m in METHODS}
 
 
-@settings(max_examples=60, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.sampled_from(METHODS), st.integers(1, 3), st.integers(1, 40), st.integers(1, 40), st.integers(0, 2**31 - 1),
-       st.sampled_from(["uniform", "binary", "constant", "dark"]),
-       st.lists(st.sampled_from(["CT", "PET", "SPECT", "pet"]), min_size=3, max_size=3), st.booleans())
-def test_fuse_api_shape_and_range(fusers: dict[str, Any], method: str, b: int, h: int, w: int, seed: int,
-                                  kind: str, modalities: list[str], one: bool) -> None:
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.sampled_from(METHODS),
+    st.integers(1, 3),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from(["uniform", "binary", "constant", "dark"]),
+    st.lists(st.sampled_from(["CT", "PET", "SPECT", "pet"]), min_size=3, max_size=3),
+    st.booleans(),
+)
+def test_fuse_api_shape_and_range(
+    fusers: dict[str, Any], method: str, b: int, h: int, w: int, seed: int, kind: str, modalities: list[str], one: bool
+) -> None:
     """Any valid input (B, 1, H, W) in [0, 1], any size, any modality: the output has the input's shape and lies
     in [0, 1]."""
     _STATS.setdefault("fuse-api", Counter())["cases"] += 1
     g = torch.Generator().manual_seed(seed)
-    make = {"uniform": lambda: torch.rand(b, 1, h, w, generator=g),
-            "binary": lambda: (torch.rand(b, 1, h, w, generator=g) > 0.5).float(),
-            "constant": lambda: torch.full((b, 1, h, w), float(torch.rand(1, generator=g))),
-            "dark": lambda: torch.rand(b, 1, h, w, generator=g) * 1e-3}[kind]
+    make = {
+        "uniform": lambda: torch.rand(b, 1, h, w, generator=g),
+        "binary": lambda: (torch.rand(b, 1, h, w, generator=g) > 0.5).float(),
+        "constant": lambda: torch.full((b, 1, h, w), float(torch.rand(1, generator=g))),
+        "dark": lambda: torch.rand(b, 1, h, w, generator=g) * 1e-3,
+    }[kind]
     out = fusers[method].fuse(make(), make(), modality=modalities[0] if one else modalities[:b])
     assert tuple(out.shape) == (b, 1, h, w) and out.dtype == torch.float32
     assert bool(torch.isfinite(out).all()) and float(out.min()) >= 0.0 and float(out.max()) <= 1.0

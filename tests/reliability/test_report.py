@@ -16,8 +16,11 @@ def test_report_lists_every_matrix_row_with_its_expectation() -> None:
     assert spec is not None and spec.loader is not None
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
-    lines = {ln.split("|")[1].strip(): ln for ln in (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
-             .splitlines() if ln.startswith("| `")}
+    lines = {
+        ln.split("|")[1].strip(): ln
+        for ln in (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8").splitlines()
+        if ln.startswith("| `")
+    }
     missing = [r.id for r in [*LIBRARY_ROWS, *CLI_ROWS] if f"`{r.id}`" not in lines]
     missing += [i for i in BUNDLE_IDS if f"`{i}`" not in lines]
     assert missing == [], f"rerun the tests and benchmarks/reliability_report.py: {missing}"

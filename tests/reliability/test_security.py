@@ -16,8 +16,8 @@ from ignite.engine import Engine
 
 from monai_fusion.cli import main
 from monai_fusion.data.dicom import PATIENT_STUDY_KEYWORDS, write_dicom_series
-from monai_fusion.engines.training import CheckedCheckpointLoader, FusedImageWriter
 from monai_fusion.fusers import get_fuser
+from monai_fusion.handlers import CheckedCheckpointLoader, FusedImageWriter
 from monai_fusion.networks import PosterFusionNet, load_weights_file
 from monai_fusion.networks.nets.feature_extractor import load_medical_feature_extractor
 from monai_fusion.networks.nets.vgg import load_vgg_features
@@ -54,10 +54,17 @@ def _torch_load_calls() -> list[tuple[str, int, bool]]:
     found = []
     for py in sorted((ROOT / "monai_fusion").rglob("*.py")):
         for node in ast.walk(ast.parse(py.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load" \
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch":
-                safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
-                           for k in node.keywords)
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "torch"
+            ):
+                safe = any(
+                    k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords
+                )
                 found.append((str(py.relative_to(ROOT)), node.lineno, safe))
     return found
 
@@ -66,13 +73,28 @@ def test_every_torch_load_is_weights_only(record: Callable[..., None]) -> None:
     calls = _torch_load_calls()
     assert calls, "no torch.load found: the scan is broken"
     assert [c for c in calls if not c[2]] == []
-    record("security", id="torch-load-weights-only", what=f"{len(calls)} torch.load calls in monai_fusion/, all "
-           "weights_only=True: " + ", ".join(f"{f}:{n}" for f, n, _ in calls))
+    record(
+        "security",
+        id="torch-load-weights-only",
+        what=f"{len(calls)} torch.load calls in monai_fusion/, all "
+        "weights_only=True: " + ", ".join(f"{f}:{n}" for f, n, _ in calls),
+    )
 
 
-@pytest.mark.parametrize("loader", ["load_weights_file", "fuser-weights", "vgg-weights", "medical-extractor",
-                                    "training-resume", "bundle-model-loader"])
-def test_crafted_pickle_is_refused(loader: str, evil_checkpoint: tuple[Path, Path], record: Callable[..., None]) -> None:
+@pytest.mark.parametrize(
+    "loader",
+    [
+        "load_weights_file",
+        "fuser-weights",
+        "vgg-weights",
+        "medical-extractor",
+        "training-resume",
+        "bundle-model-loader",
+    ],
+)
+def test_crafted_pickle_is_refused(
+    loader: str, evil_checkpoint: tuple[Path, Path], record: Callable[..., None]
+) -> None:
     path, marker = evil_checkpoint
     net = PosterFusionNet(channels=8, decoder_channels=(8, 8))
     calls: dict[str, Callable[[], Any]] = {
@@ -80,8 +102,9 @@ def test_crafted_pickle_is_refused(loader: str, evil_checkpoint: tuple[Path, Pat
         "fuser-weights": lambda: get_fuser("poster", weights=path),
         "vgg-weights": lambda: load_vgg_features("vgg19", path, last_layer=1),
         "medical-extractor": lambda: load_medical_feature_extractor(path),
-        "training-resume": lambda: CheckedCheckpointLoader(path, {"model": net, "trainer": Engine(lambda e, b: None)},
-                                                           required=False).attach(Engine(lambda e, b: None)),
+        "training-resume": lambda: CheckedCheckpointLoader(
+            path, {"model": net, "trainer": Engine(lambda e, b: None)}, required=False
+        ).attach(Engine(lambda e, b: None)),
         "bundle-model-loader": lambda: CheckedCheckpointLoader(path, {"model": net}).attach(Engine(lambda e, b: None)),
     }
     with pytest.raises(FusionInputError, match=r"weights-only|cannot be read") as info:
@@ -101,13 +124,17 @@ def test_safe_output_names() -> None:
         output_path("/out")
 
 
-@pytest.mark.parametrize(("label", "ident"), [
-    ("dotdot-name", {"pair_type": "PET-MRI", "name": "../../../escaped"}),
-    ("dotdot-pair-type", {"pair_type": "../..", "name": "escaped"}),
-    ("absolute-mri-path", {"mri_file": "/elsewhere/MRI/escaped.png"}),
-])
-def test_fused_image_writer_stays_inside_its_folder(label: str, ident: dict[str, str], tmp_path: Path,
-                                                    record: Callable[..., None]) -> None:
+@pytest.mark.parametrize(
+    ("label", "ident"),
+    [
+        ("dotdot-name", {"pair_type": "PET-MRI", "name": "../../../escaped"}),
+        ("dotdot-pair-type", {"pair_type": "../..", "name": "escaped"}),
+        ("absolute-mri-path", {"mri_file": "/elsewhere/MRI/escaped.png"}),
+    ],
+)
+def test_fused_image_writer_stays_inside_its_folder(
+    label: str, ident: dict[str, str], tmp_path: Path, record: Callable[..., None]
+) -> None:
     """Datalist names (from files or users) cannot steer the bundle's writer out of ``output_dir``."""
     from monai.data import MetaTensor
 
@@ -121,14 +148,31 @@ def test_fused_image_writer_stays_inside_its_folder(label: str, ident: dict[str,
     writer(engine)
     written = [p.resolve() for p in tmp_path.rglob("*.png")]
     assert len(written) == 1 and out.resolve() in written[0].parents, written
-    record("security", id=f"writer-path-{label}", what=f"FusedImageWriter {ident} -> "
-           f"<output_dir>/{written[0].relative_to(out.resolve())}")
+    record(
+        "security",
+        id=f"writer-path-{label}",
+        what=f"FusedImageWriter {ident} -> <output_dir>/{written[0].relative_to(out.resolve())}",
+    )
 
 
 # ------------------------------------------------------------------------------------------------- DICOM
-IDENTIFYING = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
-               "AccessionNumber", "StudyDescription", "ReferringPhysicianName", "InstitutionName", "OperatorsName",
-               "PerformingPhysicianName", "PatientAddress", "OtherPatientIDs")
+IDENTIFYING = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "StudyDescription",
+    "ReferringPhysicianName",
+    "InstitutionName",
+    "OperatorsName",
+    "PerformingPhysicianName",
+    "PatientAddress",
+    "OtherPatientIDs",
+)
 
 
 def _identified_series(folder: Path, uid: str, who: str) -> Path:
@@ -153,13 +197,25 @@ def _values(ds: pydicom.Dataset) -> set[str]:
 
 
 @pytest.mark.parametrize("anonymize", [False, True])
-def test_dicom_output_identifiers(anonymize: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  record: Callable[..., None]) -> None:
+def test_dicom_output_identifiers(
+    anonymize: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], record: Callable[..., None]
+) -> None:
     mri = _identified_series(tmp_path / "mri", "1.2.826.0.1.3680043.8.498.401", "Alice")
     pet = _identified_series(tmp_path / "pet", "1.2.826.0.1.3680043.8.498.402", "Bob")
     out = tmp_path / "out"
-    args = ["fuse", str(mri), str(pet), "--dicom-out", str(out), "--no-register", "--no-progress", "--force",
-            "--modality", "pet", *(["--anonymize"] if anonymize else [])]
+    args = [
+        "fuse",
+        str(mri),
+        str(pet),
+        "--dicom-out",
+        str(out),
+        "--no-register",
+        "--no-progress",
+        "--force",
+        "--modality",
+        "pet",
+        *(["--anonymize"] if anonymize else []),
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(args) == 0, capsys.readouterr().err
@@ -182,17 +238,24 @@ def test_dicom_output_identifiers(anonymize: bool, tmp_path: Path, capsys: pytes
                 if kw in mri_ds and kw != "FrameOfReferenceUID":
                     assert str(ds.data_element(kw).value) == str(mri_ds.data_element(kw).value), kw
     assert len({ds.SOPInstanceUID for ds in outs}) == 4
-    record("security", id=f"dicom-identifiers-anonymize-{anonymize}",
-           what=("--anonymize: every identifier empty, new Study/Frame of Reference UIDs, PatientIdentityRemoved=YES"
-                 if anonymize else "MRI's patient/study identifiers only; nothing from the other series; no "
-                 "institution/operator/address tags"))
+    record(
+        "security",
+        id=f"dicom-identifiers-anonymize-{anonymize}",
+        what=(
+            "--anonymize: every identifier empty, new Study/Frame of Reference UIDs, PatientIdentityRemoved=YES"
+            if anonymize
+            else "MRI's patient/study identifiers only; nothing from the other series; no "
+            "institution/operator/address tags"
+        ),
+    )
 
 
 def test_anonymized_writer_without_cli(tmp_path: Path) -> None:
     ref = pydicom.Dataset()
     ref.PatientName, ref.PatientID, ref.StudyInstanceUID = "Doe^Jane", "P7", "1.2.3.9"
-    out = write_dicom_series(np.random.default_rng(0).random((1, 4, 5, 2)), np.eye(4), tmp_path / "o", reference=ref,
-                             anonymize=True)
+    out = write_dicom_series(
+        np.random.default_rng(0).random((1, 4, 5, 2)), np.eye(4), tmp_path / "o", reference=ref, anonymize=True
+    )
     ds = pydicom.dcmread(out / "0000.dcm")
     assert (str(ds.PatientName), ds.PatientID, ds.PatientIdentityRemoved) == ("", "", "YES")
     assert ds.StudyInstanceUID != "1.2.3.9" and files_under(tmp_path) == ["o/0000.dcm", "o/0001.dcm"]
@@ -207,8 +270,23 @@ def test_anonymized_nifti_drops_header_text(tmp_path: Path, capsys: pytest.Captu
     nib.save(img, tmp_path / "mri.nii.gz")
     nib.save(nib.Nifti1Image(volume(seed=1), np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path / "ct.nii.gz")
     for flag, name in (([], "kept.nii.gz"), (["--anonymize"], "anon.nii.gz")):
-        assert main(["fuse", str(tmp_path / "mri.nii.gz"), str(tmp_path / "ct.nii.gz"), "-o", str(tmp_path / name),
-                     "--modality", "ct", "--no-register", "--no-progress", *flag]) == 0, capsys.readouterr().err
+        assert (
+            main(
+                [
+                    "fuse",
+                    str(tmp_path / "mri.nii.gz"),
+                    str(tmp_path / "ct.nii.gz"),
+                    "-o",
+                    str(tmp_path / name),
+                    "--modality",
+                    "ct",
+                    "--no-register",
+                    "--no-progress",
+                    *flag,
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
     kept, anon = nib.load(tmp_path / "kept.nii.gz").header, nib.load(tmp_path / "anon.nii.gz").header
     assert bytes(kept["descrip"]).startswith(b"Alice") and len(kept.extensions) == 1
     assert bytes(anon["descrip"]).strip(b"\0") == b"" and len(anon.extensions) == 0

@@ -17,8 +17,11 @@ from monai_fusion.utils import FusionInputError
 
 
 def test_real_pet_pair_without_registration(harvard_root: Path) -> None:
-    item = {"mri": str(harvard_root / "PET-MRI/MRI/25016.png"), "other": str(harvard_root / "PET-MRI/PET/25016.png"),
-            "modality": "PET"}
+    item = {
+        "mri": str(harvard_root / "PET-MRI/MRI/25016.png"),
+        "other": str(harvard_root / "PET-MRI/PET/25016.png"),
+        "modality": "PET",
+    }
     pre = fusion_preprocess(register=False)
     s = pre(item)
     assert s["mri"].shape == s["other"].shape == s["other_cb"].shape == (1, 256, 256)
@@ -37,13 +40,18 @@ def test_real_pet_pair_without_registration(harvard_root: Path) -> None:
 
 
 def test_ct_pair_stays_grey(harvard_root: Path) -> None:
-    item = {"mri": str(harvard_root / "CT-MRI/MRI/16003.png"), "other": str(harvard_root / "CT-MRI/CT/16003.png"),
-            "modality": "CT"}
+    item = {
+        "mri": str(harvard_root / "CT-MRI/MRI/16003.png"),
+        "other": str(harvard_root / "CT-MRI/CT/16003.png"),
+        "modality": "CT",
+    }
     s = fusion_preprocess(register=False)(item)
     assert "other_cb" not in s
     fused = fuse_sample(s, get_fuser("max"))["fused"]
     assert fused.shape == (1, 256, 256)
-    torch.testing.assert_close(torch.as_tensor(fused), torch.maximum(torch.as_tensor(s["mri"]), torch.as_tensor(s["other"])))
+    torch.testing.assert_close(
+        torch.as_tensor(fused), torch.maximum(torch.as_tensor(s["mri"]), torch.as_tensor(s["other"]))
+    )
 
 
 def test_mismatched_shapes_without_registration(tmp_path: Path) -> None:
@@ -51,7 +59,9 @@ def test_mismatched_shapes_without_registration(tmp_path: Path) -> None:
     Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(tmp_path / "m.png")
     Image.fromarray(rng.integers(0, 255, (32, 40), dtype=np.uint8)).save(tmp_path / "c.png")
     with pytest.raises(FusionInputError, match=r"c\.png.*same size"):
-        fusion_preprocess(register=False)({"mri": str(tmp_path / "m.png"), "other": str(tmp_path / "c.png"), "modality": "CT"})
+        fusion_preprocess(register=False)(
+            {"mri": str(tmp_path / "m.png"), "other": str(tmp_path / "c.png"), "modality": "CT"}
+        )
 
 
 def test_embedded_pair_registers_and_fuses() -> None:

@@ -61,8 +61,9 @@ def test_mono_modal_slice_recovered_within_a_tenth_of_a_pixel(harvard_root: Path
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("pair_type", list(CROSS_MODAL))
-def test_cross_modal_misalignment_recovered_to_where_the_aligned_start_lands(harvard_root: Path,
-                                                                             pair_type: str) -> None:
+def test_cross_modal_misalignment_recovered_to_where_the_aligned_start_lands(
+    harvard_root: Path, pair_type: str
+) -> None:
     registrar = RegisterToReference()
     for name, (deg, shift) in zip(CROSS_MODAL[pair_type], MISALIGNMENTS):
         mri, other = _pair(harvard_root, pair_type, name)

@@ -75,13 +75,18 @@ def find_bundle(app_dir: str | os.PathLike) -> Path:
     """
     import monai_fusion
 
-    candidates = [Path(app_dir).resolve().parents[1] / "bundles" / "multimodal_fusion",
-                  Path(monai_fusion.__file__).resolve().parents[1] / "bundles" / "multimodal_fusion"]
+    candidates = [
+        Path(app_dir).resolve().parents[1] / "bundles" / "multimodal_fusion",
+        Path(monai_fusion.__file__).resolve().parents[1] / "bundles" / "multimodal_fusion",
+    ]
     for cand in candidates:
         if (cand / "configs" / "train.json").is_file():
             return cand
-    raise FusionInputError("no MONAI bundle found at " + " or ".join(map(str, candidates))
-                           + "; pass --conf bundle <folder with configs/train.json>")
+    raise FusionInputError(
+        "no MONAI bundle found at "
+        + " or ".join(map(str, candidates))
+        + "; pass --conf bundle <folder with configs/train.json>"
+    )
 
 
 def bundle_network_args(bundle: Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,9 +149,11 @@ class FusionAppConfig:
         self.method = str(conf.get("method", "auto")).strip().lower()
         self.check_method(self.method, "--conf method")
         if self.method == "bundle" and not self.model_path.is_file():
-            raise FusionInputError(f"--conf method bundle: {self.model_path} does not exist; train first (python -m "
-                                   "monai.bundle run training, or POST /train/fusion to a server started with method "
-                                   "auto) or choose a classical method, e.g. --conf method laplacian")
+            raise FusionInputError(
+                f"--conf method bundle: {self.model_path} does not exist; train first (python -m "
+                "monai.bundle run training, or POST /train/fusion to a server started with method "
+                "auto) or choose a classical method, e.g. --conf method laplacian"
+            )
         self._fusers: dict[tuple[Any, ...], Fuser] = {}
 
     @property
@@ -164,8 +171,9 @@ class FusionAppConfig:
         if method in ("auto", "bundle"):
             return
         if method in NETWORK_METHODS:
-            raise FusionInputError(f"{what} {method}: networks run here as the bundle's trained network; "
-                                   "use method bundle (or auto)")
+            raise FusionInputError(
+                f"{what} {method}: networks run here as the bundle's trained network; use method bundle (or auto)"
+            )
         if method not in available_fusers():
             choices = ["auto", "bundle", *(m for m in available_fusers() if m not in NETWORK_METHODS)]
             raise FusionInputError(f"{what} {method!r}: choose one of {', '.join(choices)}")

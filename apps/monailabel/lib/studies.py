@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import Iterable
 
 from monai_fusion.data.io import IMAGE_SUFFIXES, VOLUME_SUFFIXES
-from monai_fusion.utils.constants import MODALITIES
+from monai_fusion.utils.constants import OTHER_MODALITIES
 from monai_fusion.utils.errors import FusionInputError
 
-__all__ = ["STUDY_SUFFIXES", "StudyPair", "split_image_id", "split_image_name", "find_study_pair", "study_ids",
-           "study_pairs"]
+__all__ = [
+    "STUDY_SUFFIXES",
+    "StudyPair",
+    "split_image_id",
+    "split_image_name",
+    "find_study_pair",
+    "study_ids",
+    "study_pairs",
+]
 
 #: File suffixes a study image may have (2D slices, then volumes).
 STUDY_SUFFIXES: tuple[str, ...] = (*IMAGE_SUFFIXES, *VOLUME_SUFFIXES)
@@ -121,28 +128,35 @@ def find_study_pair(image: str | os.PathLike, other: str | os.PathLike | None = 
         if o_parts is not None and o_parts[1] == "MRI":
             p, o, parts, o_parts = o, p, o_parts, parts
         if parts is not None and parts[1] != "MRI":
-            raise FusionInputError(f"image {p.name} and other image {o.name}: one of them must be the MRI "
-                                   "(<study>_MRI.<ext>)")
+            raise FusionInputError(
+                f"image {p.name} and other image {o.name}: one of them must be the MRI (<study>_MRI.<ext>)"
+            )
         mod = o_parts[1] if o_parts is not None else None
         if mod is None:
-            raise FusionInputError(f"other image {o}: name it <study>_CT|PET|SPECT.<ext> so its modality is known "
-                                   "(the MRI is the image the request names)")
+            raise FusionInputError(
+                f"other image {o}: name it <study>_CT|PET|SPECT.<ext> so its modality is known "
+                "(the MRI is the image the request names)"
+            )
         pair = StudyPair(parts[0] if parts else p.stem, p, o, mod, _suffix(p) in VOLUME_SUFFIXES)
         _check_kinds(pair)
         return pair
     if parts is None:
-        raise FusionInputError(f"image {p.name}: expected a name <study>_<MRI|CT|PET|SPECT>.<ext> with ext one of "
-                               f"{', '.join(STUDY_SUFFIXES)}, so that its partner can be found beside it "
-                               "(or pass the partner as request parameter 'other')")
+        raise FusionInputError(
+            f"image {p.name}: expected a name <study>_<MRI|CT|PET|SPECT>.<ext> with ext one of "
+            f"{', '.join(STUDY_SUFFIXES)}, so that its partner can be found beside it "
+            "(or pass the partner as request parameter 'other')"
+        )
     study = parts[0]
     members = _members(p.parent, study)
     mris = members.get("MRI", [])
-    others = [(m, f) for m in MODALITIES[1:] for f in members.get(m, [])]
+    others = [(m, f) for m in OTHER_MODALITIES for f in members.get(m, [])]
     if len(mris) != 1 or len(others) != 1:
         listing = ", ".join(f.name for fs in members.values() for f in fs)
-        raise FusionInputError(f"study {study!r} in {p.parent} must hold exactly one <study>_MRI image and one "
-                               f"<study>_CT|PET|SPECT image; found: {listing}")
-    (mod, o), = others
+        raise FusionInputError(
+            f"study {study!r} in {p.parent} must hold exactly one <study>_MRI image and one "
+            f"<study>_CT|PET|SPECT image; found: {listing}"
+        )
+    ((mod, o),) = others
     pair = StudyPair(study, mris[0], o, mod, _suffix(mris[0]) in VOLUME_SUFFIXES)
     _check_kinds(pair)
     return pair
@@ -150,8 +164,10 @@ def find_study_pair(image: str | os.PathLike, other: str | os.PathLike | None = 
 
 def _check_kinds(pair: StudyPair) -> None:
     if (_suffix(pair.other) in VOLUME_SUFFIXES) != pair.volume:
-        raise FusionInputError(f"study {pair.study!r}: {pair.mri.name} and {pair.other.name} must both be 2D images "
-                               "or both be NIfTI volumes")
+        raise FusionInputError(
+            f"study {pair.study!r}: {pair.mri.name} and {pair.other.name} must both be 2D images "
+            "or both be NIfTI volumes"
+        )
 
 
 def study_ids(image_id: str, ids: Iterable[str]) -> tuple[str, str, str]:
@@ -162,21 +178,25 @@ def study_ids(image_id: str, ids: Iterable[str]) -> tuple[str, str, str]:
     """
     parts = split_image_id(image_id)
     if parts is None:
-        raise FusionInputError(f"image {image_id!r}: expected an id <study>_<MRI|CT|PET|SPECT> (file "
-                               "<study>_<MODALITY>.<ext>) so that its partner can be found, or the partner's id "
-                               "as request parameter 'other'")
+        raise FusionInputError(
+            f"image {image_id!r}: expected an id <study>_<MRI|CT|PET|SPECT> (file "
+            "<study>_<MODALITY>.<ext>) so that its partner can be found, or the partner's id "
+            "as request parameter 'other'"
+        )
     members: dict[str, list[str]] = {}
     for i in ids:
         p = split_image_id(i)
         if p is not None and p[0] == parts[0]:
             members.setdefault(p[1], []).append(i)
     mris = members.get("MRI", [])
-    others = [(m, i) for m in MODALITIES[1:] for i in members.get(m, [])]
+    others = [(m, i) for m in OTHER_MODALITIES for i in members.get(m, [])]
     if len(mris) != 1 or len(others) != 1:
         listing = ", ".join(sorted(i for v in members.values() for i in v))
-        raise FusionInputError(f"study {parts[0]!r} must hold exactly one image {parts[0]}_MRI and one of "
-                               f"{parts[0]}_CT|PET|SPECT in the datastore; found: {listing}")
-    (mod, other), = others
+        raise FusionInputError(
+            f"study {parts[0]!r} must hold exactly one image {parts[0]}_MRI and one of "
+            f"{parts[0]}_CT|PET|SPECT in the datastore; found: {listing}"
+        )
+    ((mod, other),) = others
     return mris[0], other, mod
 
 
@@ -201,12 +221,12 @@ def study_pairs(images: Iterable[tuple[str, str | os.PathLike]]) -> tuple[list[S
     pairs: list[StudyPair] = []
     for study, members in sorted(groups.items()):
         mris = members.get("MRI", [])
-        others = [(m, f) for m in MODALITIES[1:] for f in members.get(m, [])]
+        others = [(m, f) for m in OTHER_MODALITIES for f in members.get(m, [])]
         names = ", ".join(f.name for fs in members.values() for f in fs)
         if len(mris) != 1 or len(others) != 1:
             skipped.append(f"study {study!r} ({names}): needs one MRI and one CT/PET/SPECT image")
             continue
-        (mod, o), = others
+        ((mod, o),) = others
         pair = StudyPair(study, mris[0], o, mod, _suffix(mris[0]) in VOLUME_SUFFIXES)
         try:
             _check_kinds(pair)

@@ -66,8 +66,9 @@ def fuse_l1(a: torch.Tensor, b: torch.Tensor, window: int = 3, eps: float = 1e-8
     return wa * a + (1.0 - wa) * b
 
 
-def nuclear_weights(a: torch.Tensor, b: torch.Tensor, temperature: float = 1.0, pool: int = 1,
-                    eps: float = 1e-8) -> torch.Tensor:
+def nuclear_weights(
+    a: torch.Tensor, b: torch.Tensor, temperature: float = 1.0, pool: int = 1, eps: float = 1e-8
+) -> torch.Tensor:
     """Global softmax weights from nuclear norms (the poster authors' rule).
 
     Each source's activity is the sum over channels of the nuclear norm (sum of singular values)
@@ -97,8 +98,9 @@ def nuclear_weights(a: torch.Tensor, b: torch.Tensor, temperature: float = 1.0, 
     return torch.softmax(act / scale, dim=1).to(a.dtype)
 
 
-def fuse_nuclear(a: torch.Tensor, b: torch.Tensor, temperature: float = 1.0, pool: int = 1,
-                 eps: float = 1e-8) -> torch.Tensor:
+def fuse_nuclear(
+    a: torch.Tensor, b: torch.Tensor, temperature: float = 1.0, pool: int = 1, eps: float = 1e-8
+) -> torch.Tensor:
     """Softmax + nuclear-norm global weighting: ``w_a * a + w_b * b`` with :func:`nuclear_weights`.
 
     Needs an SVD, which ONNX lacks: export networks with another strategy.
@@ -119,8 +121,9 @@ class AttentionFusionHead(nn.Module):
 
     def __init__(self, channels: int, hidden: int = 32) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(2 * channels, hidden, 3, padding=1), nn.ReLU(),
-                                 nn.Conv2d(hidden, 2, 3, padding=1))
+        self.net = nn.Sequential(
+            nn.Conv2d(2 * channels, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, 2, 3, padding=1)
+        )
         last = self.net[-1]
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
@@ -152,8 +155,16 @@ class FeatureFusion(nn.Module):
         nuclear_pool: pooling factor of the ``nuclear`` rule's SVDs (1: exact, see :func:`nuclear_weights`).
     """
 
-    def __init__(self, strategy: str = "average", channels: int = 64, attention_head: bool = False,
-                 hidden: int = 32, l1_window: int = 3, temperature: float = 1.0, nuclear_pool: int = 4) -> None:
+    def __init__(
+        self,
+        strategy: str = "average",
+        channels: int = 64,
+        attention_head: bool = False,
+        hidden: int = 32,
+        l1_window: int = 3,
+        temperature: float = 1.0,
+        nuclear_pool: int = 4,
+    ) -> None:
         super().__init__()
         self.head: AttentionFusionHead | None = (
             AttentionFusionHead(channels, hidden) if attention_head or strategy == "attention" else None

@@ -30,8 +30,14 @@ class ParallelConvs(nn.Module):
         act: ReLU after each branch.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_sizes: Sequence[int],
-                 dilations: Sequence[int] | None = None, act: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_sizes: Sequence[int],
+        dilations: Sequence[int] | None = None,
+        act: bool = False,
+    ) -> None:
         super().__init__()
         dil = list(dilations) if dilations is not None else [1] * len(kernel_sizes)
         if len(dil) != len(kernel_sizes) or not kernel_sizes:
@@ -85,8 +91,9 @@ class PyramidResidualAttentionBlock(nn.Module):
         if levels < 1:
             raise ValueError(f"levels={levels} must be >= 1")
         self.levels = int(levels)
-        self.unit = nn.Sequential(ParallelConvs(channels, channels, (3, 5), act=True),
-                                  nn.Conv2d(2 * channels, channels, 1))
+        self.unit = nn.Sequential(
+            ParallelConvs(channels, channels, (3, 5), act=True), nn.Conv2d(2 * channels, channels, 1)
+        )
         self.attention = nn.Conv2d(channels, 1, 3, padding=1)
         self.merge = nn.Conv2d(levels * channels, channels, 1)
 
@@ -139,8 +146,9 @@ class DoubleBranchAttentionBlock(nn.Module):
     def __init__(self, channels: int, residual_convs: int = 6, reduction: int = 4) -> None:
         super().__init__()
         half = max(1, channels // 2)
-        self.multiscale = nn.Sequential(ParallelConvs(channels, half, (5, 3, 1), act=True),
-                                        nn.Conv2d(3 * half, channels, 1))
+        self.multiscale = nn.Sequential(
+            ParallelConvs(channels, half, (5, 3, 1), act=True), nn.Conv2d(3 * half, channels, 1)
+        )
         layers: list[nn.Module] = []
         for _ in range(residual_convs):
             layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()]

@@ -6,8 +6,8 @@ from .msdra import MSDRA
 from .msrpan import MSRPAN
 from .poster import PosterFusionNet
 from .two_source import TwoSourceFusionNet
-from .weight_map import WeightMapFusionNet
 from .vgg import VGG_ARCHS, VGG_DEFAULT_LAYERS, VGGFeatures, load_vgg_features, torchvision_weights_file
+from .weight_map import WeightMapFusionNet
 
 __all__ = [
     "FeatureFusionNet",

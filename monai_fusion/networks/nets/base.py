@@ -53,8 +53,14 @@ class FeatureFusionNet(nn.Module):
 
     __jit_ignored_attributes__ = ["config"]
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, fusion: FeatureFusion, size_multiple: int = 1,
-                 config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        fusion: FeatureFusion,
+        size_multiple: int = 1,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.fusion = fusion

@@ -56,8 +56,9 @@ class MedicalFeatureExtractor(nn.Module):
         return outs
 
 
-def load_medical_feature_extractor(path: str | os.PathLike | None = None,
-                                   frozen: bool = True) -> MedicalFeatureExtractor:
+def load_medical_feature_extractor(
+    path: str | os.PathLike | None = None, frozen: bool = True
+) -> MedicalFeatureExtractor:
     """Load the project's medical feature extractor (default: the shipped file).
 
     Args:

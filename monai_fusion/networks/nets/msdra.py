@@ -31,12 +31,30 @@ class MSDRA(FeatureFusionNet):
         attention_head: also build the learned attention fusion head.
     """
 
-    def __init__(self, in_channels: int = 1, channels: int = 32, depth: int = 3, residual_convs: int = 6,
-                 decoder_channels: Sequence[int] = (32, 16), fusion: str = "l1", attention_head: bool = False) -> None:
-        config = dict(in_channels=in_channels, channels=channels, depth=depth, residual_convs=residual_convs,
-                      decoder_channels=tuple(decoder_channels), fusion=fusion, attention_head=attention_head)
-        encoder = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(),
-                                *[DoubleBranchAttentionBlock(channels, residual_convs) for _ in range(depth)])
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: int = 32,
+        depth: int = 3,
+        residual_convs: int = 6,
+        decoder_channels: Sequence[int] = (32, 16),
+        fusion: str = "l1",
+        attention_head: bool = False,
+    ) -> None:
+        config = dict(
+            in_channels=in_channels,
+            channels=channels,
+            depth=depth,
+            residual_convs=residual_convs,
+            decoder_channels=tuple(decoder_channels),
+            fusion=fusion,
+            attention_head=attention_head,
+        )
+        encoder = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1),
+            nn.ReLU(),
+            *[DoubleBranchAttentionBlock(channels, residual_convs) for _ in range(depth)],
+        )
         super().__init__(
             encoder=encoder,
             decoder=conv_decoder(channels, decoder_channels, in_channels, act=True),

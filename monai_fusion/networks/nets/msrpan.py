@@ -31,13 +31,30 @@ class MSRPAN(FeatureFusionNet):
         attention_head: also build the learned attention fusion head.
     """
 
-    def __init__(self, in_channels: int = 1, channels: int = 32, levels: int = 3, depth: int = 1,
-                 decoder_channels: Sequence[int] = (16,), fusion: str = "energy",
-                 attention_head: bool = False) -> None:
-        config = dict(in_channels=in_channels, channels=channels, levels=levels, depth=depth,
-                      decoder_channels=tuple(decoder_channels), fusion=fusion, attention_head=attention_head)
-        encoder = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(),
-                                *[PyramidResidualAttentionBlock(channels, levels) for _ in range(depth)])
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: int = 32,
+        levels: int = 3,
+        depth: int = 1,
+        decoder_channels: Sequence[int] = (16,),
+        fusion: str = "energy",
+        attention_head: bool = False,
+    ) -> None:
+        config = dict(
+            in_channels=in_channels,
+            channels=channels,
+            levels=levels,
+            depth=depth,
+            decoder_channels=tuple(decoder_channels),
+            fusion=fusion,
+            attention_head=attention_head,
+        )
+        encoder = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1),
+            nn.ReLU(),
+            *[PyramidResidualAttentionBlock(channels, levels) for _ in range(depth)],
+        )
         super().__init__(
             encoder=encoder,
             decoder=conv_decoder(channels, decoder_channels, in_channels, act=False),

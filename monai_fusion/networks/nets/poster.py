@@ -42,12 +42,31 @@ class PosterFusionNet(FeatureFusionNet):
         >>> recon = net(mri)       # autoencoder mode
     """
 
-    def __init__(self, in_channels: int = 1, channels: int = 64, dilations: Sequence[int] = (1, 3, 5),
-                 depth: int = 1, repeats: int = 3, pool: int = 2, decoder_channels: Sequence[int] = (64, 32),
-                 decoder_act: bool = False, fusion: str = "nuclear", attention_head: bool = True) -> None:
-        config = dict(in_channels=in_channels, channels=channels, dilations=tuple(dilations), depth=depth,
-                      repeats=repeats, pool=pool, decoder_channels=tuple(decoder_channels),
-                      decoder_act=decoder_act, fusion=fusion, attention_head=attention_head)
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: int = 64,
+        dilations: Sequence[int] = (1, 3, 5),
+        depth: int = 1,
+        repeats: int = 3,
+        pool: int = 2,
+        decoder_channels: Sequence[int] = (64, 32),
+        decoder_act: bool = False,
+        fusion: str = "nuclear",
+        attention_head: bool = True,
+    ) -> None:
+        config = dict(
+            in_channels=in_channels,
+            channels=channels,
+            dilations=tuple(dilations),
+            depth=depth,
+            repeats=repeats,
+            pool=pool,
+            decoder_channels=tuple(decoder_channels),
+            decoder_act=decoder_act,
+            fusion=fusion,
+            attention_head=attention_head,
+        )
         extractor: list[nn.Module] = [MultiScaleDilatedConv(channels, dilations)]
         for _ in range(depth):
             extractor += [DilatedResidualAttentionBlock(channels, repeats=repeats, pool=pool), nn.BatchNorm2d(channels)]

@@ -45,8 +45,9 @@ class TwoSourceFusionNet(FeatureFusionNet):
         >>> fused = net(torch.cat([mri, ct], dim=1))   # same as PosterFusionNet(mri, ct)
     """
 
-    def __init__(self, network: str | FeatureFusionNet = "poster", strategy: str | None = None,
-                 **net_kwargs: Any) -> None:
+    def __init__(
+        self, network: str | FeatureFusionNet = "poster", strategy: str | None = None, **net_kwargs: Any
+    ) -> None:
         if isinstance(network, str):
             if network not in TWO_SOURCE_NETWORKS:
                 raise FusionInputError(f"network={network!r} is not one of {', '.join(TWO_SOURCE_NETWORKS)}")
@@ -60,8 +61,13 @@ class TwoSourceFusionNet(FeatureFusionNet):
             inner = network
         else:
             raise TypeError(f"network must be a name or a FeatureFusionNet, got {type(network).__name__}")
-        super().__init__(encoder=inner.encoder, decoder=inner.decoder, fusion=inner.fusion,
-                         size_multiple=inner.size_multiple, config=inner.config)
+        super().__init__(
+            encoder=inner.encoder,
+            decoder=inner.decoder,
+            fusion=inner.fusion,
+            size_multiple=inner.size_multiple,
+            config=inner.config,
+        )
         self.in_channels = int(self.config.get("in_channels", 1))
         if strategy is not None:
             try:

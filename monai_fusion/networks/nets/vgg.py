@@ -60,8 +60,9 @@ def _missing_message(arch: str, file: Path) -> str:
     )
 
 
-def load_vgg_features(arch: str = "vgg19", path: str | os.PathLike | None = None,
-                      last_layer: int | None = None) -> nn.Sequential:
+def load_vgg_features(
+    arch: str = "vgg19", path: str | os.PathLike | None = None, last_layer: int | None = None
+) -> nn.Sequential:
     """Build torchvision's VGG ``features`` up to ``last_layer`` and load the ImageNet weights.
 
     Args:
@@ -116,8 +117,9 @@ class VGGFeatures(nn.Module):
         path: checkpoint file (default: the torch cache, see :func:`torchvision_weights_file`).
     """
 
-    def __init__(self, arch: str = "vgg19", layers: Sequence[int] | None = None,
-                 path: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, arch: str = "vgg19", layers: Sequence[int] | None = None, path: str | os.PathLike | None = None
+    ) -> None:
         super().__init__()
         self.layers = [int(i) for i in (layers if layers is not None else VGG_DEFAULT_LAYERS.get(arch, ()))]
         if not self.layers:

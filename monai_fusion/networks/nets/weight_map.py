@@ -78,24 +78,39 @@ class WeightMapFusionNet(nn.Module):
     #: Key of a per-modality ``detail_gain`` mapping that holds the gain for calls without a modality.
     DEFAULT_KEY = "default"
 
-    def __init__(self, channels: int = 16, full_channels: int = 8, dilations: Sequence[int] = (2, 4),
-                 residual_scale: float = 0.25, select_prior: float = 20.0, global_context: bool = True,
-                 detail_gain: Union[float, Mapping[str, float], None] = None) -> None:
+    def __init__(
+        self,
+        channels: int = 16,
+        full_channels: int = 8,
+        dilations: Sequence[int] = (2, 4),
+        residual_scale: float = 0.25,
+        select_prior: float = 20.0,
+        global_context: bool = True,
+        detail_gain: Union[float, Mapping[str, float], None] = None,
+    ) -> None:
         super().__init__()
         if channels < 1 or full_channels < 1 or not dilations or min(int(d) for d in dilations) < 1:
-            raise FusionInputError(f"WeightMapFusionNet: channels={channels}, full_channels={full_channels} and "
-                                   f"dilations={tuple(dilations)} must be positive (at least one dilation)")
+            raise FusionInputError(
+                f"WeightMapFusionNet: channels={channels}, full_channels={full_channels} and "
+                f"dilations={tuple(dilations)} must be positive (at least one dilation)"
+            )
         gains = _check_gains(SHIPPED_DETAIL_GAIN if detail_gain is None else detail_gain)
-        self.config: dict[str, Any] = {"channels": int(channels), "full_channels": int(full_channels),
-                                       "dilations": [int(d) for d in dilations],
-                                       "residual_scale": float(residual_scale), "select_prior": float(select_prior),
-                                       "global_context": bool(global_context),
-                                       "detail_gain": gains if isinstance(gains, dict) else float(gains)}
+        self.config: dict[str, Any] = {
+            "channels": int(channels),
+            "full_channels": int(full_channels),
+            "dilations": [int(d) for d in dilations],
+            "residual_scale": float(residual_scale),
+            "select_prior": float(select_prior),
+            "global_context": bool(global_context),
+            "detail_gain": gains if isinstance(gains, dict) else float(gains),
+        }
         self.residual_scale = float(residual_scale)
         self.select_prior = float(select_prior)
         #: the gain of inputs without a listed modality (``nan``: none; with :attr:`modality_gains` empty, of all)
         self.detail_gain = float(gains.get(self.DEFAULT_KEY, float("nan"))) if isinstance(gains, dict) else gains
-        self.modality_gains = {k: v for k, v in gains.items() if k != self.DEFAULT_KEY} if isinstance(gains, dict) else {}
+        self.modality_gains = (
+            {k: v for k, v in gains.items() if k != self.DEFAULT_KEY} if isinstance(gains, dict) else {}
+        )
         #: the modalities a per-sample ``modality`` may name (the other source's; the default gain serves only these)
         self.modalities: List[str] = list(OTHER_MODALITIES)
         # inputs: mri, other, max(mri, other), mri - other
@@ -122,13 +137,21 @@ class WeightMapFusionNet(nn.Module):
         fallback = not math.isnan(self.detail_gain)
         if modality is None or len(self.modality_gains) == 0:
             if not fallback:
-                raise ValueError("WeightMapFusionNet: detail_gain is set per modality ("
-                                 + ", ".join(sorted(self.modality_gains.keys())) + ", no default); pass modality=[...]"
-                                 " with the other source's modality of each sample")
+                raise ValueError(
+                    "WeightMapFusionNet: detail_gain is set per modality ("
+                    + ", ".join(sorted(self.modality_gains.keys()))
+                    + ", no default); pass modality=[...]"
+                    " with the other source's modality of each sample"
+                )
             return [self.detail_gain] * batch
         if len(modality) != batch:
-            raise ValueError("WeightMapFusionNet: modality lists " + str(len(modality)) + " values for a batch of "
-                             + str(batch) + " samples; expected one per sample")
+            raise ValueError(
+                "WeightMapFusionNet: modality lists "
+                + str(len(modality))
+                + " values for a batch of "
+                + str(batch)
+                + " samples; expected one per sample"
+            )
         out: List[float] = []
         for m in modality:
             key = m.upper()
@@ -139,12 +162,17 @@ class WeightMapFusionNet(nn.Module):
             elif fallback:
                 out.append(self.detail_gain)
             else:
-                raise ValueError("WeightMapFusionNet: modality " + m + " has no detail gain; expected one of "
-                                 + ", ".join(sorted(self.modality_gains.keys())))
+                raise ValueError(
+                    "WeightMapFusionNet: modality "
+                    + m
+                    + " has no detail gain; expected one of "
+                    + ", ".join(sorted(self.modality_gains.keys()))
+                )
         return out
 
-    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None,
-                modality: Optional[List[str]] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, y: Optional[torch.Tensor] = None, modality: Optional[List[str]] = None
+    ) -> torch.Tensor:
         """Fuse the two sources.
 
         Args:
@@ -200,16 +228,21 @@ def _check_gains(detail_gain: Any) -> Union[float, Dict[str, float]]:
         for k, v in detail_gain.items():
             key = str(k).lower() if str(k).lower() == WeightMapFusionNet.DEFAULT_KEY else str(k).upper()
             if key not in OTHER_MODALITIES and key != WeightMapFusionNet.DEFAULT_KEY:
-                raise FusionInputError(f"WeightMapFusionNet: detail_gain key {k!r} is not a modality of the other "
-                                       f"source; expected some of {', '.join(OTHER_MODALITIES)} and optionally "
-                                       f"{WeightMapFusionNet.DEFAULT_KEY!r}")
+                raise FusionInputError(
+                    f"WeightMapFusionNet: detail_gain key {k!r} is not a modality of the other "
+                    f"source; expected some of {', '.join(OTHER_MODALITIES)} and optionally "
+                    f"{WeightMapFusionNet.DEFAULT_KEY!r}"
+                )
             if key in gains:
-                raise FusionInputError(f"WeightMapFusionNet: detail_gain names {key} twice ({k!r}); keys are read "
-                                       "without regard to case")
+                raise FusionInputError(
+                    f"WeightMapFusionNet: detail_gain names {key} twice ({k!r}); keys are read without regard to case"
+                )
             gains[key] = _gain_number(v, f"detail_gain[{k!r}]")
         if not set(gains) - {WeightMapFusionNet.DEFAULT_KEY}:
-            raise FusionInputError(f"WeightMapFusionNet: detail_gain={dict(detail_gain)!r} names no modality; give a "
-                                   f"number or a gain for some of {', '.join(OTHER_MODALITIES)}")
+            raise FusionInputError(
+                f"WeightMapFusionNet: detail_gain={dict(detail_gain)!r} names no modality; give a "
+                f"number or a gain for some of {', '.join(OTHER_MODALITIES)}"
+            )
         return gains
     return _gain_number(detail_gain, "detail_gain")
 
@@ -220,6 +253,8 @@ def _gain_number(value: Any, what: str) -> float:
     except (TypeError, ValueError):
         g = float("nan")
     if not g >= 0:  # also refuses NaN
-        raise FusionInputError(f"WeightMapFusionNet: {what}={value!r} must be a number >= 0 (detail_gain: a number "
-                               "or a {modality: number} mapping)")
+        raise FusionInputError(
+            f"WeightMapFusionNet: {what}={value!r} must be a number >= 0 (detail_gain: a number "
+            "or a {modality: number} mapping)"
+        )
     return g

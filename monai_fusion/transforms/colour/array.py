@@ -34,7 +34,9 @@ def _mix(img: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
 
 def _check_channels(img: NdarrayOrTensor, name: str, channels: int) -> None:
     if img.ndim < 3 or img.shape[0] != channels:
-        raise FusionInputError(f"{name}: expected a channel-first image with {channels} channels, got shape {tuple(img.shape)}")
+        raise FusionInputError(
+            f"{name}: expected a channel-first image with {channels} channels, got shape {tuple(img.shape)}"
+        )
 
 
 def rgb_to_luminance(img: NdarrayOrTensor) -> NdarrayOrTensor:

@@ -36,8 +36,14 @@ class RGBToYCbCrd(MapTransform, InvertibleTransform):
         allow_missing_keys: skip absent keys.
     """
 
-    def __init__(self, keys: KeysCollection, value_max: float = 1.0, cb_postfix: str = "cb",
-                 cr_postfix: str = "cr", allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection,
+        value_max: float = 1.0,
+        cb_postfix: str = "cb",
+        cr_postfix: str = "cr",
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.converter = RGBToYCbCr(value_max)
         self.cb_postfix, self.cr_postfix = cb_postfix, cr_postfix
@@ -68,10 +74,16 @@ class RGBToYCbCrd(MapTransform, InvertibleTransform):
             if extra["grey"]:
                 continue
             y = d[key]
-            ycc = torch.cat([torch.as_tensor(y), torch.as_tensor(d.pop(extra["cb_key"])),
-                             torch.as_tensor(d.pop(extra["cr_key"]))], dim=0)
+            ycc = torch.cat(
+                [torch.as_tensor(y), torch.as_tensor(d.pop(extra["cb_key"])), torch.as_tensor(d.pop(extra["cr_key"]))],
+                dim=0,
+            )
             rgb = YCbCrToRGB(self.converter.value_max)(ycc)
-            d[key] = MetaTensor(rgb, meta=y.meta, applied_operations=y.applied_operations) if isinstance(y, MetaTensor) else rgb
+            d[key] = (
+                MetaTensor(rgb, meta=y.meta, applied_operations=y.applied_operations)
+                if isinstance(y, MetaTensor)
+                else rgb
+            )
         return d
 
 
@@ -90,8 +102,15 @@ class YCbCrToRGBd(MapTransform):
         allow_missing_keys: skip absent keys.
     """
 
-    def __init__(self, keys: KeysCollection, cb_key: str = "other_cb", cr_key: str = "other_cr",
-                 value_max: float = 1.0, allow_missing_chroma: bool = True, allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection,
+        cb_key: str = "other_cb",
+        cr_key: str = "other_cr",
+        value_max: float = 1.0,
+        allow_missing_chroma: bool = True,
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.cb_key, self.cr_key = cb_key, cr_key
         self.converter = YCbCrToRGB(value_max)
@@ -107,7 +126,9 @@ class YCbCrToRGBd(MapTransform):
             if not have:
                 continue
             if y.shape[0] != 1:
-                raise FusionInputError(f"YCbCrToRGBd: {key!r} must be a 1-channel luminance, got shape {tuple(y.shape)}")
+                raise FusionInputError(
+                    f"YCbCrToRGBd: {key!r} must be a 1-channel luminance, got shape {tuple(y.shape)}"
+                )
             cb, cr = torch.as_tensor(d[self.cb_key]), torch.as_tensor(d[self.cr_key])
             if cb.shape[1:] != y.shape[1:] or cr.shape[1:] != y.shape[1:]:
                 raise FusionInputError(

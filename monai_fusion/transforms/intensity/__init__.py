@@ -1,6 +1,6 @@
 """Per-modality intensity normalisation."""
 
 from .array import NormalizeModality
-from .dictionary import NormalizeModalityd, NormalizeModalityD, NormalizeModalityDict
+from .dictionary import NormalizeModalityD, NormalizeModalityd, NormalizeModalityDict
 
 __all__ = ["NormalizeModality", "NormalizeModalityd", "NormalizeModalityD", "NormalizeModalityDict"]

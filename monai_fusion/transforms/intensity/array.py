@@ -35,12 +35,15 @@ class NormalizeModality(Transform):
 
     backend = ScaleIntensityRange.backend
 
-    def __init__(self, mode: str = "auto", lower: float = 0.5, upper: float = 99.5,
-                 value_max: float | None = None) -> None:
+    def __init__(
+        self, mode: str = "auto", lower: float = 0.5, upper: float = 99.5, value_max: float | None = None
+    ) -> None:
         if mode not in ("auto", "range", "percentile"):
             raise FusionInputError(f"NormalizeModality: mode={mode!r}; expected 'auto', 'range' or 'percentile'")
         if not 0 <= lower < upper <= 100:
-            raise FusionInputError(f"NormalizeModality: percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
+            raise FusionInputError(
+                f"NormalizeModality: percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}"
+            )
         self.mode, self.lower, self.upper, self.value_max = mode, lower, upper, value_max
 
     def _value_max(self, img: NdarrayOrTensor) -> float | None:

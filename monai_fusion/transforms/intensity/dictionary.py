@@ -18,8 +18,15 @@ class NormalizeModalityd(MapTransform):
 
     backend = NormalizeModality.backend
 
-    def __init__(self, keys: KeysCollection, mode: str = "auto", lower: float = 0.5, upper: float = 99.5,
-                 value_max: float | None = None, allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection,
+        mode: str = "auto",
+        lower: float = 0.5,
+        upper: float = 99.5,
+        value_max: float | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.normalizer = NormalizeModality(mode, lower, upper, value_max)
 

@@ -1,7 +1,14 @@
 """Loading transforms for fusion pairs."""
 
 from .array import LoadFusionImage
-from .dictionary import CheckPaird, CheckPairD, CheckPairDict, LoadFusionImaged, LoadFusionImageD, LoadFusionImageDict
+from .dictionary import CheckPairD, CheckPaird, CheckPairDict, LoadFusionImageD, LoadFusionImaged, LoadFusionImageDict
 
-__all__ = ["LoadFusionImage", "LoadFusionImaged", "LoadFusionImageD", "LoadFusionImageDict", "CheckPaird",
-           "CheckPairD", "CheckPairDict"]
+__all__ = [
+    "LoadFusionImage",
+    "LoadFusionImaged",
+    "LoadFusionImageD",
+    "LoadFusionImageDict",
+    "CheckPaird",
+    "CheckPairD",
+    "CheckPairDict",
+]

@@ -29,8 +29,14 @@ class LoadFusionImaged(MapTransform):
         allow_missing_keys: skip absent keys.
     """
 
-    def __init__(self, keys: KeysCollection = ("mri", "other"), mri_key: str = "mri", modality_key: str = "modality",
-                 default_modality: str = "PET", allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection = ("mri", "other"),
+        mri_key: str = "mri",
+        modality_key: str = "modality",
+        default_modality: str = "PET",
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.mri_key, self.modality_key, self.default_modality = mri_key, modality_key, default_modality
         self.loader = LoadFusionImage()

@@ -10,7 +10,7 @@ from .array import (
     foreground_mask,
     mask_points,
 )
-from .dictionary import RegisterToReferenced, RegisterToReferenceD, RegisterToReferenceDict
+from .dictionary import RegisterToReferenceD, RegisterToReferenced, RegisterToReferenceDict
 
 __all__ = [
     "FOREGROUND_MASKS",

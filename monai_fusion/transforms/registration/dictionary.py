@@ -41,12 +41,20 @@ class RegisterToReferenced(MapTransform, InvertibleTransform):
 
     backend = RegisterToReference.backend
 
-    def __init__(self, keys: KeysCollection, reference_key: str = "mri", mask_key: str | None = None,
-                 reference_mask_key: str | None = None, allow_missing_keys: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection,
+        reference_key: str = "mri",
+        mask_key: str | None = None,
+        reference_mask_key: str | None = None,
+        allow_missing_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
         if reference_key in self.keys:
             raise FusionInputError(
-                f"RegisterToReferenced: reference_key {reference_key!r} is also among keys {self.keys}")
+                f"RegisterToReferenced: reference_key {reference_key!r} is also among keys {self.keys}"
+            )
         self.reference_key = reference_key
         self.mask_key = mask_key
         self.reference_mask_key = reference_mask_key
@@ -57,7 +65,8 @@ class RegisterToReferenced(MapTransform, InvertibleTransform):
             return None
         if key not in d:
             raise FusionInputError(
-                f"RegisterToReferenced: {what} key {key!r} is missing; keys present: {sorted(map(str, d))}")
+                f"RegisterToReferenced: {what} key {key!r} is missing; keys present: {sorted(map(str, d))}"
+            )
         return d[key]
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:

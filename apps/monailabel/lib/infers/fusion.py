@@ -23,7 +23,7 @@ from monai_fusion import __version__
 from monai_fusion.data.io import write_nifti, write_png
 from monai_fusion.engines.inference import fuse_sample
 from monai_fusion.transforms.presets import fusion_preprocess
-from monai_fusion.utils.constants import MODALITIES
+from monai_fusion.utils.constants import check_modality
 from monai_fusion.utils.errors import FusionInputError
 
 from ..config import FusionAppConfig, parse_bool, parse_value
@@ -44,15 +44,25 @@ class _ResolvePaird:
         if not isinstance(image, str) or not image:
             raise FusionInputError("fusion: the request has no image path (give an image id of the datastore)")
         if d.get("other") and d.get("modality"):
-            mod = str(d["modality"]).upper()
-            if mod not in MODALITIES[1:]:
-                raise FusionInputError(f"fusion: modality={d['modality']!r} must be one of {', '.join(MODALITIES[1:])}")
-            d.update(mri=image, other=str(d["other"]), modality=mod, study=d.get("study", Path(image).name),
-                     mri_path=image, other_path=str(d["other"]))
+            mod = check_modality(str(d["modality"]), 1, "fusion: modality")[0]
+            d.update(
+                mri=image,
+                other=str(d["other"]),
+                modality=mod,
+                study=d.get("study", Path(image).name),
+                mri_path=image,
+                other_path=str(d["other"]),
+            )
             return d
         pair = find_study_pair(image, d.get("other") or None)
-        d.update(mri=str(pair.mri), other=str(pair.other), modality=pair.modality, study=pair.study,
-                 mri_path=str(pair.mri), other_path=str(pair.other))
+        d.update(
+            mri=str(pair.mri),
+            other=str(pair.other),
+            modality=pair.modality,
+            study=pair.study,
+            mri_path=str(pair.mri),
+            other_path=str(pair.other),
+        )
         return d
 
 
@@ -106,8 +116,11 @@ class FusionInferTask(BasicInferTask):
         """
         method = self.settings.resolve(str(data["method"]) if data.get("method") else None)
         if method != "bundle" and self.settings.method == "auto" and not data.get("method"):
-            logger.warning("fusion: no trained model at %s; using the classical '%s' rule (method auto)",
-                           self.settings.model_path, method)
+            logger.warning(
+                "fusion: no trained model at %s; using the classical '%s' rule (method auto)",
+                self.settings.model_path,
+                method,
+            )
         fuser, info = self.settings.fuser(method, device=str(device))
         batch = int(parse_value(data.get("batch_size", self.settings.batch_size)))
         out = fuse_sample(data, fuser, batch_size=batch, device=device)

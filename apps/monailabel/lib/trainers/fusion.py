@@ -40,11 +40,13 @@ DEFAULT_TRAIN_OPTIONS: dict[str, Any] = {
     "resume": True,
 }
 #: Request keys that MONAI Label itself adds; not bundle settings.
-APP_KEYS: frozenset[str] = frozenset({"model", "bundle_path", "device", "gpus", "multi_gpu", "local_rank",
-                                      "run_id", "name", "client_id"})
+APP_KEYS: frozenset[str] = frozenset(
+    {"model", "bundle_path", "device", "gpus", "multi_gpu", "local_rank", "run_id", "name", "client_id"}
+)
 #: Bundle settings the app sets itself (paths), refused in a request.
-RESERVED_KEYS: frozenset[str] = frozenset({"bundle_root", "ckpt_dir", "output_dir", "tensorboard_dir",
-                                           "dataset_dir", "device", "network_def"})
+RESERVED_KEYS: frozenset[str] = frozenset(
+    {"bundle_root", "ckpt_dir", "output_dir", "tensorboard_dir", "dataset_dir", "device", "network_def"}
+)
 
 
 def _settings_of(config: Mapping[str, Any]) -> set[str]:
@@ -108,19 +110,26 @@ class FusionTrainTask(TrainTask):
             if key in APP_KEYS:
                 continue
             if key in RESERVED_KEYS or key.startswith("network_def"):
-                raise FusionInputError(f"train option {key!r} is set by the app (network_def: --conf network_def#ARG "
-                                       "VALUE, so that infer builds the same network)")
+                raise FusionInputError(
+                    f"train option {key!r} is set by the app (network_def: --conf network_def#ARG "
+                    "VALUE, so that infer builds the same network)"
+                )
             if key not in allowed:
-                raise FusionInputError(f"train option {key!r} is not a setting of {self.settings.bundle}/configs/"
-                                       f"train.json; choose among {', '.join(sorted(allowed))}")
+                raise FusionInputError(
+                    f"train option {key!r} is not a setting of {self.settings.bundle}/configs/"
+                    f"train.json; choose among {', '.join(sorted(allowed))}"
+                )
             out[key] = parse_value(value)
         for key in ("resume", "register", "amp"):
             if key in out:
                 out[key] = parse_bool(out[key], key)
         device = request.get("device") or "cpu"  # MONAI Label sends a name or a list of names
         device = str(device[0] if isinstance(device, (list, tuple)) and device else device)
-        out["device"] = ("$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')" if device.startswith("cuda")
-                         else "$torch.device('cpu')")
+        out["device"] = (
+            "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')"
+            if device.startswith("cuda")
+            else "$torch.device('cpu')"
+        )
         out.update(self.settings.network_overrides)
         out["bundle_root"] = str(self.settings.bundle)
         out["ckpt_dir"] = str(self.settings.model_dir)
@@ -145,17 +154,22 @@ class FusionTrainTask(TrainTask):
         pairs = [p for p in pairs if not p.volume]
         skipped += [f"study {s!r}: volumes are not trained on (the bundle trains 2D slices)" for s in volumes]
         if not pairs:
-            raise FusionInputError("train: the datastore holds no complete 2D study (<study>_MRI.png beside "
-                                   f"<study>_CT|PET|SPECT.png); skipped: {'; '.join(skipped) or 'nothing'}")
+            raise FusionInputError(
+                "train: the datastore holds no complete 2D study (<study>_MRI.png beside "
+                f"<study>_CT|PET|SPECT.png); skipped: {'; '.join(skipped) or 'nothing'}"
+            )
         for line in skipped:
             logger.info("train: skipped %s", line)
         self.settings.model_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="monai_fusion_label_train_") as tmp:
             overrides["dataset_dir"] = str(link_atlas_layout(pairs, Path(tmp)))
             logger.info("train: %d studies, bundle %s, overrides %s", len(pairs), self.settings.bundle, overrides)
-            workflow = ConfigWorkflow(config_file=str(self.settings.bundle / "configs" / "train.json"),
-                                      meta_file=str(self.settings.bundle / "configs" / "metadata.json"),
-                                      workflow_type="train", **overrides)
+            workflow = ConfigWorkflow(
+                config_file=str(self.settings.bundle / "configs" / "train.json"),
+                meta_file=str(self.settings.bundle / "configs" / "metadata.json"),
+                workflow_type="train",
+                **overrides,
+            )
             workflow.initialize()
             n_train = len(workflow.parser.get_parsed_content("train#dataset#data"))
             n_val = len(workflow.parser.get_parsed_content("validate#dataset#data"))
