@@ -1,5 +1,6 @@
 """Ignite handlers of the fusion workflows, one handler a module (as ``monai.handlers``)."""
 
+from .best_metric_state import BestMetricState
 from .checkpoint_loader import CheckedCheckpointLoader
 from .checkpoint_saver import AtomicCheckpointSaver, AtomicDiskSaver
 from .fused_image_writer import FusedImageWriter
@@ -9,6 +10,7 @@ from .metric_summary import MetricSummaryWriter, pair_ids
 from .propagate_errors import PropagateErrors
 
 __all__ = [
+    "BestMetricState",
     "CheckedCheckpointLoader",
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -54,6 +55,7 @@ class CheckedCheckpointLoader(CheckpointLoader):
         self.required = bool(required)
         self.enabled = bool(enabled)
         self.checkpoint: dict[str, Any] | None = None
+        self._horizons: dict[str, int] = {}
 
     def attach(self, engine: Engine) -> None:
         """Read and check the file now; restore it when the engine starts."""
@@ -81,7 +83,33 @@ class CheckedCheckpointLoader(CheckpointLoader):
         self.checkpoint = ckpt
         engine.add_event_handler(Events.STARTED, self)
 
+    def _extend_schedule(self, name: str, sched: Any, horizon: int) -> None:
+        """Give a restored cosine schedule this run's ``T_max`` and the learning rate it has there.
+
+        A checkpoint restores ``T_max`` of the run that wrote it; resumed with more epochs, the schedule would
+        sit at its final (minimum) rate and then climb back. Here it continues as a cosine over the new horizon
+        from the epochs already done (the closed form of ``CosineAnnealingLR``).
+        """
+        old = int(sched.T_max)
+        if old == horizon:
+            return
+        done = int(sched.last_epoch)
+        sched.T_max = horizon
+        lrs = [
+            sched.eta_min + (base - sched.eta_min) * (1 + math.cos(math.pi * done / horizon)) / 2
+            for base in sched.base_lrs
+        ]
+        for group, lr in zip(sched.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        sched._last_lr = list(lrs)
+        self.logger.info(
+            f"{name}: cosine schedule extended from T_max {old} to {horizon} after {done} epochs; "
+            f"learning rate now {', '.join(f'{lr:.3g}' for lr in lrs)}"
+        )
+
     def _check(self, ckpt: Mapping[str, Any], engine: Engine, path: Path) -> None:
+        # this run's horizon of each cosine schedule, before the checkpoint's T_max replaces it
+        self._horizons = {k: int(obj.T_max) for k, obj in self.load_dict.items() if hasattr(obj, "T_max")}
         missing = [k for k in self.load_dict if k not in ckpt]
         if missing and self.strict:
             raise FusionInputError(
@@ -126,5 +154,8 @@ class CheckedCheckpointLoader(CheckpointLoader):
         Checkpoint.load_objects(to_load=self.load_dict, checkpoint=self.checkpoint, strict=self.strict)
         engine.state.max_epochs = prior_max_epochs
         self.checkpoint = None
+        for name, sched in self.load_dict.items():
+            if isinstance(self._horizons.get(name), int):
+                self._extend_schedule(name, sched, self._horizons[name])
         done = f" (epoch {engine.state.epoch} done)" if "trainer" in self.load_dict else ""
         self.logger.info(f"Restored all variables from {self.load_path}{done}")

@@ -41,7 +41,7 @@ def test_training_positional_form_writes_model_and_checkpoint(trained_demo_bundl
     assert "Key metric: SSIM best value:" in out
     last = torch.load(models / "checkpoint_last.pt", weights_only=True)
     assert dict(last["trainer"]) == {"epoch_length": 2, "iteration": 4, "max_epochs": 2}
-    assert set(last) == {"model", "optimizer", "lr_scheduler", "trainer", "best_model_ranking"}
+    assert set(last) == {"model", "optimizer", "lr_scheduler", "trainer", "best_model_ranking", "best_metric"}
     assert len(last["best_model_ranking"]["_saved"]) == 1
     # model.pt is a plain state dict of the network: the fuser registry loads it
     state = torch.load(models / "model.pt", weights_only=True)
