@@ -103,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="DICOM/NIfTI output without the MRI's patient and study identifiers (new UIDs)",
     )
-    fuse.add_argument("--no-progress", action="store_true", help="no progress bar over the slices of a volume")
+    fuse.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (over the slices of a volume, or the pairs of --pairs)",
+    )
     fuse.add_argument(
         "--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)"
     )
@@ -184,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 register=bool(args.register),
                 overwrite=args.overwrite,
                 device=args.device,
+                progress=not args.no_progress,
             )
             print(f"wrote {len(written)} fused images under {args.output}")
         elif args.command == "fuse":

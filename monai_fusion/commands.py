@@ -168,6 +168,11 @@ def _fuse_files(
     volume = is_volume_path(mri)
     if volume != is_volume_path(other):
         raise FusionInputError(f"{mri} and {other} must both be 2D images or both be volumes")
+    if overview and volume:
+        raise FusionInputError(
+            f"--overview {overview}: the overview PNG is made for 2D pairs only; for volumes leave it out "
+            "(view the fused NIfTI/DICOM in a viewer)"
+        )
     want = (".nii", ".nii.gz") if volume else (".png",)
     if outp is not None and not any(outp.name.lower().endswith(s) for s in want):
         raise FusionInputError(
@@ -199,6 +204,13 @@ def _fuse_files(
     t0 = time.perf_counter()
     sample = fusion_preprocess(register=register)({"mri": mri, "other": other, "modality": mod})
     t1 = time.perf_counter()
+    reg = getattr(sample["other"], "meta", {}).get("registration") if register else None
+    if reg:  # the default for two files: say that OTHER was moved, and how to keep co-registered inputs as they are
+        print(
+            f"registered {Path(inputs[1]).name} onto the MRI: {reg.get('summary', reg.get('type'))} "
+            "(pass --no-register for inputs that are already aligned)",
+            file=sys.stderr,
+        )
     if volume and progress:
         from tqdm import tqdm
 
@@ -265,6 +277,7 @@ def fuse_folder(
     overwrite: bool = False,
     device: str = "cpu",
     limit: int | None = None,
+    progress: bool = True,
 ) -> list[Path]:
     """Fuse every matched pair of a Whole Brain Atlas style folder into ``<out>/<PAIR>/<name>.png``.
 
@@ -277,6 +290,7 @@ def fuse_folder(
         overwrite: replace existing outputs.
         device: ``cpu`` or ``cuda``.
         limit: fuse at most this many pairs (in datalist order), for quick looks.
+        progress: show a progress bar over the pairs (on stderr).
 
     Returns:
         The written paths. All or nothing: the images are fused into a hidden staging folder beside ``out``
@@ -313,7 +327,7 @@ def fuse_folder(
     stage = Path(tempfile.mkdtemp(prefix=f".{outp.name}.part", dir=outp.parent))
     try:
         staged = []
-        for it, target in tqdm(list(zip(items, targets)), desc=f"fusing ({method})", unit="pair"):
+        for it, target in tqdm(list(zip(items, targets)), desc=f"fusing ({method})", unit="pair", disable=not progress):
             result = fuse_sample(pre(it), fuser, device=device)
             staged.append(write_png(np.asarray(result["fused"]), stage / target.relative_to(outp)))
         written = []

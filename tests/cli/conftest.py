@@ -81,3 +81,18 @@ def dicom_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def series_writer() -> Callable[..., Path]:
     """The series writer, for tests that need other patients or several series in one folder."""
     return write_series
+
+
+@pytest.fixture()
+def few_real_pairs(harvard_root: Path, tmp_path: Path) -> Path:
+    """Two real pairs per pair type, copied into a temporary Whole Brain Atlas layout."""
+    import shutil
+
+    root = tmp_path / "pairs"
+    for pair, mod in (("CT-MRI", "CT"), ("PET-MRI", "PET"), ("SPECT-MRI", "SPECT")):
+        names = sorted(p.name for p in (harvard_root / pair / mod).iterdir())[:2]
+        for sub in ("MRI", mod):
+            (root / pair / sub).mkdir(parents=True)
+            for n in names:
+                shutil.copy(harvard_root / pair / sub / n, root / pair / sub / n)
+    return root

@@ -105,21 +105,6 @@ def test_console_script_info() -> None:
     assert "monai-fusion" in res.stdout and "max" in res.stdout
 
 
-@pytest.fixture()
-def few_real_pairs(harvard_root: Path, tmp_path: Path) -> Path:
-    """Two real pairs per pair type, copied into a temporary Whole Brain Atlas layout."""
-    import shutil
-
-    root = tmp_path / "pairs"
-    for pair, mod in (("CT-MRI", "CT"), ("PET-MRI", "PET"), ("SPECT-MRI", "SPECT")):
-        names = sorted(p.name for p in (harvard_root / pair / mod).iterdir())[:2]
-        for sub in ("MRI", mod):
-            (root / pair / sub).mkdir(parents=True)
-            for n in names:
-                shutil.copy(harvard_root / pair / sub / n, root / pair / sub / n)
-    return root
-
-
 def test_fuse_folder_then_evaluate(few_real_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "fused"
     assert main(["fuse", "--pairs", str(few_real_pairs), "-o", str(out), "--method", "average"]) == 0

@@ -1,0 +1,42 @@
+"""Options do what their help says for every input kind, or are refused for that kind with a message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monai_fusion.cli import main
+from monai_fusion.data.demo import write_demo_files
+
+
+def test_overview_with_volumes_is_refused_not_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = write_demo_files()
+    out, ov = tmp_path / "f.nii.gz", tmp_path / "ov.png"
+    args = ["fuse", str(files["mri_nii"]), str(files["pet_nii"]), "-o", str(out), "--no-register"]
+    assert main([*args, "--overview", str(ov)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --overview {ov}: the overview PNG is made for 2D pairs only" in err
+    assert not out.exists() and not ov.exists()
+
+
+def test_no_progress_hides_the_bar_of_fuse_pairs(
+    few_real_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["fuse", "--pairs", str(few_real_pairs), "--method", "average"]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    assert "fusing (average)" in capsys.readouterr().err  # the bar, by default
+    assert main([*args, "-o", str(tmp_path / "b"), "--no-progress"]) == 0
+    assert "fusing (average)" not in capsys.readouterr().err
+    assert len(list((tmp_path / "b").rglob("*.png"))) == 6
+
+
+def test_default_registration_of_two_files_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = write_demo_files()
+    args = ["fuse", str(files["mri_png"]), str(files["pet_png"]), "--modality", "pet", "--method", "average"]
+    assert main([*args, "-o", str(tmp_path / "r.png")]) == 0
+    err = capsys.readouterr().err
+    assert f"registered {Path(files['pet_png']).name} onto the MRI: rigid, rotation" in err
+    assert "pass --no-register for inputs that are already aligned" in err
+    assert main([*args, "-o", str(tmp_path / "n.png"), "--no-register"]) == 0
+    assert "registered" not in capsys.readouterr().err
