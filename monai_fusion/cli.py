@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fuse.add_argument("--mri-series", metavar="UID", help="series UID when the MRI folder holds several DICOM series")
     fuse.add_argument("--other-series", metavar="UID", help="series UID when the OTHER folder holds several")
-    fuse.add_argument("--force", action="store_true", help="fuse DICOM series whose PatientID differ")
+    fuse.add_argument(
+        "--force", action="store_true", help="fuse DICOM series whose PatientID differ, or inputs that look swapped"
+    )
     fuse.add_argument(
         "--anonymize",
         action="store_true",

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .data.checks import looks_swapped
 from .utils import constants
 from .utils.constants import check_modality
 from .utils.errors import FusionInputError
@@ -94,7 +95,7 @@ def fuse_files(
         dicom_out: also (or only) write a DICOM Secondary Capture series into this new folder.
         mri_series: series UID to read when the MRI folder holds several.
         other_series: series UID to read when the other folder holds several.
-        force: fuse DICOM series of different PatientID (refused otherwise).
+        force: fuse DICOM series of different PatientID, or a CT-MRI pair that looks swapped (refused otherwise).
         progress: show a progress bar over the slices of a volume.
         anonymize: DICOM output without the MRI's patient/study identifiers (new UIDs); NIfTI output without
             the MRI header's free-text fields and extensions.
@@ -204,6 +205,14 @@ def _fuse_files(
     t0 = time.perf_counter()
     sample = fusion_preprocess(register=register)({"mri": mri, "other": other, "modality": mod})
     t1 = time.perf_counter()
+    if not volume and looks_swapped(np.asarray(sample["mri"]), np.asarray(sample["other"]), mod):
+        warning = (
+            f"the inputs look swapped: {inputs[0]} (given as the MRI) has more bone-bright head than "
+            f"{inputs[1]} (given as the {mod})"
+        )
+        if not force:
+            raise FusionInputError(f"{warning}; give the MRI first (or pass --force if the order is right)")
+        print(f"WARNING: {warning}; fusing in the given order because of --force", file=sys.stderr)
     reg = getattr(sample["other"], "meta", {}).get("registration") if register else None
     if reg:  # the default for two files: say that OTHER was moved, and how to keep co-registered inputs as they are
         print(

@@ -40,3 +40,34 @@ def test_default_registration_of_two_files_is_reported(tmp_path: Path, capsys: p
     assert "pass --no-register for inputs that are already aligned" in err
     assert main([*args, "-o", str(tmp_path / "n.png"), "--no-register"]) == 0
     assert "registered" not in capsys.readouterr().err
+
+
+def test_ct_given_as_the_mri_is_refused_naming_both_files(
+    harvard_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ct, mri = harvard_root / "CT-MRI" / "CT" / "2005.png", harvard_root / "CT-MRI" / "MRI" / "2005.png"
+    common = ["--modality", "ct", "--method", "average", "--no-register"]
+    assert main(["fuse", str(ct), str(mri), "-o", str(tmp_path / "s.png"), *common]) == 2
+    err = capsys.readouterr().err
+    assert f"the inputs look swapped: {ct} (given as the MRI) has more bone-bright head than {mri}" in err
+    assert "pass --force" in err and not (tmp_path / "s.png").exists()
+    assert main(["fuse", str(ct), str(mri), "-o", str(tmp_path / "f.png"), *common, "--force"]) == 0
+    assert "WARNING: the inputs look swapped" in capsys.readouterr().err
+    assert main(["fuse", str(mri), str(ct), "-o", str(tmp_path / "ok.png"), *common]) == 0
+    assert "swapped" not in capsys.readouterr().err
+
+
+def test_no_atlas_ct_mri_pair_in_the_right_order_looks_swapped(harvard_root: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from monai_fusion.data.checks import looks_swapped
+
+    def grey(p: Path) -> np.ndarray:
+        return np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255
+
+    cts = sorted((harvard_root / "CT-MRI" / "CT").glob("*.png"))
+    flagged = [p.name for p in cts if looks_swapped(grey(p.parent.parent / "MRI" / p.name), grey(p), "CT")]
+    assert flagged == []
+    reversed_caught = sum(looks_swapped(grey(p), grey(p.parent.parent / "MRI" / p.name), "CT") for p in cts)
+    assert reversed_caught == len(cts)
