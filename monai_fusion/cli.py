@@ -113,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     fuse.add_argument(
         "--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)"
     )
+    fuse.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="weights of --method: a checkpoint (model.pt) for poster/msrpan/msdra/default, torchvision's "
+        "vgg19-dcbb9e9d.pth for zero_learning",
+    )
+    fuse.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="run a network method without weights, randomly initialised (for timing only: not a fusion)",
+    )
     fuse.add_argument("--modality", choices=OTHER_MODALITIES, help="modality of OTHER (guessed from its path)")
     fuse.add_argument(
         "--register",
@@ -191,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overwrite=args.overwrite,
                 device=args.device,
                 progress=not args.no_progress,
+                weights=args.weights,
+                random_weights=args.random_weights,
             )
             print(f"wrote {len(written)} fused images under {args.output}")
         elif args.command == "fuse":
@@ -213,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 force=args.force,
                 progress=not args.no_progress,
                 anonymize=args.anonymize,
+                weights=args.weights,
+                random_weights=args.random_weights,
             )
             t = res["timings"]
             shape = "x".join(str(n) for n in res["fused"].shape[1:])

@@ -17,7 +17,7 @@ from .utils import constants
 from .utils.constants import check_modality
 from .utils.errors import FusionInputError
 
-__all__ = ["OTHER_MODALITIES", "fuse_files", "fuse_folder", "run_demo"]
+__all__ = ["OTHER_MODALITIES", "build_fuser", "fuse_files", "fuse_folder", "run_demo"]
 
 OTHER_MODALITIES = tuple(m.lower() for m in constants.OTHER_MODALITIES)
 
@@ -77,6 +77,8 @@ def fuse_files(
     force: bool = False,
     progress: bool = False,
     anonymize: bool = False,
+    weights: str | None = None,
+    random_weights: bool = False,
 ) -> dict[str, Any]:
     """Fuse one MRI file with one CT/PET/SPECT file and write the result.
 
@@ -99,6 +101,8 @@ def fuse_files(
         progress: show a progress bar over the slices of a volume.
         anonymize: DICOM output without the MRI's patient/study identifiers (new UIDs); NIfTI output without
             the MRI header's free-text fields and extensions.
+        weights: the method's weights file (see :func:`build_fuser`).
+        random_weights: run a network method without weights, randomly initialised (for timing only).
 
     Returns:
         The fused sample dict (``mri``, ``other``, ``fused``, ...) plus ``timings`` in seconds and
@@ -107,24 +111,26 @@ def fuse_files(
     import contextlib
 
     with contextlib.ExitStack() as stack:
+        fuser = build_fuser(method, weights, random_weights)
         return _fuse_files(
             stack,
-            mri,
-            other,
-            out,
-            method,
-            modality,
-            register,
-            overwrite,
-            device,
-            batch_size,
-            overview,
-            dicom_out,
-            mri_series,
-            other_series,
-            force,
-            progress,
-            anonymize,
+            mri=mri,
+            other=other,
+            out=out,
+            method=method,
+            modality=modality,
+            register=register,
+            overwrite=overwrite,
+            device=device,
+            batch_size=batch_size,
+            overview=overview,
+            dicom_out=dicom_out,
+            mri_series=mri_series,
+            other_series=other_series,
+            force=force,
+            progress=progress,
+            anonymize=anonymize,
+            fuser=fuser,
         )
 
 
@@ -146,6 +152,7 @@ def _fuse_files(
     force: bool,
     progress: bool,
     anonymize: bool = False,
+    fuser: Any = None,
 ) -> dict[str, Any]:
     from .data.io import is_volume_path, write_nifti, write_png
     from .data.overview import save_overview
@@ -201,7 +208,7 @@ def _fuse_files(
         from .data.dicom import check_dicom_target
 
         check_dicom_target(dicom_out, overwrite, protect=inputs)
-    fuser = get_fuser(method)
+    fuser = fuser if fuser is not None else get_fuser(method)
     t0 = time.perf_counter()
     sample = fusion_preprocess(register=register)({"mri": mri, "other": other, "modality": mod})
     t1 = time.perf_counter()
@@ -287,6 +294,8 @@ def fuse_folder(
     device: str = "cpu",
     limit: int | None = None,
     progress: bool = True,
+    weights: str | None = None,
+    random_weights: bool = False,
 ) -> list[Path]:
     """Fuse every matched pair of a Whole Brain Atlas style folder into ``<out>/<PAIR>/<name>.png``.
 
@@ -300,6 +309,8 @@ def fuse_folder(
         device: ``cpu`` or ``cuda``.
         limit: fuse at most this many pairs (in datalist order), for quick looks.
         progress: show a progress bar over the pairs (on stderr).
+        weights: the method's weights file (see :func:`build_fuser`).
+        random_weights: run a network method without weights (timing only).
 
     Returns:
         The written paths. All or nothing: the images are fused into a hidden staging folder beside ``out``
@@ -314,7 +325,6 @@ def fuse_folder(
     from .data.datalist import find_pairs
     from .data.io import write_png
     from .engines.inference import fuse_sample
-    from .fusers import get_fuser
     from .transforms.presets import fusion_preprocess
     from .utils.paths import output_path, safe_filename
 
@@ -328,7 +338,7 @@ def fuse_folder(
         raise FusionInputError(
             f"{len(clashes)} outputs exist already (e.g. {clashes[0]}); pass --overwrite to replace them"
         )
-    fuser = get_fuser(method)
+    fuser = build_fuser(method, weights, random_weights)
     pre = fusion_preprocess(register=register)
     # all or nothing: fuse into a hidden staging folder beside the output, move the files into place only when
     # every pair is done; a bad pair or a killed run leaves no output file (only the hidden .part folder if killed)
@@ -386,3 +396,48 @@ def run_demo(output_dir: str = "demo_output", method: str = "laplacian", overwri
     print(f"fused image: {fused_p.resolve()}")
     print(f"overview:    {overview_p.resolve()}")
     return {"fused": fused_p, "overview": overview_p, "mri": files["mri_png"], "pet": files["pet_png"]}
+
+
+def build_fuser(method: str, weights: str | None = None, random_weights: bool = False) -> Any:
+    """The registered method ``method`` as the command line builds it: with ``weights`` or refused without them.
+
+    Network methods other than ``default`` ship no trained weights: without ``weights`` they are refused with a
+    message naming the option, unless ``random_weights`` asks for a randomly initialised network (timing only;
+    its warning is printed as one line). ``zero_learning`` takes torchvision's VGG19 file as ``weights``.
+
+    Args:
+        method: a registry name.
+        weights: a checkpoint (network methods) or the VGG19 file (``zero_learning``).
+        random_weights: allow a network method without weights.
+
+    Returns:
+        The fuser.
+
+    Raises:
+        FusionInputError: unknown method, ``weights`` for a method that takes none, or a network method
+            without weights and without ``random_weights``.
+    """
+    import warnings
+
+    from .fusers import get_fuser
+    from .fusers.base import fuser_factory
+    from .fusers.learned import DefaultFuser, NetworkFuser, ZeroLearningFuser
+
+    cls = fuser_factory(method)
+    takes_weights = isinstance(cls, type) and issubclass(cls, (NetworkFuser, ZeroLearningFuser))
+    if weights is not None and not takes_weights:
+        raise FusionInputError(f"--weights {weights}: method {method!r} takes no weights")
+    if random_weights and not (isinstance(cls, type) and issubclass(cls, NetworkFuser)):
+        raise FusionInputError(f"--random-weights: method {method!r} is not a network")
+    untrained = isinstance(cls, type) and issubclass(cls, NetworkFuser) and not issubclass(cls, DefaultFuser)
+    if untrained and weights is None and not random_weights:
+        raise FusionInputError(
+            f"{method}: no trained weights are shipped for this network; pass --weights <checkpoint> (a model.pt "
+            "of the training workflow) or --random-weights to time a randomly initialised network"
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fuser = get_fuser(method, **({} if weights is None else {"weights": weights}))
+    for w in caught:
+        print(f"WARNING: {w.message}", file=sys.stderr)
+    return fuser

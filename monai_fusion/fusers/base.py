@@ -25,6 +25,7 @@ __all__ = [
     "available_fusers",
     "check_fuser_inputs",
     "check_modality",
+    "fuser_factory",
     "BaseFuser",
 ]
 
@@ -76,6 +77,17 @@ def get_fuser(name: str, **kwargs: Any) -> Fuser:
     if name not in _REGISTRY:
         raise FusionInputError(f"unknown fusion method {name!r}; choose one of {', '.join(available_fusers())}")
     return _REGISTRY[name](**kwargs)
+
+
+def fuser_factory(name: str) -> Callable[..., Fuser]:
+    """The class (or factory) registered as ``name``, not instantiated (to ask what kind of method it is).
+
+    Raises:
+        FusionInputError: unknown name (the message lists the known ones).
+    """
+    if name not in _REGISTRY:
+        raise FusionInputError(f"unknown fusion method {name!r}; choose one of {', '.join(available_fusers())}")
+    return _REGISTRY[name]
 
 
 def check_fuser_inputs(mri: torch.Tensor, other: torch.Tensor) -> None:

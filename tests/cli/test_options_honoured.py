@@ -71,3 +71,32 @@ def test_no_atlas_ct_mri_pair_in_the_right_order_looks_swapped(harvard_root: Pat
     assert flagged == []
     reversed_caught = sum(looks_swapped(grey(p), grey(p.parent.parent / "MRI" / p.name), "CT") for p in cts)
     assert reversed_caught == len(cts)
+
+
+def test_untrained_network_needs_weights_or_random_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from monai_fusion.networks import MSRPAN, save_checkpoint
+
+    files = write_demo_files()
+    args = ["fuse", str(files["mri_png"]), str(files["pet_png"]), "--modality", "pet", "--no-register"]
+    assert main([*args, "-o", str(tmp_path / "a.png"), "--method", "msrpan"]) == 2
+    err = capsys.readouterr().err
+    assert "msrpan: no trained weights are shipped" in err and "--weights <checkpoint>" in err
+    assert "--random-weights" in err and not (tmp_path / "a.png").exists()
+
+    assert main([*args, "-o", str(tmp_path / "r.png"), "--method", "msrpan", "--random-weights"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("WARNING: msrpan: no weights given") == 1 and "warnings.warn" not in err  # one clean line
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "msrpan.pt"
+    save_checkpoint(MSRPAN(), ckpt)
+    assert main([*args, "-o", str(tmp_path / "w.png"), "--method", "msrpan", "--weights", str(ckpt)]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+
+    assert main([*args, "-o", str(tmp_path / "x.png"), "--method", "average", "--weights", str(ckpt)]) == 2
+    assert "method 'average' takes no weights" in capsys.readouterr().err
+    missing = tmp_path / "vgg19.pth"
+    assert main([*args, "-o", str(tmp_path / "z.png"), "--method", "zero_learning", "--weights", str(missing)]) == 2
+    assert f"weights not found at {missing}" in capsys.readouterr().err

@@ -234,6 +234,7 @@ ROWS: list[CliRow] = [
             str(save_nifti(d / "in" / "p.nii.gz", volume((21, 19, 3), 1), SAG)),
             "--method",
             "poster",
+            "--random-weights",
             "-o",
             str(d / "out" / "f.nii.gz"),
             "--no-register",
