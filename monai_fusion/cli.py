@@ -1,4 +1,4 @@
-"""The ``monai-fusion`` command line: ``demo``, ``fuse``, ``evaluate``, ``info``.
+"""The ``monai-fusion`` command line: ``demo``, ``fuse``, ``evaluate``, ``benchmark``, ``info``.
 
 Every sub-command walks the library's one preset path (``fusion_preprocess`` -> fuser ->
 ``fusion_postprocess``); bad input ends with one clear ``error:`` line and exit code 2.

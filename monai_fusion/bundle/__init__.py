@@ -1,4 +1,5 @@
-"""The bundle's command-line glue (surface code): ``python -m monai.bundle`` argv, override checks, one-line errors."""
+"""The bundle's surface code: ``python -m monai.bundle`` argv, override checks, one-line errors, and the guard
+of its shipped weights."""
 
 from .cli import (
     bundle_root_from_cli,
@@ -7,8 +8,12 @@ from .cli import (
     install_input_error_hook,
     parse_bundle_argv,
 )
+from .weights import protect_shipped_weights, sha256_file, shipped_weights
 
 __all__ = [
+    "protect_shipped_weights",
+    "sha256_file",
+    "shipped_weights",
     "bundle_root_from_cli",
     "check_cli_overrides",
     "check_training_settings",
