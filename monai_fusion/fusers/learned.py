@@ -244,7 +244,7 @@ class ZeroLearningFuser(BaseFuser):
         _move(self.net, x.device)
         return self.net(x.expand(-1, 3, -1, -1)).sum(dim=1, keepdim=True)
 
-    def weights(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    def pixel_weights(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """``(B, 2, H, W)`` per-pixel weights of the two sources (sum to one)."""
         act = torch.cat([self.activity(mri), self.activity(other)], dim=1)
         if self.softmax:
@@ -253,5 +253,5 @@ class ZeroLearningFuser(BaseFuser):
         return act / act.sum(dim=1, keepdim=True)
 
     def _fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        w = self.weights(mri, other)
+        w = self.pixel_weights(mri, other)
         return w[:, :1] * mri + w[:, 1:] * other

@@ -44,7 +44,7 @@ def test_zero_learning_weights_are_normalised_activities(tmp_path: Path, monkeyp
     act = [64 * F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=True) for x in (mri, other)]
     expected = (act[0] * mri + act[1] * other) / (act[0] + act[1])
     assert torch.allclose(fuser.fuse(mri, other), expected, atol=1e-4)
-    soft = get_fuser("zero_learning", softmax=True).weights(mri, other)
+    soft = get_fuser("zero_learning", softmax=True).pixel_weights(mri, other)
     assert torch.allclose(soft.sum(dim=1), torch.ones(1, 12, 10))
 
 
