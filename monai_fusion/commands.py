@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .data.checks import looks_swapped
+from .data.dicom import patient_mismatch
 from .utils import constants
 from .utils.constants import check_modality
 from .utils.errors import FusionInputError
@@ -195,13 +196,11 @@ def _fuse_files(
         mri, headers["mri"] = _dicom_input(mri, mri_series, "MRI", stack)
     if Path(other).is_dir():
         other, headers["other"] = _dicom_input(other, other_series, mod, stack)
-    if len(headers) == 2:
-        pid = [str(h.get("PatientID", "")) for h in (headers["mri"], headers["other"])]
-        if pid[0] != pid[1]:
-            warning = f"the MRI is of PatientID {pid[0]!r} but the {mod} is of PatientID {pid[1]!r}"
-            if not force:
-                raise FusionInputError(f"{warning}; refusing to fuse two patients (pass --force if this is intended)")
-            print(f"WARNING: {warning}; fusing anyway because of --force", file=sys.stderr)
+    warning = patient_mismatch(headers["mri"], headers["other"], mod) if len(headers) == 2 else None
+    if warning:
+        if not force:
+            raise FusionInputError(f"{warning}; refusing to fuse two patients (pass --force if this is intended)")
+        print(f"WARNING: {warning}; fusing anyway because of --force", file=sys.stderr)
     if dicom_out is not None:
         if not volume:
             raise FusionInputError("--dicom-out needs volume inputs (NIfTI files or DICOM series folders)")

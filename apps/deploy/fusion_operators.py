@@ -26,6 +26,7 @@ from fusion_core import (
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
 from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSelectorOperator
 
+from monai_fusion.data.dicom import patient_mismatch
 from monai_fusion.utils.errors import FusionInputError
 
 __all__ = ["ModalitySeriesSelectorOperator", "FusionOperator", "FusedSeriesWriterOperator"]
@@ -144,12 +145,9 @@ class FusionOperator(Operator):
         other_ds = _first_dataset(op_input.receive("other_series"))
         dicom_mod = str(other_ds.get("Modality", "")).upper()
         modality = MODALITY_OF_DICOM[dicom_mod]
-        pid = (str(mri_ds.get("PatientID", "")), str(other_ds.get("PatientID", "")))
-        if pid[0] != pid[1]:
-            raise FusionInputError(
-                f"the MRI is of PatientID {pid[0]!r} but the {modality} series is of PatientID "
-                f"{pid[1]!r}; refusing to fuse two patients"
-            )
+        mismatch = patient_mismatch(mri_ds, other_ds, modality)
+        if mismatch:
+            raise FusionInputError(f"{mismatch}; refusing to fuse two patients")
         t0 = time.perf_counter()
         mri_meta, other_meta = mri_img.metadata(), other_img.metadata()
         mri = volume_to_metatensor(

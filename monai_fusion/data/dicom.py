@@ -25,6 +25,7 @@ from .dicom_series import list_dicom_series
 from .io import to_uint8
 
 __all__ = [
+    "patient_mismatch",
     "SECONDARY_CAPTURE_SOP_CLASS",
     "PATIENT_STUDY_KEYWORDS",
     "series_files",
@@ -270,3 +271,22 @@ def write_dicom_series(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def patient_mismatch(mri_header: Any, other_header: Any, modality: str) -> str | None:
+    """What is wrong when the two series are of different patients (their ``PatientID`` differ), else ``None``.
+
+    The one rule that the CLI (which refuses unless ``--force``) and the MONAI Deploy app (which refuses) apply.
+
+    Args:
+        mri_header: the MRI series' header (a pydicom dataset or a mapping with ``PatientID``).
+        other_header: the other series' header.
+        modality: the other series' modality, named in the message.
+
+    Returns:
+        ``"the MRI is of PatientID 'A' but the PET series is of PatientID 'B'"``, or ``None`` when they agree.
+    """
+    pid = [str(h.get("PatientID", "")) for h in (mri_header, other_header)]
+    if pid[0] == pid[1]:
+        return None
+    return f"the MRI is of PatientID {pid[0]!r} but the {modality} series is of PatientID {pid[1]!r}"

@@ -83,3 +83,12 @@ def test_writer_refusals_leave_nothing(tmp_path: Path) -> None:
     write_dicom_series(vol * 0.2, np.eye(4), out, overwrite=True)
     assert pydicom.dcmread(out / "0000.dcm").SeriesInstanceUID != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temporary or old folder left
+
+
+def test_patient_mismatch_is_the_one_rule_of_the_cli_and_deploy() -> None:
+    from monai_fusion.data.dicom import patient_mismatch
+
+    assert patient_mismatch({"PatientID": "A"}, {"PatientID": "A"}, "PET") is None
+    msg = patient_mismatch({"PatientID": "A"}, {"PatientID": "B"}, "PET")
+    assert msg == "the MRI is of PatientID 'A' but the PET series is of PatientID 'B'"
+    assert patient_mismatch({}, {"PatientID": "B"}, "CT") is not None  # a missing ID is not a match
