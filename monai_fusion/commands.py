@@ -152,13 +152,12 @@ def _fuse_files(
     other_series: str | None,
     force: bool,
     progress: bool,
-    anonymize: bool = False,
-    fuser: Any = None,
+    anonymize: bool,
+    fuser: Any,
 ) -> dict[str, Any]:
     from .data.io import is_volume_path, write_nifti, write_png
     from .data.overview import save_overview
     from .engines.inference import fuse_sample, other_for_display
-    from .fusers import get_fuser
     from .transforms.presets import fusion_preprocess
 
     mod = check_modality(modality or _guess_modality(other) or "PET", 1, "--modality")[0]
@@ -207,7 +206,6 @@ def _fuse_files(
         from .data.dicom import check_dicom_target
 
         check_dicom_target(dicom_out, overwrite, protect=inputs)
-    fuser = fuser if fuser is not None else get_fuser(method)
     t0 = time.perf_counter()
     sample = fusion_preprocess(register=register)({"mri": mri, "other": other, "modality": mod})
     t1 = time.perf_counter()
@@ -418,17 +416,16 @@ def build_fuser(method: str, weights: str | None = None, random_weights: bool = 
     """
     import warnings
 
-    from .fusers import get_fuser
     from .fusers.base import fuser_factory
     from .fusers.learned import DefaultFuser, NetworkFuser, ZeroLearningFuser
 
     cls = fuser_factory(method)
-    takes_weights = isinstance(cls, type) and issubclass(cls, (NetworkFuser, ZeroLearningFuser))
-    if weights is not None and not takes_weights:
+    kind = cls if isinstance(cls, type) else type(None)  # a registered factory function is no network
+    if weights is not None and not issubclass(kind, (NetworkFuser, ZeroLearningFuser)):
         raise FusionInputError(f"--weights {weights}: method {method!r} takes no weights")
-    if random_weights and not (isinstance(cls, type) and issubclass(cls, NetworkFuser)):
+    if random_weights and not issubclass(kind, NetworkFuser):
         raise FusionInputError(f"--random-weights: method {method!r} is not a network")
-    untrained = isinstance(cls, type) and issubclass(cls, NetworkFuser) and not issubclass(cls, DefaultFuser)
+    untrained = issubclass(kind, NetworkFuser) and not issubclass(kind, DefaultFuser)
     if untrained and weights is None and not random_weights:
         raise FusionInputError(
             f"{method}: no trained weights are shipped for this network; pass --weights <checkpoint> (a model.pt "
@@ -436,7 +433,7 @@ def build_fuser(method: str, weights: str | None = None, random_weights: bool = 
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fuser = get_fuser(method, **({} if weights is None else {"weights": weights}))
+        fuser = cls(**({} if weights is None else {"weights": weights}))
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
     return fuser
