@@ -169,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="checkpoints for network methods, e.g. poster=my_poster.pt",
     )
+    bench.add_argument(
+        "--random-weights",
+        nargs="+",
+        metavar="METHOD",
+        default=[],
+        help="also time these network methods randomly initialised (a timing table of their own, no quality rows)",
+    )
     bench.add_argument("--val-fraction", type=float, default=0.2, help="validation fraction of cases (as train.json)")
     bench.add_argument("--seed", type=int, default=0, help="split seed (as train.json)")
     bench.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -271,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overwrite=args.overwrite,
                 report_path=args.report,
                 preamble=BENCHMARK_PREAMBLE if args.report else "",
+                random_methods=args.random_weights,
             )
             for pt, won in res["wins"].items():
                 print(

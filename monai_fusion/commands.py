@@ -396,28 +396,26 @@ def run_demo(output_dir: str = "demo_output", method: str = "laplacian", overwri
 
 
 def build_fuser(method: str, weights: str | None = None, random_weights: bool = False) -> Any:
-    """The registered method ``method`` as the command line builds it: with ``weights`` or refused without them.
+    """The registered method ``method`` as the command line builds it: shipped weights, ``weights`` or random.
 
-    Network methods other than ``default`` ship no trained weights: without ``weights`` they are refused with a
-    message naming the option, unless ``random_weights`` asks for a randomly initialised network (timing only;
-    its warning is printed as one line). ``zero_learning`` takes torchvision's VGG19 file as ``weights``.
+    Network methods load their shipped weights unless ``weights`` names another checkpoint; ``random_weights``
+    builds a randomly initialised network instead (timing only). ``zero_learning`` takes torchvision's VGG19
+    file as ``weights``, ``zero_learning_medical`` the medical feature extractor's file.
 
     Args:
         method: a registry name.
-        weights: a checkpoint (network methods) or the VGG19 file (``zero_learning``).
-        random_weights: allow a network method without weights.
+        weights: a checkpoint (network methods) or a backbone file (the zero-learning methods).
+        random_weights: a randomly initialised network (network methods only, not with ``weights``).
 
     Returns:
         The fuser.
 
     Raises:
-        FusionInputError: unknown method, ``weights`` for a method that takes none, or a network method
-            without weights and without ``random_weights``.
+        FusionInputError: unknown method, ``weights`` for a method that takes none, ``random_weights`` for a
+            method that is no network or together with ``weights``.
     """
-    import warnings
-
     from .fusers.base import fuser_factory
-    from .fusers.learned import DefaultFuser, NetworkFuser, ZeroLearningFuser
+    from .fusers.learned import NetworkFuser, ZeroLearningFuser
 
     cls = fuser_factory(method)
     kind = cls if isinstance(cls, type) else type(None)  # a registered factory function is no network
@@ -425,15 +423,9 @@ def build_fuser(method: str, weights: str | None = None, random_weights: bool = 
         raise FusionInputError(f"--weights {weights}: method {method!r} takes no weights")
     if random_weights and not issubclass(kind, NetworkFuser):
         raise FusionInputError(f"--random-weights: method {method!r} is not a network")
-    untrained = issubclass(kind, NetworkFuser) and not issubclass(kind, DefaultFuser)
-    if untrained and weights is None and not random_weights:
-        raise FusionInputError(
-            f"{method}: no trained weights are shipped for this network; pass --weights <checkpoint> (a model.pt "
-            "of the training workflow) or --random-weights to time a randomly initialised network"
-        )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fuser = cls(**({} if weights is None else {"weights": weights}))
-    for w in caught:
-        print(f"WARNING: {w.message}", file=sys.stderr)
-    return fuser
+    if random_weights and weights is not None:
+        raise FusionInputError("--random-weights and --weights: give one of them")
+    if random_weights:
+        print(f"WARNING: {method}: randomly initialised network, its output is no meaningful fusion", file=sys.stderr)
+        return cls(random_init=True)
+    return cls(**({} if weights is None else {"weights": weights}))

@@ -8,9 +8,10 @@ from .cli import (
     install_input_error_hook,
     parse_bundle_argv,
 )
-from .weights import protect_shipped_weights, sha256_file, shipped_weights
+from .weights import export_network_weights, protect_shipped_weights, sha256_file, shipped_weights
 
 __all__ = [
+    "export_network_weights",
     "protect_shipped_weights",
     "sha256_file",
     "shipped_weights",

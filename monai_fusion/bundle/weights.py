@@ -1,4 +1,5 @@
-"""Shipped weights are never replaced by a training run unasked.
+"""Shipped weights are never replaced by a training run unasked, and a run's best model is exported with its
+provenance.
 
 The bundle's ``configs/metadata.json`` lists the shipped files with their SHA-256 under ``shipped_weights``
 (``{"models/model.pt": "<sha256>", ...}``). A run whose ``ckpt_dir`` holds one of them unchanged refuses to
@@ -11,10 +12,16 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+import torch
+from ignite.engine import Engine
+from torch import nn
+
+from ..networks.utils import save_checkpoint
 from ..utils.errors import FusionInputError
 
-__all__ = ["sha256_file", "shipped_weights", "protect_shipped_weights"]
+__all__ = ["sha256_file", "shipped_weights", "protect_shipped_weights", "export_network_weights"]
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -63,3 +70,58 @@ def protect_shipped_weights(
                 "--ckpt_dir <another folder> to keep them, or --overwrite_shipped True to replace them "
                 "(restore them later with `git checkout -- bundles/multimodal_fusion/models`)"
             )
+
+
+def export_network_weights(
+    best_path: str | os.PathLike,
+    network: nn.Module,
+    out_path: str | os.PathLike,
+    recipe: str,
+    loss: nn.Module | None = None,
+    trainer: Engine | None = None,
+    evaluator: Engine | None = None,
+    **extra: Any,
+) -> Path:
+    """Write a training run's best model as the library's checkpoint form, with its provenance.
+
+    ``get_fuser(name, weights=out_path)`` reads it (``{"state_dict", "config", "meta"}``); the shipped
+    ``monai_fusion/networks/weights/<name>.pt`` files are such exports. ``meta`` records the recipe, the loss
+    weights and the perceptual backbone actually used, the epochs, the training wall time and the best
+    validation loss with its epoch.
+
+    Args:
+        best_path: the run's ``model_best.pt`` (a state dict written by the key-metric saver).
+        network: the trained network (its ``config`` is stored; its weights are replaced by the best ones).
+        out_path: the file to write (atomically).
+        recipe: the config that trained it, e.g. ``"train_poster.json"``.
+        loss: the training loss (its ``lambda_*`` weights and ``backbone_name`` are recorded).
+        trainer: the finished trainer (epochs, wall time).
+        evaluator: the validator (best validation loss and epoch).
+        extra: further plain values for ``meta``.
+
+    Returns:
+        The written path.
+
+    Raises:
+        FusionInputError: ``best_path`` is missing (no validation ran).
+    """
+    best = Path(best_path)
+    if not best.is_file():
+        raise FusionInputError(
+            f"{best} not found: the run saved no best model (validation never ran; check --val_interval <= --epochs)"
+        )
+    state = torch.load(best, map_location="cpu", weights_only=True)
+    network.load_state_dict(state)
+    meta: dict[str, Any] = {"recipe": recipe, "torch": str(torch.__version__)}
+    if loss is not None:
+        meta.update({k: float(v) for k, v in vars(loss).items() if k.startswith("lambda_")})
+        meta["perceptual_backbone"] = getattr(loss, "backbone_name", None)
+    if trainer is not None:
+        meta["epochs"] = int(trainer.state.epoch)
+        meta["iterations"] = int(trainer.state.iteration)
+        meta["train_seconds"] = round(float(trainer.state.times.get("COMPLETED") or 0.0), 1)
+    if evaluator is not None:
+        meta["best_val_loss"] = float(evaluator.state.best_metric)
+        meta["best_epoch"] = int(evaluator.state.best_metric_epoch)
+    meta.update(extra)
+    return save_checkpoint(network, out_path, meta=meta)

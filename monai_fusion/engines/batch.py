@@ -17,7 +17,7 @@ from monai.engines.utils import PrepareBatch
 from ..fusers.base import check_modality
 from ..utils.errors import FusionInputError
 
-__all__ = ["PrepareFusionBatch", "stack_sources"]
+__all__ = ["PrepareFusionBatch", "PrepareReconstructionBatch", "stack_sources"]
 
 
 def stack_sources(batch: dict[str, Any], keys: Sequence[str] = ("mri", "other")) -> torch.Tensor:
@@ -85,3 +85,31 @@ class PrepareFusionBatch(PrepareBatch):
             what=f"batch[{self.modality_key!r}]",
         )
         return x, target, (), {"modality": names}
+
+
+class PrepareReconstructionBatch(PrepareBatch):
+    """Return ``(images, images)``: every source image of the batch as a sample of its own, ``(B * 2, 1, H, W)``.
+
+    The autoencoder recipe of the poster (and of MSRPAN / MSDRA) trains the network to reconstruct single
+    images: the MRI and the other source's luminance of each pair are stacked along the batch axis (MRIs first),
+    and the same tensor is the input and the target.
+
+    Args:
+        keys: the source keys.
+    """
+
+    def __init__(self, keys: Sequence[str] = ("mri", "other")) -> None:
+        self.keys = tuple(keys)
+
+    def __call__(
+        self,
+        batchdata: dict[str, torch.Tensor],
+        device: str | torch.device | None = None,
+        non_blocking: bool = False,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = stack_sources(batchdata, self.keys)  # (B, 2, H, W): checks every key is there and single-channel
+        x = x.transpose(0, 1).reshape(-1, 1, *x.shape[2:])
+        x = x.as_tensor() if isinstance(x, MetaTensor) else x
+        x = x.to(device=device, non_blocking=non_blocking, **kwargs)
+        return x, x

@@ -38,7 +38,7 @@ from .inference import other_for_display
 __all__ = [
     "BENCHMARK_METRICS",
     "BENCHMARK_PREAMBLE",
-    "DEFAULT_METHODS",
+    "benchmark_methods",
     "load_pairs",
     "run_benchmark",
     "summarise",
@@ -48,19 +48,6 @@ __all__ = [
 
 #: The source-referenced metrics of the comparison (issue 6), in report order.
 BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
-#: Every registered method, the default model first (zero_learning joins when its VGG19 file is present).
-DEFAULT_METHODS: tuple[str, ...] = (
-    "default",
-    "poster",
-    "msrpan",
-    "msdra",
-    "zero_learning",
-    "average",
-    "max",
-    "laplacian",
-    "dwt",
-    "guided_filter",
-)
 #: How the docs page is made (written under its title when the report goes to a chosen path).
 BENCHMARK_PREAMBLE = (
     "Regenerate this page with `monai-fusion benchmark --data $MONAI_FUSION_HARVARD -o docs/benchmark "
@@ -68,18 +55,31 @@ BENCHMARK_PREAMBLE = (
     '!!! warning "Read the montage as well as the tables"\n'
     "    The metrics compare the fused image with each source, and an image that copies the MRI scores "
     "well on most of them: on this split's CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
-    "VIF and FSIM (the bundle's 0.2.0 model led on exactly those five while dropping most of the CT "
-    "bone). The shipped `default` model (bundle 0.3 and later) is trained to keep what only one source "
-    "shows, the CT bone among it (see the CT-MRI row of the montage), and gives up some of those scores for "
-    "it. The `poster`, `msrpan` and "
-    "`msdra` rows are the re-implemented networks with random weights (no trained weights are shipped), "
-    "shown for speed, not as a quality comparison."
+    "VIF and FSIM. The shipped `default` model is trained to keep what only one source shows, the CT bone "
+    "among it (see the CT-MRI row of the montage), and gives up some of those scores for it. The `poster`, "
+    "`msrpan` and `msdra` rows use their shipped trained weights (docs/reproduction.md says how they were "
+    "trained); the notes name the backbone of every row that uses one."
 )
-_NOTES = {
-    "poster": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
-    "msrpan": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
-    "msdra": "re-implemented network, random weights (seed 0; no trained weights are shipped)",
-}
+
+
+def benchmark_methods() -> list[str]:
+    """Every registered method, the default model first (the registry is the one list; nothing is copied)."""
+    names = available_fusers()
+    return ["default", *[n for n in names if n != "default"]] if "default" in names else names
+
+
+def _note(name: str, fuser: Any, weights: dict[str, str]) -> str:
+    """What a table row used: the checkpoint and perceptual backbone of a network, the zero-learning backbone."""
+    if name == "zero_learning":
+        return "ImageNet VGG19 conv1_1 (torchvision's file)"
+    if name == "zero_learning_medical":
+        return "the zero-learning rule on the shipped medical feature extractor's first layer (no ImageNet file)"
+    meta = getattr(fuser, "meta", None) or {}
+    where = f"weights {weights[name]}" if name in weights else "shipped weights"
+    if meta.get("recipe"):
+        backbone = meta.get("perceptual_backbone") or "none"
+        return f"{where}, trained by `{meta['recipe']}` (perceptual backbone: {backbone})"
+    return where if name in weights or name in ("poster", "msrpan", "msdra") else ""
 
 
 def load_pairs(
@@ -116,21 +116,20 @@ def load_pairs(
     return [pre(dict(it)) for it in items]
 
 
-def _build(name: str, weights: dict[str, str]) -> tuple[Any | None, str]:
-    """The fuser ``name``; a network without given weights is initialised from seed 0, so reruns agree."""
-    kwargs = {"weights": weights[name]} if name in weights else {}
-    note = "" if name in weights else _NOTES.get(name, "")
-    import warnings
-
+def _build(name: str, weights: dict[str, str], random_init: bool = False) -> tuple[Any | None, str]:
+    """The fuser ``name`` and its note; ``random_init`` networks start from seed 0, so timing reruns agree."""
+    kwargs: dict[str, Any] = {"weights": weights[name]} if name in weights else {}
+    if random_init:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # the global RNG is restored afterwards
+            return get_fuser(name, random_init=True), "randomly initialised (timing only)"
     try:
-        with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
-            warnings.simplefilter("ignore", UserWarning)  # the random-init warning is carried as the note
-            torch.manual_seed(0)  # random-init networks: the same weights on every run (the global RNG is restored)
-            return get_fuser(name, **kwargs), note
-    except FusionInputError as err:  # e.g. zero_learning without its VGG19 file
+        fuser = get_fuser(name, **kwargs)
+    except FusionInputError as err:  # e.g. zero_learning without its VGG19 file: said, never run untrained
         if name == "zero_learning":
             return None, f"skipped: {err}"
         raise
+    return fuser, _note(name, fuser, weights)
 
 
 def time_method(
@@ -186,6 +185,7 @@ def run_benchmark(
     report_title: str = "Benchmark",
     report_path: str | os.PathLike | None = None,
     preamble: str = "",
+    random_methods: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Fuse every pair with every method, score them, and write the CSVs, report, plots and montage.
 
@@ -193,7 +193,7 @@ def run_benchmark(
         data: a pairs folder in the Whole Brain Atlas layout ``<root>/<PAIR>/<MODALITY>/<name>.png``.
         out_dir: output folder (created; an existing non-empty one needs ``overwrite``).
         split: ``"val"``: the case-wise validation split of the bundle (``val_fraction``, ``seed``); ``"all"``.
-        methods: registry names (default :data:`DEFAULT_METHODS`).
+        methods: registry names (default :func:`benchmark_methods`: every registered method).
         metrics: metric names (default :data:`BENCHMARK_METRICS`).
         protocol: metric protocol.
         val_fraction: validation fraction of cases per pair type (as in the bundle's train.json).
@@ -208,10 +208,13 @@ def run_benchmark(
         report_path: where to write the markdown report (default ``out_dir/report.md``); its links to the plots
             and montage are relative to its folder (``docs/benchmark.md`` with ``out_dir=docs/benchmark``).
         preamble: markdown placed under the title (e.g. how to regenerate the page).
+        random_methods: network methods also timed randomly initialised; they appear in a timing table of their
+            own, never among the quality rows.
 
     Returns:
-        ``{"rows", "summary", "timings", "wins", "outputs"}``: per-image rows, per-pair-type means/stds,
-        seconds per pair per method, the metrics the default model leads per pair type, written paths.
+        ``{"rows", "summary", "timings", "random_timings", "wins", "outputs"}``: per-image rows, per-pair-type
+        means/stds, seconds per pair per method (and per randomly initialised method), the metrics the default
+        model leads per pair type, written paths.
 
     Raises:
         FusionInputError: unknown method or metric, no pairs, or an existing output folder.
@@ -219,8 +222,9 @@ def run_benchmark(
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FusionInputError(f"{out} exists and is not empty; pass --overwrite to replace its benchmark files")
-    methods = list(methods or DEFAULT_METHODS)
-    unknown = [m for m in methods if m not in available_fusers()]
+    methods = list(methods or benchmark_methods())
+    random_methods = list(random_methods)
+    unknown = [m for m in [*methods, *random_methods] if m not in available_fusers()]
     if unknown:
         raise FusionInputError(f"unknown method(s) {unknown}; choose from {', '.join(available_fusers())}")
     metrics = list(resolve_metrics(list(metrics)))
@@ -233,6 +237,7 @@ def run_benchmark(
     timings: dict[str, float] = {}
     notes: dict[str, str] = {}
     ran: list[str] = []
+    kinds: dict[str, str] = {}
     examples_idx: dict[str, int] = {}  # the middle pair of each pair type: a slice with anatomy in it
     for pt in PAIR_TYPES:
         idx = [i for i, s in enumerate(samples) if s["pair_type"] == pt]
@@ -284,11 +289,26 @@ def run_benchmark(
             d = post({**samples[i], "fused": fused[i]})
             montage[pt][name] = display(d, "fused")
         ran.append(name)
+        kinds[name] = "trained" if getattr(fuser, "trained", False) else "-"  # "-": a rule, nothing learned
         if progress:
             print(
                 f"benchmark: {name}: {len(samples)} pairs fused in {fuse_s:.1f} s, "
                 f"{timings[name] * 1000:.1f} ms per pair (median of {timing_repeats})",
                 flush=True,
+            )
+    random_timings: dict[str, float] = {}
+    for name in random_methods:  # timing only: never fused for the quality tables
+        fuser, _ = _build(name, weights, random_init=True)
+        random_timings[name] = time_method(
+            fuser,
+            mri[:1].to(device),
+            other[:1].to(device),
+            timing_repeats,
+            modality=modality_of_pair(samples[0]["pair_type"]),
+        )
+        if progress:
+            print(
+                f"benchmark: {name} (randomly initialised): {random_timings[name] * 1000:.1f} ms per pair", flush=True
             )
     summary = summarise(rows, ran, metrics)
     wins = {pt: wins_against(table, "default", metrics) for pt, table in summary.items() if "default" in table}
@@ -304,10 +324,12 @@ def run_benchmark(
     t_path = out / "timings.csv"
     with open(t_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["method", "ms_per_pair", "ratio_to_poster"])
+        w.writerow(["method", "ms_per_pair", "ratio_to_poster", "weights"])
         for m in ran:
             ratio = timings["poster"] / timings[m] if "poster" in timings and timings[m] > 0 else math.nan
-            w.writerow([m, f"{timings[m] * 1000:.2f}", f"{ratio:.1f}"])
+            w.writerow([m, f"{timings[m] * 1000:.2f}", f"{ratio:.1f}", kinds[m]])
+        for m, t in random_timings.items():
+            w.writerow([m, f"{t * 1000:.2f}", "", "random"])
     written.append(t_path)
     plot_paths = bar_plots(summary, ran, metrics, out / "plots")
     written += plot_paths
@@ -350,6 +372,15 @@ def run_benchmark(
     for m in ran:
         ratio = f"{timings['poster'] / timings[m]:.1f}x" if "poster" in timings and timings[m] > 0 else "-"
         lines.append(f"| {m} | {timings[m] * 1000:.1f} | {ratio} |")
+    if random_timings:
+        lines += [
+            "",
+            "## Time per 256x256 pair, randomly initialised networks (timing only, not in the quality tables)",
+            "",
+            "| method | ms per pair |",
+            "| --- | ---: |",
+        ]
+        lines += [f"| {m} (random init) | {t * 1000:.1f} |" for m, t in random_timings.items()]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({rel(p)})" for p in plot_paths]
     lines += ["", "## Examples", "", f"![montage]({rel(out / 'montage.png')})", ""]
     report.parent.mkdir(parents=True, exist_ok=True)
@@ -359,4 +390,11 @@ def run_benchmark(
         print(
             f"benchmark: wrote {', '.join(str(p) for p in (csv_path, t_path, report))}, plots and montage", flush=True
         )
-    return {"rows": rows, "summary": summary, "timings": timings, "wins": wins, "outputs": written}
+    return {
+        "rows": rows,
+        "summary": summary,
+        "timings": timings,
+        "random_timings": random_timings,
+        "wins": wins,
+        "outputs": written,
+    }

@@ -7,8 +7,9 @@ The CLI, the bundle, the benchmark and the demo all pick methods through :func:`
 
 Registered methods: ``default`` (the shipped trained model); classical ``average``, ``max``, ``laplacian``,
 ``dwt``, ``guided_filter``;
-networks ``poster``, ``msrpan``, ``msdra`` (``weights=`` a checkpoint; random init otherwise,
-with a warning) and ``zero_learning`` (needs torchvision's ImageNet VGG19 file, never downloaded).
+networks ``poster``, ``msrpan``, ``msdra`` (shipped weights by default, ``weights=`` another checkpoint,
+``random_init=True`` for timing only), ``zero_learning`` (needs torchvision's ImageNet VGG19 file, never
+downloaded) and ``zero_learning_medical`` (the same rule on the shipped medical feature extractor).
 """
 
 from .base import BaseFuser, Fuser, available_fusers, check_fuser_inputs, get_fuser, register_fuser
@@ -16,6 +17,7 @@ from .classical import AverageFuser, GuidedFilterFuser, LaplacianPyramidFuser, M
 from .learned import (
     DEFAULT_WEIGHTS,
     DefaultFuser,
+    MedicalZeroLearningFuser,
     MSDRAFuser,
     MSRPANFuser,
     NetworkFuser,
@@ -42,4 +44,5 @@ __all__ = [
     "MSRPANFuser",
     "MSDRAFuser",
     "ZeroLearningFuser",
+    "MedicalZeroLearningFuser",
 ]

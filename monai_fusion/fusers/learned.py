@@ -1,23 +1,24 @@
 """Fusion methods built on networks: the default model, the poster's network, MSRPAN, MSDRA and zero-learning.
 
 Network fusers take ``weights=`` (a checkpoint: a state dict or ``{"state_dict", "config"}``
-written by :func:`monai_fusion.networks.save_checkpoint`, read with ``weights_only=True``).
-Trained weights come from the training workflow; without them the network is randomly
-initialised, which runs (for tests and timing) but is not a meaningful fusion, and a
-``UserWarning`` says so. Zero-learning needs torchvision's ImageNet VGG19 file (never downloaded).
+written by :func:`monai_fusion.networks.save_checkpoint`, read with ``weights_only=True``). Without it
+they load the weights the package ships (``networks/weights/<name>.pt``, trained by the bundle's configs);
+a randomly initialised network is built only on request (``random_init=True``, for tests and timing: it is
+no meaningful fusion). ``zero_learning`` needs torchvision's ImageNet VGG19 file (never downloaded);
+``zero_learning_medical`` runs the same rule on the shipped medical feature extractor.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from ..networks.nets.base import FeatureFusionNet
+from ..networks.nets.feature_extractor import load_medical_feature_extractor
 from ..networks.nets.msdra import MSDRA
 from ..networks.nets.msrpan import MSRPAN
 from ..networks.nets.poster import PosterFusionNet
@@ -29,13 +30,25 @@ from .base import BaseFuser, register_fuser
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "WEIGHTS_DIR",
+    "shipped_weights_file",
     "DefaultFuser",
     "NetworkFuser",
     "PosterFuser",
     "MSRPANFuser",
     "MSDRAFuser",
     "ZeroLearningFuser",
+    "MedicalZeroLearningFuser",
 ]
+
+#: Where the package's trained weights live.
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "networks" / "weights"
+
+
+def shipped_weights_file(name: str) -> Path:
+    """The shipped checkpoint of network method ``name``: ``networks/weights/<name>.pt`` (``default``:
+    ``default_fusion.pt``)."""
+    return WEIGHTS_DIR / ("default_fusion.pt" if name == "default" else f"{name}.pt")
 
 
 def _move(module: torch.nn.Module, device: torch.device) -> None:
@@ -48,7 +61,8 @@ class NetworkFuser(BaseFuser):
     """Fuse with an encoder / fusion / decoder network: ``clamp(net(mri, other), 0, 1)``.
 
     Args:
-        weights: checkpoint path; ``None`` keeps the random initialisation (with a warning).
+        weights: checkpoint path; ``None``: the shipped weights of the method (:func:`shipped_weights_file`).
+        random_init: build a randomly initialised network instead (tests and timing only; not with ``weights``).
         strategy: feature-fusion rule overriding the network's (see ``FUSION_STRATEGIES``).
         device: where the network lives (it also follows the inputs' device).
         net_kwargs: constructor arguments of the network (override the checkpoint's config).
@@ -56,6 +70,10 @@ class NetworkFuser(BaseFuser):
     Attributes:
         net: the network, in eval mode.
         trained: whether weights were loaded.
+        meta: the checkpoint's provenance (``meta`` of an exported checkpoint; empty otherwise).
+
+    Raises:
+        MissingWeightsError: no ``weights``, no ``random_init`` and the shipped file is absent.
     """
 
     #: The network class; set by subclasses.
@@ -73,13 +91,28 @@ class NetworkFuser(BaseFuser):
         weights: str | os.PathLike | None = None,
         strategy: str | None = None,
         device: str | torch.device | None = None,
+        random_init: bool = False,
         **net_kwargs: Any,
     ) -> None:
         state: dict[str, torch.Tensor] | None = None
         config: dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}
+        if random_init and weights is not None:
+            raise FusionInputError(f"{self.name}: give weights or random_init=True, not both")
+        if weights is None and not random_init:
+            weights = shipped_weights_file(self.name)
+            if not weights.is_file():
+                raise MissingWeightsError(
+                    f"{self.name}: the shipped weights {weights} are missing; reinstall monai-fusion, train them "
+                    "with the bundle's configs (docs/reproduction.md) and pass weights=<the exported .pt>, or pass "
+                    "random_init=True for a randomly initialised network (timing only)"
+                )
         if weights is not None:
             what = f"{self.name} weights {weights}"
-            state, config = split_checkpoint(load_weights_file(weights, what), what)
+            loaded = load_weights_file(weights, what)
+            state, config = split_checkpoint(loaded, what)
+            if isinstance(loaded, dict) and isinstance(loaded.get("meta"), dict):
+                self.meta = dict(loaded["meta"])
         config.update(net_kwargs)
         try:
             self.net = self.network(**config)
@@ -90,13 +123,6 @@ class NetworkFuser(BaseFuser):
                 self.net.load_state_dict(state)
             except RuntimeError as err:
                 raise FusionInputError(f"{self.name}: weights {weights} do not fit the network: {err}") from err
-        else:
-            warnings.warn(
-                f"{self.name}: no weights given, the network is randomly initialised and its output is not a "
-                "meaningful fusion; pass weights=<checkpoint> from the training workflow",
-                UserWarning,
-                stacklevel=2,
-            )
         self.trained = state is not None
         if strategy is not None:
             try:
@@ -130,7 +156,7 @@ class NetworkFuser(BaseFuser):
 
 
 #: The default model's shipped weights (package data; the same state dict as the bundle's models/model.pt).
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "networks" / "weights" / "default_fusion.pt"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "default_fusion.pt"
 
 
 @register_fuser("default")
@@ -151,17 +177,14 @@ class DefaultFuser(NetworkFuser):
     uses_modality = True
 
     def __init__(
-        self, weights: str | os.PathLike | None = None, device: str | torch.device | None = None, **net_kwargs: Any
+        self,
+        weights: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        random_init: bool = False,
+        **net_kwargs: Any,
     ) -> None:
-        if weights is None:
-            if not DEFAULT_WEIGHTS.is_file():
-                raise MissingWeightsError(
-                    f"default: the shipped weights {DEFAULT_WEIGHTS} are missing; reinstall "
-                    "monai-fusion or pass weights=<the bundle's models/model.pt>"
-                )
-            weights = DEFAULT_WEIGHTS
         try:
-            super().__init__(weights=weights, device=device, **net_kwargs)
+            super().__init__(weights=weights, device=device, random_init=random_init, **net_kwargs)
         except FusionInputError as err:
             if "do not fit" in str(err) and "context." in str(err) and "global_context" not in net_kwargs:
                 raise FusionInputError(
@@ -191,7 +214,11 @@ class DefaultFuser(NetworkFuser):
 
 @register_fuser("poster")
 class PosterFuser(NetworkFuser):
-    """The reference poster's network (:class:`~monai_fusion.networks.PosterFusionNet`), nuclear-norm rule."""
+    """The reference poster's network (:class:`~monai_fusion.networks.PosterFusionNet`), nuclear-norm rule.
+
+    Shipped weights: ``networks/weights/poster.pt``, trained by the bundle's ``configs/train_poster.json``
+    (autoencoder, L2 + 0.2 gradient + 0.2 perceptual; its ``meta`` names the perceptual backbone).
+    """
 
     network = PosterFusionNet
     name = "poster"
@@ -199,7 +226,11 @@ class PosterFuser(NetworkFuser):
 
 @register_fuser("msrpan")
 class MSRPANFuser(NetworkFuser):
-    """MSRPAN (Fu et al. 2021, :class:`~monai_fusion.networks.MSRPAN`), feature-energy-ratio rule."""
+    """MSRPAN (Fu et al. 2021, :class:`~monai_fusion.networks.MSRPAN`), feature-energy-ratio rule.
+
+    Shipped weights: ``networks/weights/msrpan.pt``, trained by ``configs/train_poster.json`` +
+    ``configs/train_msrpan.json``.
+    """
 
     network = MSRPAN
     name = "msrpan"
@@ -207,7 +238,11 @@ class MSRPANFuser(NetworkFuser):
 
 @register_fuser("msdra")
 class MSDRAFuser(NetworkFuser):
-    """MSDRA (Li et al. 2022, :class:`~monai_fusion.networks.MSDRA`), L1-norm rule."""
+    """MSDRA (Li et al. 2022, :class:`~monai_fusion.networks.MSDRA`), L1-norm rule.
+
+    Shipped weights: ``networks/weights/msdra.pt``, trained by ``configs/train_poster.json`` +
+    ``configs/train_msdra.json``.
+    """
 
     network = MSDRA
     name = "msdra"
@@ -255,3 +290,32 @@ class ZeroLearningFuser(BaseFuser):
     def _fuse(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         w = self.pixel_weights(mri, other)
         return w[:, :1] * mri + w[:, 1:] * other
+
+
+@register_fuser("zero_learning_medical")
+class MedicalZeroLearningFuser(ZeroLearningFuser):
+    """The zero-learning rule on the shipped medical feature extractor instead of ImageNet VGG19.
+
+    The activity map is the channel sum of the extractor's first conv + ReLU (its counterpart of VGG19's
+    conv1_1), so the baseline runs on a fresh machine with no ImageNet file; tables name it apart from
+    ``zero_learning``.
+
+    Args:
+        weights: the extractor's checkpoint (default: the shipped ``networks/weights/medical_features.pt``).
+        softmax: weights by softmax instead of plain normalisation.
+        device: where the layer lives.
+    """
+
+    def __init__(
+        self, weights: str | os.PathLike | None = None, softmax: bool = False, device: str | torch.device | None = None
+    ) -> None:
+        extractor = load_medical_feature_extractor(weights)
+        self.net = extractor.stages[0][:2]  # conv + ReLU at full resolution
+        self.softmax = bool(softmax)
+        if device is not None:
+            self.net.to(device)
+
+    def activity(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, H, W)`` activity map: channel sum of the first conv + ReLU."""
+        _move(self.net, x.device)
+        return self.net(x).sum(dim=1, keepdim=True)

@@ -9,6 +9,7 @@ at construction, which this project must not do, hence this module.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -16,13 +17,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..networks.nets.feature_extractor import load_medical_feature_extractor
-from ..networks.nets.vgg import VGG_ARCHS, VGGFeatures
+from ..networks.nets.vgg import VGG_ARCHS, VGGFeatures, torchvision_weights_file
 from ..utils.errors import FusionInputError
 
-__all__ = ["PERCEPTUAL_BACKBONES", "build_feature_backbone", "PerceptualFeatureLoss"]
+__all__ = ["PERCEPTUAL_BACKBONES", "resolve_backbone", "build_feature_backbone", "PerceptualFeatureLoss"]
 
 #: Named backbones of :class:`PerceptualFeatureLoss`.
 PERCEPTUAL_BACKBONES: tuple[str, ...] = ("medical", *VGG_ARCHS)
+
+
+def resolve_backbone(backbone: str, path: str | os.PathLike | None = None) -> str:
+    """The backbone name ``auto`` stands for: ``vgg16_bn`` when its ImageNet file is there, else ``medical``.
+
+    The poster's authors use VGG16-BN; a fresh machine has no ImageNet file and nothing may be downloaded,
+    so ``auto`` falls back to the shipped medical extractor. Other names are returned unchanged.
+
+    Args:
+        backbone: ``auto`` or one of :data:`PERCEPTUAL_BACKBONES`.
+        path: an explicit VGG16-BN file that ``auto`` checks instead of the torch cache.
+    """
+    if backbone != "auto":
+        return backbone
+    file = Path(path) if path is not None else torchvision_weights_file("vgg16_bn")
+    return "vgg16_bn" if file.is_file() else "medical"
 
 
 class _Select(nn.Module):
@@ -44,7 +61,7 @@ def build_feature_backbone(
     """A frozen module mapping ``(B, 1, H, W)`` in [0, 1] to a list of feature maps.
 
     Args:
-        backbone: one of :data:`PERCEPTUAL_BACKBONES`.
+        backbone: one of :data:`PERCEPTUAL_BACKBONES`, or ``auto`` (see :func:`resolve_backbone`).
         layers: for ``medical``, which stages (default all three); for VGG, ``features`` indices
             (default relu1_2, relu2_2, relu3_3/relu3_4).
         path: weights file (default: the shipped file for ``medical``, the torch cache for VGG).
@@ -56,6 +73,9 @@ def build_feature_backbone(
         MissingWeightsError: the weights file is absent (the message says how to obtain it).
         FusionInputError: unknown backbone name.
     """
+    if backbone == "auto":
+        backbone = resolve_backbone(backbone, path)
+        path = path if backbone != "medical" else None
     if backbone == "medical":
         net: nn.Module = load_medical_feature_extractor(path)
         if layers is not None:
@@ -88,6 +108,11 @@ class PerceptualFeatureLoss(nn.Module):
         layer_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
+        if backbone == "auto":  # ``path`` names the VGG16-BN file; the medical fallback uses its shipped file
+            backbone = resolve_backbone(backbone, path)
+            path = path if backbone != "medical" else None
+        #: the backbone's name (``auto`` resolved) or ``"custom"`` for a module
+        self.backbone_name = backbone if isinstance(backbone, str) else "custom"
         self.backbone = build_feature_backbone(backbone, layers, path) if isinstance(backbone, str) else backbone
         self.backbone.eval()
         for p in self.backbone.parameters():

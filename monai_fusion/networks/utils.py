@@ -99,9 +99,13 @@ def split_checkpoint(obj: Any, what: str = "weights") -> tuple[dict[str, torch.T
 
 
 def save_checkpoint(
-    module: nn.Module, path: str | os.PathLike, config: Mapping[str, Any] | None = None, half: bool = False
+    module: nn.Module,
+    path: str | os.PathLike,
+    config: Mapping[str, Any] | None = None,
+    half: bool = False,
+    meta: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Save ``{"state_dict", "config"}`` so that :func:`load_weights_file` can read it back safely.
+    """Save ``{"state_dict", "config"}`` (and ``meta``) so that :func:`load_weights_file` can read it back safely.
 
     Written to a temporary file beside ``path`` and renamed into place, so a killed process leaves either the
     previous file or the new one, never a truncated one.
@@ -111,6 +115,7 @@ def save_checkpoint(
         path: output file (parent folders are created).
         config: constructor arguments (plain Python values only).
         half: store floating-point tensors as float16 (halves the file; loading casts back).
+        meta: provenance (recipe, perceptual backbone, training time, validation figures): plain Python values.
 
     Returns:
         The written path.
@@ -124,7 +129,10 @@ def save_checkpoint(
     cfg = dict(config if config is not None else getattr(module, "config", {}))
     tmp = p.with_name(f".{p.name}.part{os.getpid()}")  # temporary file + rename: never a half-written checkpoint
     try:
-        torch.save({"state_dict": state, "config": cfg}, tmp)
+        payload: dict[str, Any] = {"state_dict": state, "config": cfg}
+        if meta is not None:
+            payload["meta"] = dict(meta)
+        torch.save(payload, tmp)
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)

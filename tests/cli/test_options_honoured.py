@@ -73,21 +73,23 @@ def test_no_atlas_ct_mri_pair_in_the_right_order_looks_swapped(harvard_root: Pat
     assert reversed_caught == len(cts)
 
 
-def test_untrained_network_needs_weights_or_random_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_networks_use_shipped_weights_or_given_ones_random_only_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import torch
 
     from monai_fusion.networks import MSRPAN, save_checkpoint
 
     files = write_demo_files()
     args = ["fuse", str(files["mri_png"]), str(files["pet_png"]), "--modality", "pet", "--no-register"]
-    assert main([*args, "-o", str(tmp_path / "a.png"), "--method", "msrpan"]) == 2
-    err = capsys.readouterr().err
-    assert "msrpan: no trained weights are shipped" in err and "--weights <checkpoint>" in err
-    assert "--random-weights" in err and not (tmp_path / "a.png").exists()
+    assert main([*args, "-o", str(tmp_path / "a.png"), "--method", "msrpan"]) == 0  # the shipped weights
+    assert "WARNING" not in capsys.readouterr().err and (tmp_path / "a.png").is_file()
 
     assert main([*args, "-o", str(tmp_path / "r.png"), "--method", "msrpan", "--random-weights"]) == 0
     err = capsys.readouterr().err
-    assert err.count("WARNING: msrpan: no weights given") == 1 and "warnings.warn" not in err  # one clean line
+    assert err.count("WARNING: msrpan: randomly initialised") == 1 and "warnings.warn" not in err  # one clean line
+    assert main([*args, "-o", str(tmp_path / "x.png"), "--method", "msrpan", "--random-weights", "--weights", "m"]) == 2
+    assert "give one of them" in capsys.readouterr().err
 
     torch.manual_seed(0)
     ckpt = tmp_path / "msrpan.pt"

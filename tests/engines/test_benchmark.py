@@ -204,16 +204,43 @@ def test_calibration_script_scores_gains_against_a_benchmark_csv(
 
 
 def test_random_init_networks_are_the_same_on_every_run() -> None:
-    """Methods without shipped weights (poster, MSRPAN, MSDRA) start from seed 0, so the docs' rows reproduce;
-    the caller's random stream is left as it was."""
+    """Networks timed randomly initialised start from seed 0, so the timing rows reproduce; the caller's random
+    stream is left as it was."""
     from monai_fusion.engines.benchmark import _build
 
     torch.manual_seed(123)
     expected_next = torch.rand(1)
     torch.manual_seed(123)
-    first, note = _build("msdra", {})
-    second, _ = _build("msdra", {})
-    assert "seed 0" in note
+    first, note = _build("msdra", {}, random_init=True)
+    second, _ = _build("msdra", {}, random_init=True)
+    assert "timing only" in note and not first.trained
     for (k, a), (_, b) in zip(first.net.state_dict().items(), second.net.state_dict().items()):
         assert torch.equal(a, b), k
     assert torch.equal(torch.rand(1), expected_next)
+
+
+def test_randomly_initialised_networks_are_timed_apart_never_scored(demo_pairs: Path, tmp_path: Path) -> None:
+    res = run_benchmark(
+        demo_pairs,
+        tmp_path / "b",
+        split="all",
+        methods=["average"],
+        metrics=["SSIM"],
+        random_methods=["msrpan"],
+        timing_repeats=1,
+        progress=False,
+    )
+    assert {r["method"] for r in res["rows"]} == {"average"}  # no quality row for the random network
+    assert set(res["random_timings"]) == {"msrpan"} and "msrpan" not in res["summary"]["PET-MRI"]
+    report = (tmp_path / "b" / "report.md").read_text(encoding="utf-8")
+    quality, timing = report.split("## Time per 256x256 pair, randomly initialised")
+    assert "msrpan" not in quality and "| msrpan (random init) |" in timing
+    rows = list(csv.DictReader(open(tmp_path / "b" / "timings.csv", encoding="utf-8")))
+    assert [(r["method"], r["weights"]) for r in rows] == [("average", "-"), ("msrpan", "random")]
+
+
+def test_benchmark_methods_are_the_registry() -> None:
+    from monai_fusion.engines.benchmark import benchmark_methods
+    from monai_fusion.fusers import available_fusers
+
+    assert benchmark_methods()[0] == "default" and sorted(benchmark_methods()) == available_fusers()

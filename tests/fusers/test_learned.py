@@ -1,9 +1,11 @@
 """Zero-learning fusion through the real VGG19 loading path (a synthetic checkpoint in the
-torchvision format in a temporary TORCH_HOME) and the inference benchmark."""
+torchvision format in a temporary TORCH_HOME), its medical-extractor variant, the shipped trained networks and
+the inference benchmark."""
 
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,36 @@ def test_inference_benchmark_prints_every_method(capsys: pytest.CaptureFixture[s
     assert by_name["zero_learning"]["params"] == 64 * 27 + 64
     out = capsys.readouterr().out
     assert "ms/pair" in out and "random init (timing only)" in out
+
+
+@pytest.mark.parametrize("name", ["poster", "msrpan", "msdra"])
+def test_shipped_networks_load_by_name_with_their_provenance(name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no missing-weights error, no random-weights warning
+        fuser = get_fuser(name)
+    assert fuser.trained
+    assert fuser.meta["recipe"].startswith("train_poster.json") and fuser.meta["best_val_loss"] > 0
+    assert 0 < fuser.meta["train_seconds"] <= 3600  # the CPU budget of the recipe
+    expected = ("medical", "vgg16_bn") if name == "poster" else (None,)  # MSRPAN / MSDRA: pixel + SSIM only
+    assert fuser.meta["perceptual_backbone"] in expected
+
+
+@pytest.mark.parametrize("name", ["poster", "msrpan", "msdra"])
+def test_shipped_networks_reconstruct_a_real_slice(name: str, real_pair) -> None:
+    """Trained as autoencoders, each network returns a source fused with itself nearly unchanged (a randomly
+    initialised one does not: its MSE is far above the bound)."""
+    mri, other = real_pair
+    fuser = get_fuser(name)
+    for x in (mri, other):
+        assert float(((fuser.fuse(x, x) - x) ** 2).mean()) < 2e-3
+    fused = fuser.fuse(mri, other)
+    assert float(torch.corrcoef(torch.stack([fused.flatten(), mri.flatten()]))[0, 1]) > 0.5
+
+
+def test_zero_learning_medical_runs_the_rule_on_the_shipped_extractor() -> None:
+    fuser = get_fuser("zero_learning_medical")
+    mri, other = torch.rand(1, 1, 20, 24), torch.zeros(1, 1, 20, 24)
+    w = fuser.pixel_weights(mri, other)
+    assert w.shape == (1, 2, 20, 24) and torch.allclose(w.sum(1), torch.ones(1, 20, 24))
+    fused = fuser.fuse(mri, other)
+    assert torch.allclose(fused, w[:, :1] * mri, atol=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,9 +19,21 @@ from monai_fusion.fusers import (
     get_fuser,
     register_fuser,
 )
+from monai_fusion.networks.utils import MissingWeightsError
 from monai_fusion.utils.errors import FusionInputError
 
-NO_WEIGHTS_NEEDED = ["average", "max", "laplacian", "dwt", "guided_filter", "poster", "msrpan", "msdra"]
+#: Methods that run on a fresh machine: the rules, and the networks with their shipped weights.
+NO_WEIGHTS_NEEDED = [
+    "average",
+    "max",
+    "laplacian",
+    "dwt",
+    "guided_filter",
+    "poster",
+    "msrpan",
+    "msdra",
+    "zero_learning_medical",
+]
 
 
 def test_every_method_is_registered() -> None:
@@ -46,7 +59,7 @@ def test_unknown_and_duplicate_names() -> None:
 @pytest.mark.parametrize("name", NO_WEIGHTS_NEEDED)
 def test_contract_on_random_odd_inputs(name: str) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # random-init network warning
+        warnings.simplefilter("error", UserWarning)  # shipped weights: no warning
         fuser = get_fuser(name)
     assert isinstance(fuser, Fuser) and isinstance(fuser, BaseFuser)
     gen = torch.Generator().manual_seed(0)
@@ -58,14 +71,26 @@ def test_contract_on_random_odd_inputs(name: str) -> None:
         fuser.fuse(mri, other[..., :-1])
 
 
-def test_network_fusers_warn_without_weights() -> None:
-    with pytest.warns(UserWarning, match="randomly initialised"):
-        fuser = get_fuser("msrpan", channels=8)
+def test_random_initialisation_only_on_request() -> None:
+    fuser = get_fuser("msrpan", random_init=True, channels=8)
     assert not fuser.trained and fuser.net.config["channels"] == 8
+    with pytest.raises(FusionInputError, match="not both"):
+        get_fuser("msrpan", random_init=True, weights="x.pt")
     with pytest.raises(FusionInputError, match="bad network arguments"):
-        get_fuser("msrpan", channel=8)
-    with pytest.raises(FusionInputError, match="not one of"), pytest.warns(UserWarning):
-        get_fuser("poster", strategy="median")
+        get_fuser("msrpan", random_init=True, channel=8)
+    with pytest.raises(FusionInputError, match="not one of"):
+        get_fuser("poster", random_init=True, strategy="median")
+
+
+def test_missing_shipped_weights_name_the_file_and_the_ways_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monai_fusion.fusers.learned as learned
+
+    monkeypatch.setattr(learned, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(MissingWeightsError, match="random_init=True") as info:
+        get_fuser("poster")
+    assert str(tmp_path / "poster.pt") in str(info.value) and "weights=" in str(info.value)
 
 
 def test_input_checks() -> None:
