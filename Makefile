@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test test-apps clean
+.PHONY: install demo lint test test-apps dist clean
 
 # Integration environments that `make test-apps` builds before running tests/apps (MONAI Label and MONAI
 # Deploy live in venvs of their own because their pins clash with the main one). Building them takes about
@@ -39,8 +39,15 @@ test-apps: $(STAMP) $(APP_ENVS)
 	MONAI_FUSION_REQUIRE_APPS=1 $(BIN)/python -m pytest tests/apps $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo 'pytest collected no app tests' >&2; exit 1; fi; exit $$rc
 
+# The sdist and the wheel of monai-fusion (shipped weights included as package data; the version is
+# monai_fusion.__version__, which the bundle's required_packages_version names), checked with twine.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check dist/*
+
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output .pytest_cache dist
 
 # MONAI Label app (apps/monailabel, docs/label.md): monailabel 0.8.5 needs pydicom<3, which holds
 # numpy<2, so it gets a venv of its own with monai-fusion installed editable beside it.

@@ -35,17 +35,21 @@ def weights_present(bundle: str | Path | None = None) -> list[tuple[str, Path, b
         bundle: the MONAI bundle folder whose ``models/model.pt`` is checked (default: the checkout's).
 
     Returns:
-        ``(what, path, present)`` for the shipped default model, the bundle model, the shipped medical
-        feature extractor and
+        ``(what, path, present)`` for the shipped default model, the shipped poster / MSRPAN / MSDRA networks
+        (and the poster's "Only MSE" ablation), the bundle model, the shipped medical feature extractor and
         torchvision's ImageNet VGG files in the torch cache.
     """
-    from .fusers.learned import DEFAULT_WEIGHTS
+    from .fusers.learned import DEFAULT_WEIGHTS, shipped_weights_file
     from .networks.nets.feature_extractor import MEDICAL_FEATURES_FILE
     from .networks.nets.vgg import VGG_ARCHS, torchvision_weights_file
 
     bundle_dir = Path(bundle) if bundle is not None else DEFAULT_BUNDLE
     rows = [
         ("default model (shipped)", DEFAULT_WEIGHTS),
+        *[
+            (f"{name} (shipped)", shipped_weights_file(name))
+            for name in ("poster", "poster_only_mse", "msrpan", "msdra")
+        ],
         ("bundle model", bundle_dir / "models" / "model.pt"),
         ("medical feature extractor", MEDICAL_FEATURES_FILE),
     ]

@@ -15,8 +15,6 @@ per metric (``plots/<metric>.png``) and ``montage.png`` (one example pair per pa
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 import platform
 import time
@@ -32,7 +30,15 @@ from ..metrics.registry import compute_metrics, resolve_metrics
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
 from ..utils.constants import PAIR_TYPES, modality_of_pair
 from ..utils.errors import FusionInputError
-from .benchmark_report import bar_plots, display, fmt_table, montage_figure
+from .benchmark_report import (
+    BENCHMARK_PREAMBLE,
+    BenchmarkResults,
+    display,
+    row_note,
+    summarise,
+    wins_against,
+    write_outputs,
+)
 from .inference import other_for_display
 
 __all__ = [
@@ -48,38 +54,12 @@ __all__ = [
 
 #: The source-referenced metrics of the comparison (issue 6), in report order.
 BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
-#: How the docs page is made (written under its title when the report goes to a chosen path).
-BENCHMARK_PREAMBLE = (
-    "Regenerate this page with `monai-fusion benchmark --data $MONAI_FUSION_HARVARD -o docs/benchmark "
-    "--report docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).\n\n"
-    '!!! warning "Read the montage as well as the tables"\n'
-    "    The metrics compare the fused image with each source, and an image that copies the MRI scores "
-    "well on most of them: on this split's CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
-    "VIF and FSIM. The shipped `default` model is trained to keep what only one source shows, the CT bone "
-    "among it (see the CT-MRI row of the montage), and gives up some of those scores for it. The `poster`, "
-    "`msrpan` and `msdra` rows use their shipped trained weights (docs/reproduction.md says how they were "
-    "trained); the notes name the backbone of every row that uses one."
-)
 
 
 def benchmark_methods() -> list[str]:
     """Every registered method, the default model first (the registry is the one list; nothing is copied)."""
     names = available_fusers()
     return ["default", *[n for n in names if n != "default"]] if "default" in names else names
-
-
-def _note(name: str, fuser: Any, weights: dict[str, str]) -> str:
-    """What a table row used: the checkpoint and perceptual backbone of a network, the zero-learning backbone."""
-    if name == "zero_learning":
-        return "ImageNet VGG19 conv1_1 (torchvision's file)"
-    if name == "zero_learning_medical":
-        return "the zero-learning rule on the shipped medical feature extractor's first layer (no ImageNet file)"
-    meta = getattr(fuser, "meta", None) or {}
-    where = f"weights {weights[name]}" if name in weights else "shipped weights"
-    if meta.get("recipe"):
-        backbone = meta.get("perceptual_backbone") or "none"
-        return f"{where}, trained by `{meta['recipe']}` (perceptual backbone: {backbone})"
-    return where if name in weights or name in ("poster", "msrpan", "msdra") else ""
 
 
 def load_pairs(
@@ -129,7 +109,7 @@ def _build(name: str, weights: dict[str, str], random_init: bool = False) -> tup
         if name == "zero_learning":
             return None, f"skipped: {err}"
         raise
-    return fuser, _note(name, fuser, weights)
+    return fuser, row_note(name, fuser, weights)
 
 
 def time_method(
@@ -144,27 +124,6 @@ def time_method(
         fuser.fuse(mri, other, modality=modality)
         times.append(time.perf_counter() - t)
     return float(np.median(times))
-
-
-def summarise(
-    rows: Sequence[dict[str, Any]], methods: Sequence[str], metrics: Sequence[str]
-) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
-    """``pair_type -> method -> metric -> (mean, std)`` over the per-image rows."""
-    out: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
-    for pt in sorted({r["pair_type"] for r in rows}, key=lambda p: PAIR_TYPES.index(p) if p in PAIR_TYPES else 99):
-        out[pt] = {}
-        for m in methods:
-            sel = [r for r in rows if r["pair_type"] == pt and r["method"] == m]
-            if sel:
-                out[pt][m] = {
-                    k: (float(np.mean([r[k] for r in sel])), float(np.std([r[k] for r in sel]))) for k in metrics
-                }
-    return out
-
-
-def wins_against(table: dict[str, dict[str, tuple[float, float]]], method: str, metrics: Sequence[str]) -> list[str]:
-    """Metrics on which ``method``'s mean is at least as high as every other method's."""
-    return [k for k in metrics if all(table[method][k][0] >= v[k][0] for name, v in table.items() if name != method)]
 
 
 def run_benchmark(
@@ -313,82 +272,28 @@ def run_benchmark(
     summary = summarise(rows, ran, metrics)
     wins = {pt: wins_against(table, "default", metrics) for pt, table in summary.items() if "default" in table}
 
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    csv_path = out / "per_image.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *metrics])
-        w.writeheader()
-        w.writerows(rows)
-    written.append(csv_path)
-    t_path = out / "timings.csv"
-    with open(t_path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["method", "ms_per_pair", "ratio_to_poster", "weights"])
-        for m in ran:
-            ratio = timings["poster"] / timings[m] if "poster" in timings and timings[m] > 0 else math.nan
-            w.writerow([m, f"{timings[m] * 1000:.2f}", f"{ratio:.1f}", kinds[m]])
-        for m, t in random_timings.items():
-            w.writerow([m, f"{t * 1000:.2f}", "", "random"])
-    written.append(t_path)
-    plot_paths = bar_plots(summary, ran, metrics, out / "plots")
-    written += plot_paths
     examples = []
     for pt, i in examples_idx.items():
         montage[pt]["__other__"] = display({"o": other_for_display(samples[i])}, "o")
         examples.append((f"{pt} {samples[i]['name']}", samples[i], montage[pt]))
-    written.append(montage_figure(examples, ran, out / "montage.png"))
-
     counts = ", ".join(f"{pt}: {sum(s['pair_type'] == pt for s in samples)}" for pt in summary)
     how = f" (case-wise, val_fraction {val_fraction}, seed {seed})" if split == "val" else ""
-    lines = [
-        f"# {report_title}",
-        "",
+    header = (
         f"{len(samples)} pairs ({counts}) from `{data}`, split `{split}`{how}; metrics under the `{protocol}` "
         f"protocol on the 8-bit fused luminance; device `{device}`, {torch.get_num_threads()} CPU threads "
-        f"({platform.machine()}).",
-        "",
-    ]
-    if preamble:
-        lines[2:2] = [preamble, ""]
-    report = Path(report_path) if report_path is not None else out / "report.md"
-
-    def rel(p: Path) -> str:
-        return Path(os.path.relpath(p.resolve(), report.parent.resolve())).as_posix()
-
-    if notes:
-        lines += ["Notes:", ""] + [f"- `{m}`: {n}" for m, n in notes.items()] + [""]
-    lines += ["## Metrics (mean ± std per pair type; best in bold)", ""] + fmt_table(summary, metrics)
-    if wins:
-        lines += [
-            "## The default model against every other method",
-            "",
-            "| pair type | metrics where `default` is at least as good as every other method | count |",
-            "| --- | --- | ---: |",
-        ]
-        lines += [f"| {pt} | {', '.join(w) or '-'} | {len(w)} / {len(metrics)} |" for pt, w in wins.items()]
-        lines.append("")
-    lines += ["## Time per 256x256 pair", "", "| method | ms per pair | poster / method |", "| --- | ---: | ---: |"]
-    for m in ran:
-        ratio = f"{timings['poster'] / timings[m]:.1f}x" if "poster" in timings and timings[m] > 0 else "-"
-        lines.append(f"| {m} | {timings[m] * 1000:.1f} | {ratio} |")
-    if random_timings:
-        lines += [
-            "",
-            "## Time per 256x256 pair, randomly initialised networks (timing only, not in the quality tables)",
-            "",
-            "| method | ms per pair |",
-            "| --- | ---: |",
-        ]
-        lines += [f"| {m} (random init) | {t * 1000:.1f} |" for m, t in random_timings.items()]
-    lines += ["", "## Plots", ""] + [f"![{p.stem}]({rel(p)})" for p in plot_paths]
-    lines += ["", "## Examples", "", f"![montage]({rel(out / 'montage.png')})", ""]
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text("\n".join(lines), encoding="utf-8")
-    written.append(report)
+        f"({platform.machine()})."
+    )
+    written = write_outputs(
+        out,
+        BenchmarkResults(rows, summary, metrics, ran, kinds, timings, random_timings, wins, notes, examples),
+        title=report_title,
+        header=header,
+        preamble=preamble,
+        report_path=report_path,
+    )
     if progress:
         print(
-            f"benchmark: wrote {', '.join(str(p) for p in (csv_path, t_path, report))}, plots and montage", flush=True
+            f"benchmark: wrote {', '.join(str(p) for p in written[:2] + written[-1:])}, plots and montage", flush=True
         )
     return {
         "rows": rows,

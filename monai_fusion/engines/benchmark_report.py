@@ -1,13 +1,199 @@
-"""The benchmark's report parts: bar plots per metric, the montage of every method, the Markdown table."""
+"""The benchmark's outputs: per-image and timing CSVs, bar plots per metric, the montage of every method and the
+Markdown report (:func:`write_outputs` writes them all from one :class:`BenchmarkResults`)."""
 
 from __future__ import annotations
 
+import csv
+import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["bar_plots", "display", "montage_figure", "fmt_table"]
+from ..utils.constants import PAIR_TYPES
+
+__all__ = [
+    "BENCHMARK_PREAMBLE",
+    "BenchmarkResults",
+    "row_note",
+    "summarise",
+    "wins_against",
+    "write_outputs",
+    "bar_plots",
+    "display",
+    "montage_figure",
+    "fmt_table",
+]
+
+#: How the docs page is made (written under its title when the report goes to a chosen path).
+BENCHMARK_PREAMBLE = (
+    "Regenerate this page with `monai-fusion benchmark --data $MONAI_FUSION_HARVARD -o docs/benchmark "
+    "--report docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).\n\n"
+    '!!! warning "Read the montage as well as the tables"\n'
+    "    The metrics compare the fused image with each source, and an image that copies the MRI scores "
+    "well on most of them: on this split's CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
+    "VIF and FSIM. The shipped `default` model is trained to keep what only one source shows, the CT bone "
+    "among it (see the CT-MRI row of the montage), and gives up some of those scores for it. The `poster`, "
+    "`msrpan` and `msdra` rows use their shipped trained weights (docs/reproduction.md says how they were "
+    "trained); the notes name the backbone of every row that uses one."
+)
+
+
+def summarise(
+    rows: Sequence[dict[str, Any]], methods: Sequence[str], metrics: Sequence[str]
+) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
+    """``pair_type -> method -> metric -> (mean, std)`` over the per-image rows."""
+    out: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
+    for pt in sorted({r["pair_type"] for r in rows}, key=lambda p: PAIR_TYPES.index(p) if p in PAIR_TYPES else 99):
+        out[pt] = {}
+        for m in methods:
+            sel = [r for r in rows if r["pair_type"] == pt and r["method"] == m]
+            if sel:
+                out[pt][m] = {
+                    k: (float(np.mean([r[k] for r in sel])), float(np.std([r[k] for r in sel]))) for k in metrics
+                }
+    return out
+
+
+def wins_against(table: dict[str, dict[str, tuple[float, float]]], method: str, metrics: Sequence[str]) -> list[str]:
+    """Metrics on which ``method``'s mean is at least as high as every other method's."""
+    return [k for k in metrics if all(table[method][k][0] >= v[k][0] for name, v in table.items() if name != method)]
+
+
+def row_note(name: str, fuser: Any, weights: dict[str, str]) -> str:
+    """What a table row used: the checkpoint and perceptual backbone of a network, the zero-learning backbone."""
+    if name == "zero_learning":
+        return "ImageNet VGG19 conv1_1 (torchvision's file)"
+    if name == "zero_learning_medical":
+        return "the zero-learning rule on the shipped medical feature extractor's first layer (no ImageNet file)"
+    meta = getattr(fuser, "meta", None) or {}
+    where = f"weights {weights[name]}" if name in weights else "shipped weights"
+    if meta.get("recipe"):
+        backbone = meta.get("perceptual_backbone") or "none"
+        return f"{where}, trained by `{meta['recipe']}` (perceptual backbone: {backbone})"
+    return where if name in weights or name in ("poster", "msrpan", "msdra") else ""
+
+
+@dataclass
+class BenchmarkResults:
+    """What one benchmark run measured, as :func:`write_outputs` reports it.
+
+    Attributes:
+        rows: one dict per pair and method (``pair_type``, ``name``, ``case``, ``method`` and each metric).
+        summary: ``pair_type -> method -> metric -> (mean, std)``.
+        metrics: the metric names, in report order.
+        methods: the methods that were scored, in order.
+        kinds: ``method -> "trained" | "-"`` (a network with weights, or a rule).
+        timings: seconds per 256x256 pair of each scored method.
+        random_timings: seconds per pair of the randomly initialised networks (timing only).
+        wins: ``pair_type -> metrics`` the default model leads.
+        notes: ``method -> note`` (weights, backbone, skipped).
+        examples: the montage rows ``(title, sample, {method: image, "__other__": image})``.
+    """
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, dict[str, dict[str, tuple[float, float]]]]
+    metrics: list[str]
+    methods: list[str]
+    kinds: dict[str, str]
+    timings: dict[str, float]
+    random_timings: dict[str, float]
+    wins: dict[str, list[str]]
+    notes: dict[str, str]
+    examples: list[tuple[str, dict[str, Any], dict[str, np.ndarray]]]
+
+
+def _write_csvs(out: Path, res: BenchmarkResults) -> list[Path]:
+    csv_path = out / "per_image.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *res.metrics])
+        w.writeheader()
+        w.writerows(res.rows)
+    t_path = out / "timings.csv"
+    poster = res.timings.get("poster")
+    with open(t_path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["method", "ms_per_pair", "ratio_to_poster", "weights"])
+        for m in res.methods:
+            ratio = poster / res.timings[m] if poster and res.timings[m] > 0 else math.nan
+            w.writerow([m, f"{res.timings[m] * 1000:.2f}", f"{ratio:.1f}", res.kinds[m]])
+        for m, t in res.random_timings.items():
+            w.writerow([m, f"{t * 1000:.2f}", "", "random"])
+    return [csv_path, t_path]
+
+
+def _report_lines(res: BenchmarkResults, rel: Any, plot_paths: Sequence[Path], montage: Path) -> list[str]:
+    lines: list[str] = []
+    if res.notes:
+        lines += ["Notes:", ""] + [f"- `{m}`: {n}" for m, n in res.notes.items()] + [""]
+    lines += ["## Metrics (mean ± std per pair type; best in bold)", ""] + fmt_table(res.summary, res.metrics)
+    if res.wins:
+        lines += [
+            "## The default model against every other method",
+            "",
+            "| pair type | metrics where `default` is at least as good as every other method | count |",
+            "| --- | --- | ---: |",
+        ]
+        lines += [f"| {pt} | {', '.join(w) or '-'} | {len(w)} / {len(res.metrics)} |" for pt, w in res.wins.items()]
+        lines.append("")
+    lines += ["## Time per 256x256 pair", "", "| method | ms per pair | poster / method |", "| --- | ---: | ---: |"]
+    poster = res.timings.get("poster")
+    for m in res.methods:
+        ratio = f"{poster / res.timings[m]:.1f}x" if poster and res.timings[m] > 0 else "-"
+        lines.append(f"| {m} | {res.timings[m] * 1000:.1f} | {ratio} |")
+    if res.random_timings:
+        lines += [
+            "",
+            "## Time per 256x256 pair, randomly initialised networks (timing only, not in the quality tables)",
+            "",
+            "| method | ms per pair |",
+            "| --- | ---: |",
+        ]
+        lines += [f"| {m} (random init) | {t * 1000:.1f} |" for m, t in res.random_timings.items()]
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({rel(p)})" for p in plot_paths]
+    lines += ["", "## Examples", "", f"![montage]({rel(montage)})", ""]
+    return lines
+
+
+def write_outputs(
+    out: Path,
+    res: BenchmarkResults,
+    title: str = "Benchmark",
+    header: str = "",
+    preamble: str = "",
+    report_path: str | os.PathLike | None = None,
+) -> list[Path]:
+    """Write ``per_image.csv``, ``timings.csv``, ``plots/<metric>.png``, ``montage.png`` and the report.
+
+    Args:
+        out: the output folder (created).
+        res: the run's results.
+        title: the report's first heading.
+        header: the line saying which pairs, split, protocol and machine.
+        preamble: markdown placed under the title (e.g. how to regenerate the page).
+        report_path: the report file (default ``out/report.md``); its image links are relative to its folder.
+
+    Returns:
+        The written paths, the report last.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    written = _write_csvs(out, res)
+    plot_paths = bar_plots(res.summary, res.methods, res.metrics, out / "plots")
+    written += plot_paths
+    written.append(montage_figure(res.examples, res.methods, out / "montage.png"))
+    report = Path(report_path) if report_path is not None else out / "report.md"
+
+    def rel(p: Path) -> str:
+        return Path(os.path.relpath(p.resolve(), report.parent.resolve())).as_posix()
+
+    lines = [f"# {title}", ""] + ([preamble, ""] if preamble else []) + ([header, ""] if header else [])
+    lines += _report_lines(res, rel, plot_paths, out / "montage.png")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(lines), encoding="utf-8")
+    written.append(report)
+    return written
 
 
 def bar_plots(summary: dict[str, Any], methods: Sequence[str], metrics: Sequence[str], out: Path) -> list[Path]:

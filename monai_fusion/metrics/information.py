@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..utils.errors import FusionInputError
 from .inputs import FusionInputs, metric_function
-from .utils import combine_sources, entropy, joint_histogram, plogp, safe_divide
+from .utils import combine_sources, joint_histogram, plogp, probability_entropy, safe_divide
 
 __all__ = [
     "FMI_FEATURES",
@@ -44,7 +44,11 @@ _CHUNK = 1 << 16
 
 def _source_entropies(p_joint: torch.Tensor, base: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``H(X), H(F), H(X, F)`` of a ``(B, n, n)`` joint PDF (rows X, columns F)."""
-    return entropy(p_joint.sum(2), 1, base), entropy(p_joint.sum(1), 1, base), entropy(p_joint, (1, 2), base)
+    return (
+        probability_entropy(p_joint.sum(2), 1, base),
+        probability_entropy(p_joint.sum(1), 1, base),
+        probability_entropy(p_joint, (1, 2), base),
+    )
 
 
 @metric_function
@@ -201,7 +205,7 @@ def _fmi_chunk(xv: torch.Tensor, fv: torch.Tensor) -> torch.Tensor:
     """Normalised feature MI of windows that are not identical (rows of ``(N, L)``)."""
     n, l = xv.shape  # noqa: E741 (L, the window length, as in the paper)
     xp, fp = _window_pdf(xv), _window_pdf(fv)
-    hx, hf = entropy(xp), entropy(fp)
+    hx, hf = probability_entropy(xp), probability_entropy(fp)
     xt, ft = xp - 1.0 / l, fp - 1.0 / l
     num = (xt * ft).sum(1)
     den = torch.sqrt((xt * xt).sum(1) * (ft * ft).sum(1))

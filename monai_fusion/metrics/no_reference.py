@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 
 from .inputs import FusionInputs, metric_function
-from .utils import entropy as _entropy
-from .utils import level_histogram
+from .utils import level_histogram, probability_entropy
 
 __all__ = ["entropy", "standard_deviation", "spatial_frequency", "average_gradient", "unique_value_entropy"]
 
@@ -30,7 +29,7 @@ def unique_value_entropy(img: torch.Tensor) -> torch.Tensor:
         0-d float64 tensor.
     """
     _, counts = torch.unique(img.reshape(-1), return_counts=True)
-    return _entropy(counts.double() / img.numel())
+    return probability_entropy(counts.double() / img.numel())
 
 
 @metric_function
@@ -48,7 +47,7 @@ def entropy(x: FusionInputs) -> torch.Tensor:
     """
     if x.protocol.en_estimator == "unique":
         return torch.stack([unique_value_entropy(img) for img in x.raw("F")])
-    return _entropy(level_histogram(x.levels("F"), 256))
+    return probability_entropy(level_histogram(x.levels("F"), 256))
 
 
 @metric_function

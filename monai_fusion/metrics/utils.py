@@ -19,7 +19,7 @@ __all__ = [
     "combine_sources",
     "safe_divide",
     "plogp",
-    "entropy",
+    "probability_entropy",
     "level_histogram",
     "joint_histogram",
     "pearson",
@@ -83,8 +83,9 @@ def plogp(p: torch.Tensor, base: float = 2.0) -> torch.Tensor:
     return -p * torch.log(torch.where(a > 0, a, torch.ones_like(a))) / math.log(base)
 
 
-def entropy(p: torch.Tensor, dims: int | tuple[int, ...] = -1, base: float = 2.0) -> torch.Tensor:
-    """Shannon entropy of probabilities ``p`` summed over ``dims``."""
+def probability_entropy(p: torch.Tensor, dims: int | tuple[int, ...] = -1, base: float = 2.0) -> torch.Tensor:
+    """Shannon entropy of probabilities ``p`` summed over ``dims`` (the helper; the EN metric of an image is
+    :func:`monai_fusion.metrics.entropy`)."""
     return plogp(p, base).sum(dims)
 
 

@@ -29,6 +29,10 @@ def test_info_lists_weights(
     assert present == {
         "bundle model": True,
         "default model (shipped)": True,
+        "poster (shipped)": True,
+        "poster_only_mse (shipped)": True,
+        "msrpan (shipped)": True,
+        "msdra (shipped)": True,
         "medical feature extractor": present["medical feature extractor"],
         "torchvision vgg16_bn (ImageNet)": False,
         "torchvision vgg19 (ImageNet)": True,

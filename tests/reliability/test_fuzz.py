@@ -244,9 +244,9 @@ def fusers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     default = tmp_path_factory.mktemp("default") / "model.pt"
     torch.save(WeightMapFusionNet().state_dict(), default)
     kwargs: dict[str, dict[str, Any]] = {
-        "poster": {"channels": 8},
-        "msrpan": {"channels": 8},
-        "msdra": {"channels": 8},
+        "poster": {"channels": 8, "random_init": True},
+        "msrpan": {"channels": 8, "random_init": True},
+        "msdra": {"channels": 8, "random_init": True},
         "default": {"weights": default},
     }
     with warnings.catch_warnings():
