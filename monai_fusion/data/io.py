@@ -180,7 +180,14 @@ def read_image(path: str | os.PathLike, modality: str = "MRI") -> LoadedImage:
     if min(out.shape[1:]) < 2:
         raise FusionInputError(f"{modality}: {p} is {out.shape[1]}x{out.shape[2]} pixels; expected at least 2x2")
     check_finite_nonconstant(out, f"{modality}: {p}")
-    meta = {"filename_or_obj": str(p), "modality": modality, "value_max": value_max, "mode": note}
+    # a raster file has no physical pixel size: its identity affine is a placeholder, not a measurement
+    meta = {
+        "filename_or_obj": str(p),
+        "modality": modality,
+        "value_max": value_max,
+        "mode": note,
+        "spacing_known": False,
+    }
     return LoadedImage(out, np.eye(4), meta)
 
 

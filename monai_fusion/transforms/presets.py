@@ -23,7 +23,7 @@ from monai.transforms import (
 from ..utils.errors import FusionInputError, find_input_error
 from .colour import RGBToYCbCrd, YCbCrToRGBd
 from .intensity import NormalizeModalityd
-from .io import CheckPaird, LoadFusionImaged
+from .io import CheckPaird, CheckRasterSized, LoadFusionImaged
 from .registration import RegisterToReferenced
 
 __all__ = [
@@ -88,6 +88,7 @@ def fusion_preprocess(
     """
     ref, moving = keys
     steps: list[Any] = [LoadFusionImaged(keys=keys, mri_key=ref)] if load else []
+    steps.append(CheckRasterSized(keys=keys))  # before registration, which would misplace them
     if register:
         steps.append(RegisterToReferenced(keys=moving, reference_key=ref, **(registration or {})))
     steps += [

@@ -1,7 +1,17 @@
 """Loading transforms for fusion pairs."""
 
 from .array import LoadFusionImage
-from .dictionary import CheckPairD, CheckPaird, CheckPairDict, LoadFusionImageD, LoadFusionImaged, LoadFusionImageDict
+from .dictionary import (
+    CheckPairD,
+    CheckPaird,
+    CheckPairDict,
+    CheckRasterSizeD,
+    CheckRasterSized,
+    CheckRasterSizeDict,
+    LoadFusionImageD,
+    LoadFusionImaged,
+    LoadFusionImageDict,
+)
 
 __all__ = [
     "LoadFusionImage",
@@ -11,4 +21,7 @@ __all__ = [
     "CheckPaird",
     "CheckPairD",
     "CheckPairDict",
+    "CheckRasterSized",
+    "CheckRasterSizeD",
+    "CheckRasterSizeDict",
 ]

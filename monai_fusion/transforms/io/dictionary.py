@@ -12,7 +12,17 @@ from monai.transforms import MapTransform
 from ...utils.errors import FusionInputError
 from .array import LoadFusionImage
 
-__all__ = ["LoadFusionImaged", "CheckPaird", "LoadFusionImageD", "LoadFusionImageDict", "CheckPairD", "CheckPairDict"]
+__all__ = [
+    "LoadFusionImaged",
+    "CheckPaird",
+    "CheckRasterSized",
+    "LoadFusionImageD",
+    "LoadFusionImageDict",
+    "CheckPairD",
+    "CheckPairDict",
+    "CheckRasterSizeD",
+    "CheckRasterSizeDict",
+]
 
 
 class LoadFusionImaged(MapTransform):
@@ -78,6 +88,46 @@ class CheckPaird(MapTransform):
         return d
 
 
+class CheckRasterSized(MapTransform):
+    """Refuse a pair of different sizes when either image is a raster file (PNG, JPEG, TIFF, BMP).
+
+    A raster file carries no pixel size (``meta["spacing_known"]`` is False), so a 512x512 PET beside a
+    256x256 MRI could cover the same field of view at half the pixel size or twice the field at the same
+    size; registration would treat both as 1 mm pixels and place the PET wrongly without a word. Volumes
+    (NIfTI, DICOM) carry their spacing and are resampled by registration instead.
+
+    Args:
+        keys: the two keys, reference first.
+        allow_missing_keys: skip absent keys.
+
+    Raises:
+        FusionInputError: naming both files and sizes and how to make them match.
+    """
+
+    def __init__(self, keys: KeysCollection = ("mri", "other"), allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        present = list(self.key_iterator(d))
+        if len(present) < 2:
+            return d
+        ref = present[0]
+        for key in present[1:]:
+            shapes = tuple(d[ref].shape[1:]), tuple(d[key].shape[1:])
+            raster = [k for k in (ref, key) if isinstance(d[k], MetaTensor) and d[k].meta.get("spacing_known") is False]
+            if shapes[0] != shapes[1] and raster:
+                size = "x".join(map(str, shapes[0]))
+                moving = d[key].meta.get("filename_or_obj", key) if isinstance(d[key], MetaTensor) else key
+                raise FusionInputError(
+                    f"{_name(d[key], key)} is {'x'.join(map(str, shapes[1]))} pixels but {_name(d[ref], ref)} is "
+                    f"{size}; raster files (PNG, JPEG, TIFF, BMP) carry no pixel size, so how the two overlap is "
+                    f"unknown and registration would misplace them. Resample {moving} to {size} over the same field "
+                    "of view first (if that is what it shows), or give NIfTI/DICOM files, which carry their spacing"
+                )
+        return d
+
+
 def _name(img: object, key: Hashable) -> str:
     if isinstance(img, MetaTensor) and "filename_or_obj" in img.meta:
         return f"{key} ({img.meta['filename_or_obj']})"
@@ -86,3 +136,4 @@ def _name(img: object, key: Hashable) -> str:
 
 LoadFusionImageD = LoadFusionImageDict = LoadFusionImaged
 CheckPairD = CheckPairDict = CheckPaird
+CheckRasterSizeD = CheckRasterSizeDict = CheckRasterSized
