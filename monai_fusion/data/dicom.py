@@ -15,6 +15,7 @@ import datetime as _dt
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -184,93 +185,138 @@ def write_dicom_series(
     Raises:
         FusionInputError: bad shape, the target is or contains an input, or exists without ``overwrite``.
     """
-    import pydicom
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
-
-    from .. import __version__
-
     out = check_dicom_target(folder, overwrite, protect)
     a = np.asarray(array, dtype=np.float32)
     if a.ndim != 4 or a.shape[0] not in (1, 3):
         raise FusionInputError(f"write_dicom_series: expected a (1|3, X, Y, Z) volume, got shape {a.shape}")
     u8 = to_uint8(a)
-    colour = a.shape[0] == 3
-    lps, cosines, spacing = _geometry(affine)
-    series_uid = generate_uid()
-    now = _dt.datetime.now()
-    ref = reference if reference is not None and not anonymize else pydicom.Dataset()
-    frame_uid = str(ref.get("FrameOfReferenceUID", "")) or generate_uid()
-    study_uid = str(ref.get("StudyInstanceUID", "")) or generate_uid()
-    description = f"Fused MRI ({method}) monai-fusion {__version__}"
+    series = _SeriesContext.create(affine, reference, method, anonymize)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.part", dir=out.parent))
     try:
         for k in range(a.shape[3]):
-            sop_uid = generate_uid()
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE_SOP_CLASS
-            meta.MediaStorageSOPInstanceUID = sop_uid
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-            ds = FileDataset(str(tmp / f"{k:04d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-            for kw in PATIENT_STUDY_KEYWORDS:
-                if kw in ref:
-                    setattr(ds, kw, ref.data_element(kw).value)
-            ds.StudyInstanceUID, ds.FrameOfReferenceUID = study_uid, frame_uid
-            for kw in (
-                "PatientName",
-                "PatientID",
-                "PatientBirthDate",
-                "PatientSex",
-                "StudyDate",
-                "StudyTime",
-                "StudyID",
-                "AccessionNumber",
-                "ReferringPhysicianName",
-            ):
-                if kw not in ds:
-                    setattr(ds, kw, "")
-            ds.SOPClassUID, ds.SOPInstanceUID = SECONDARY_CAPTURE_SOP_CLASS, sop_uid
-            ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = series_uid, 9000, k + 1
-            ds.Modality, ds.ConversionType = "OT", "WSD"
-            ds.ImageType = ["DERIVED", "SECONDARY", "FUSION"]
-            ds.SeriesDescription = description
-            ds.DerivationDescription = (
-                f"MRI fused with a CT/PET/SPECT series by '{method}' (monai-fusion {__version__})"
-            )
-            ds.SeriesDate = ds.ContentDate = now.strftime("%Y%m%d")
-            ds.SeriesTime = ds.ContentTime = now.strftime("%H%M%S")
-            ds.Manufacturer, ds.SoftwareVersions = "monai-fusion", __version__
-            if anonymize:
-                ds.PatientIdentityRemoved = "YES"
-                ds.DeidentificationMethod = "monai-fusion --anonymize: patient/study identifiers removed, new UIDs"
-            ds.ImagePositionPatient = _fmt(lps @ np.array([0.0, 0.0, float(k), 1.0]))[:3]
-            ds.ImageOrientationPatient = _fmt(np.concatenate([cosines[:, 0], cosines[:, 1]]))
-            ds.PixelSpacing = _fmt([spacing[1], spacing[0]])  # row spacing (along Y), column spacing (along X)
-            ds.SliceThickness = f"{spacing[2]:.6g}"
-            ds.SpacingBetweenSlices = f"{spacing[2]:.6g}"
-            ds.Rows, ds.Columns = a.shape[2], a.shape[1]
-            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-            if colour:
-                ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
-                pixels = np.ascontiguousarray(np.transpose(u8[:, :, :, k], (2, 1, 0)))  # (rows=Y, cols=X, 3)
-            else:
-                ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-                pixels = np.ascontiguousarray(u8[0, :, :, k].T)  # (rows=Y, cols=X)
-            ds.PixelData = pixels.tobytes()
-            _save_dataset(ds, tmp / f"{k:04d}.dcm")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+            _save_dataset(series.slice_dataset(u8, k, tmp / f"{k:04d}.dcm"), tmp / f"{k:04d}.dcm")
+        _publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+#: Patient/study attributes of type 2: present in every file, empty when unknown.
+_TYPE2_KEYWORDS: tuple[str, ...] = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+
+
+@dataclass
+class _SeriesContext:
+    """What every file of one written series shares: the identifiers carried over, the UIDs, the geometry."""
+
+    ref: Any
+    series_uid: str
+    study_uid: str
+    frame_uid: str
+    lps: np.ndarray
+    cosines: np.ndarray
+    spacing: np.ndarray
+    method: str
+    anonymize: bool
+    now: _dt.datetime
+
+    @classmethod
+    def create(cls, affine: np.ndarray, reference: Any, method: str, anonymize: bool) -> "_SeriesContext":
+        import pydicom
+        from pydicom.uid import generate_uid
+
+        ref = reference if reference is not None and not anonymize else pydicom.Dataset()
+        lps, cosines, spacing = _geometry(affine)
+        return cls(
+            ref=ref,
+            series_uid=generate_uid(),
+            study_uid=str(ref.get("StudyInstanceUID", "")) or generate_uid(),
+            frame_uid=str(ref.get("FrameOfReferenceUID", "")) or generate_uid(),
+            lps=lps,
+            cosines=cosines,
+            spacing=spacing,
+            method=method,
+            anonymize=anonymize,
+            now=_dt.datetime.now(),
+        )
+
+    def slice_dataset(self, u8: np.ndarray, k: int, path: Path) -> Any:
+        """The Secondary Capture dataset of slice ``k`` of the ``(C, X, Y, Z)`` uint8 volume."""
+        from pydicom.dataset import FileDataset, FileMetaDataset
+        from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+
+        from .. import __version__
+
+        sop_uid = generate_uid()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE_SOP_CLASS
+        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+        for kw in PATIENT_STUDY_KEYWORDS:
+            if kw in self.ref:
+                setattr(ds, kw, self.ref.data_element(kw).value)
+        ds.StudyInstanceUID, ds.FrameOfReferenceUID = self.study_uid, self.frame_uid
+        for kw in _TYPE2_KEYWORDS:
+            if kw not in ds:
+                setattr(ds, kw, "")
+        ds.SOPClassUID, ds.SOPInstanceUID = SECONDARY_CAPTURE_SOP_CLASS, sop_uid
+        ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = self.series_uid, 9000, k + 1
+        ds.Modality, ds.ConversionType = "OT", "WSD"
+        ds.ImageType = ["DERIVED", "SECONDARY", "FUSION"]
+        ds.SeriesDescription = f"Fused MRI ({self.method}) monai-fusion {__version__}"
+        ds.DerivationDescription = (
+            f"MRI fused with a CT/PET/SPECT series by '{self.method}' (monai-fusion {__version__})"
+        )
+        ds.SeriesDate = ds.ContentDate = self.now.strftime("%Y%m%d")
+        ds.SeriesTime = ds.ContentTime = self.now.strftime("%H%M%S")
+        ds.Manufacturer, ds.SoftwareVersions = "monai-fusion", __version__
+        if self.anonymize:
+            ds.PatientIdentityRemoved = "YES"
+            ds.DeidentificationMethod = "monai-fusion --anonymize: patient/study identifiers removed, new UIDs"
+        self._geometry_and_pixels(ds, u8, k)
+        return ds
+
+    def _geometry_and_pixels(self, ds: Any, u8: np.ndarray, k: int) -> None:
+        spacing = self.spacing
+        ds.ImagePositionPatient = _fmt(self.lps @ np.array([0.0, 0.0, float(k), 1.0]))[:3]
+        ds.ImageOrientationPatient = _fmt(np.concatenate([self.cosines[:, 0], self.cosines[:, 1]]))
+        ds.PixelSpacing = _fmt([spacing[1], spacing[0]])  # row spacing (along Y), column spacing (along X)
+        ds.SliceThickness = f"{spacing[2]:.6g}"
+        ds.SpacingBetweenSlices = f"{spacing[2]:.6g}"
+        ds.Rows, ds.Columns = u8.shape[2], u8.shape[1]
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        if u8.shape[0] == 3:
+            ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+            pixels = np.ascontiguousarray(np.transpose(u8[:, :, :, k], (2, 1, 0)))  # (rows=Y, cols=X, 3)
+        else:
+            ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+            pixels = np.ascontiguousarray(u8[0, :, :, k].T)  # (rows=Y, cols=X)
+        ds.PixelData = pixels.tobytes()
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the finished temporary folder into place; a replaced folder is removed only afterwards."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
 
 
 def patient_mismatch(mri_header: Any, other_header: Any, modality: str) -> str | None:
