@@ -50,3 +50,24 @@ def test_training_in_the_shipped_bundle_refuses_then_writes_elsewhere(tmp_path: 
     ok(run_bundle([*args, *TINY, "--ckpt_dir", tmp_path / "run"], cwd=bundle))
     assert (tmp_path / "run" / "model.pt").is_file()
     assert sha256_file(bundle / "models" / "model.pt") == shipped_weights(BUNDLE)["models/model.pt"]
+
+
+def test_metadata_records_the_library_networks_as_shipped() -> None:
+    """Size, checksum and provenance of the package's trained networks (the model card's table) are the files'."""
+    import torch
+
+    from monai_fusion.fusers.learned import shipped_weights_file
+    from monai_fusion.networks import count_parameters
+    from monai_fusion.networks.nets.two_source import TWO_SOURCE_NETWORKS
+
+    meta = json.loads((BUNDLE / "configs" / "metadata.json").read_text(encoding="utf-8"))["library_weights"]
+    assert set(meta) == {"poster", "poster_only_mse", "msrpan", "msdra"}
+    for name, record in meta.items():
+        file = shipped_weights_file(name)
+        assert record["file"] == f"monai_fusion/networks/weights/{file.name}"
+        assert record["sha256"] == sha256_file(file) and record["bytes"] == file.stat().st_size
+        ckpt = torch.load(file, weights_only=True)
+        net = TWO_SOURCE_NETWORKS[name.split("_")[0]](**ckpt["config"])
+        assert record["parameters"] == count_parameters(net)
+        for key in ("recipe", "perceptual_backbone", "best_val_loss", "best_epoch", "train_seconds"):
+            assert record[key] == ckpt["meta"][key], (name, key)
