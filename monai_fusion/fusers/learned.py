@@ -58,7 +58,7 @@ def _move(module: torch.nn.Module, device: torch.device) -> None:
 
 
 class NetworkFuser(BaseFuser):
-    """Fuse with an encoder / fusion / decoder network: ``clamp(net(mri, other), 0, 1)``.
+    """Fuse with an encoder / fusion / decoder network: ``clamp(net(mri, other), 0, 1)``, 0 where both sources are 0.
 
     Args:
         weights: checkpoint path; ``None``: the shipped weights of the method (:func:`shipped_weights_file`).
@@ -85,6 +85,11 @@ class NetworkFuser(BaseFuser):
     max_batch_bytes: ClassVar[int] = 16 * 2**30
     #: Measured peak bytes per pixel and feature channel of one slice pair (about 17 float32 maps per channel).
     BYTES_PER_PIXEL_CHANNEL: ClassVar[int] = 4 * 20
+    #: Hold the output at 0 where both sources are exactly 0 (the air around the head). An autoencoder's decoder
+    #: leaves a faint offset there (the trained poster network about 0.009 on average, invisible in the picture),
+    #: which SSIM against a black background punishes hard (CT-MRI SSIM 0.54 instead of 0.71). The default
+    #: model's network does this itself.
+    zero_background: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -152,7 +157,10 @@ class NetworkFuser(BaseFuser):
                 self.net(m.to(dtype), o.to(dtype), modality=modality[i : i + step])
                 for i, m, o in zip(range(0, len(modality), step), mri.split(step), other.split(step))
             ]
-        return torch.cat(parts).to(mri.dtype)
+        fused = torch.cat(parts).to(mri.dtype)
+        if self.zero_background:
+            fused = torch.where((mri == 0) & (other == 0), torch.zeros_like(fused), fused)
+        return fused
 
 
 #: The default model's shipped weights (package data; the same state dict as the bundle's models/model.pt).
@@ -175,6 +183,7 @@ class DefaultFuser(NetworkFuser):
     network = WeightMapFusionNet  # type: ignore[assignment]
     name = "default"
     uses_modality = True
+    zero_background = False  # WeightMapFusionNet holds its background at 0 itself
 
     def __init__(
         self,

@@ -99,7 +99,7 @@ def test_shipped_networks_reconstruct_a_real_slice(name: str, real_pair) -> None
     for x in (mri, other):
         assert float(((fuser.fuse(x, x) - x) ** 2).mean()) < 2e-3
     fused = fuser.fuse(mri, other)
-    assert float(torch.corrcoef(torch.stack([fused.flatten(), mri.flatten()]))[0, 1]) > 0.5
+    assert min(_corr(fused, mri), _corr(fused, other)) > 0.25  # both sources show through (trained: 0.34 or more)
 
 
 def test_zero_learning_medical_runs_the_rule_on_the_shipped_extractor() -> None:
@@ -109,3 +109,13 @@ def test_zero_learning_medical_runs_the_rule_on_the_shipped_extractor() -> None:
     assert w.shape == (1, 2, 20, 24) and torch.allclose(w.sum(1), torch.ones(1, 20, 24))
     fused = fuser.fuse(mri, other)
     assert torch.allclose(fused, w[:, :1] * mri, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["poster", "msrpan", "msdra"])
+def test_the_air_stays_black(name: str) -> None:
+    """Where both sources are exactly 0 the fused image is 0 (the decoder's faint offset there would cost SSIM)."""
+    g = torch.Generator().manual_seed(0)
+    mri, other = torch.rand(1, 1, 32, 32, generator=g), torch.rand(1, 1, 32, 32, generator=g)
+    mri[..., :8, :], other[..., :8, :] = 0.0, 0.0
+    fused = get_fuser(name).fuse(mri, other)
+    assert torch.count_nonzero(fused[..., :8, :]) == 0 and torch.count_nonzero(fused[..., 8:, :]) > 0
