@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -64,10 +63,8 @@ def build_fuser(name: str, tmp: Path) -> tuple[Fuser, str]:
             path,
         )
         return get_fuser(name, weights=path), "synthetic VGG19 conv1_1 (timing only)"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fuser = get_fuser(name)
-    return fuser, ("random init (timing only)" if caught else "")
+    fuser = get_fuser(name)
+    return fuser, ("shipped weights" if getattr(fuser, "trained", False) else "")
 
 
 def time_fuser(fuser: Fuser, mri: torch.Tensor, other: torch.Tensor, repeats: int) -> float:

@@ -48,7 +48,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "networks" / "weights"
 def shipped_weights_file(name: str) -> Path:
     """The shipped checkpoint of network method ``name``: ``networks/weights/<name>.pt`` (``default``:
     ``default_fusion.pt``)."""
-    return WEIGHTS_DIR / ("default_fusion.pt" if name == "default" else f"{name}.pt")
+    return DEFAULT_WEIGHTS if name == "default" else WEIGHTS_DIR / f"{name}.pt"
 
 
 def _move(module: torch.nn.Module, device: torch.device) -> None:

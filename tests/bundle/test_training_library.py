@@ -92,10 +92,10 @@ def test_trainer_reports_every_loss_term() -> None:
     )
     trainer.run()
     out = loss_terms_output(trainer.state.output)
-    assert set(out) == {"loss", "loss_mse", "loss_grad", "loss_perc"} and out["loss_perc"] == 0.0
+    assert set(out) == {"loss", "loss_mse", "loss_grad", "loss_perc", "loss_ssim"} and out["loss_perc"] == 0.0
     assert out["loss"] == pytest.approx(out["loss_mse"] + out["loss_grad"], rel=1e-5)
     metrics = trainer.state.metrics
-    assert set(metrics) == {"train_loss", "train_mse", "train_grad", "train_perc"}
+    assert set(metrics) == {"train_loss", "train_mse", "train_grad", "train_perc", "train_ssim"}
     assert metrics["train_loss"] == pytest.approx(metrics["train_mse"] + metrics["train_grad"], rel=1e-5)
 
 

@@ -82,7 +82,7 @@ def test_paired_fusion_loss_falls(name: str, crops, small_configs, loss_fn) -> N
     assert history[-1] < 0.75 * history[0], history
     assert sum(history[-3:]) < sum(history[:3])
     terms = loss_fn.last_terms
-    assert set(terms) == {"mse", "grad", "perc", "total"}
+    assert set(terms) == {"mse", "grad", "perc", "ssim", "total"} and terms["ssim"] == 0.0  # lambda_ssim 0
     assert terms["total"] == pytest.approx(terms["mse"] + terms["grad"] + 0.1 * terms["perc"], rel=1e-5)
 
 

@@ -565,20 +565,18 @@ ROWS: list[Row] = [
     Row(
         "preset-mismatched-shapes",
         "fusion_preprocess",
-        "mismatched shapes, no registration",
-        "error: names both files and sizes",
+        "mismatched PNG shapes, no registration",
+        "error: names both files and sizes (PNG has no pixel size)",
         lambda d: _pre()(_pair(d, grey(32, 32), grey(32, 40, 1))),
-        match=r"other \(.*other\.png\) is \(32, 40\) but mri",
+        match=r"other \(.*other\.png\) is 32x40 pixels but mri .* carry no pixel size",
     ),
     Row(
         "preset-mismatched-registered",
         "fusion_preprocess",
-        "mismatched shapes, with registration",
-        "result: other resampled onto the MRI grid",
+        "mismatched PNG shapes, with registration",
+        "error: refused before registration could misplace them",
         lambda d: _pre(True)(_pair(d, grey(40, 40), rgb(48, 36))),
-        check=lambda r: (
-            tuple(r["other"].shape) == (1, 40, 40) == tuple(r["other_cb"].shape) or pytest.fail(str(r["other"].shape))
-        ),
+        match=r"is 48x36 pixels but mri .* registration would misplace them",
     ),
     Row(
         "preset-16bit-and-8bit",

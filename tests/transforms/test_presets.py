@@ -58,7 +58,7 @@ def test_mismatched_shapes_without_registration(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(tmp_path / "m.png")
     Image.fromarray(rng.integers(0, 255, (32, 40), dtype=np.uint8)).save(tmp_path / "c.png")
-    with pytest.raises(FusionInputError, match=r"c\.png.*same size"):
+    with pytest.raises(FusionInputError, match=r"c\.png.*carry no pixel size"):
         fusion_preprocess(register=False)(
             {"mri": str(tmp_path / "m.png"), "other": str(tmp_path / "c.png"), "modality": "CT"}
         )

@@ -116,7 +116,7 @@ class CheckRasterSized(MapTransform):
         for key in present[1:]:
             shapes = tuple(d[ref].shape[1:]), tuple(d[key].shape[1:])
             raster = [k for k in (ref, key) if isinstance(d[k], MetaTensor) and d[k].meta.get("spacing_known") is False]
-            if shapes[0] != shapes[1] and raster:
+            if shapes[0] != shapes[1] and raster and d[ref].ndim == d[key].ndim:  # 2D with 3D: CheckPaird's
                 size = "x".join(map(str, shapes[0]))
                 moving = d[key].meta.get("filename_or_obj", key) if isinstance(d[key], MetaTensor) else key
                 raise FusionInputError(
