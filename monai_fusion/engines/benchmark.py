@@ -204,6 +204,8 @@ def run_benchmark(
             examples_idx[pt] = idx[len(idx) // 2]
     montage: dict[str, dict[str, np.ndarray]] = {pt: {} for pt in examples_idx}
     post = fusion_postprocess()
+    timing_pair = (mri[:1].to(device), other[:1].to(device))  # every method is timed on the first pair
+    timing_modality = modality_of_pair(samples[0]["pair_type"])
     for name in methods:
         fuser, note = _build(name, weights)
         if fuser is None:
@@ -223,13 +225,7 @@ def run_benchmark(
             ]
         )
         fuse_s = time.perf_counter() - t0
-        timings[name] = time_method(
-            fuser,
-            mri[:1].to(device),
-            other[:1].to(device),
-            timing_repeats,
-            modality=modality_of_pair(samples[0]["pair_type"]),
-        )
+        timings[name] = time_method(fuser, *timing_pair, timing_repeats, modality=timing_modality)
         f8 = torch.round(fused.clamp(0, 1) * scale)
         vals = compute_metrics(
             f8, torch.round(mri * scale), torch.round(other * scale), metrics=metrics, protocol=protocol
@@ -258,13 +254,7 @@ def run_benchmark(
     random_timings: dict[str, float] = {}
     for name in random_methods:  # timing only: never fused for the quality tables
         fuser, _ = _build(name, weights, random_init=True)
-        random_timings[name] = time_method(
-            fuser,
-            mri[:1].to(device),
-            other[:1].to(device),
-            timing_repeats,
-            modality=modality_of_pair(samples[0]["pair_type"]),
-        )
+        random_timings[name] = time_method(fuser, *timing_pair, timing_repeats, modality=timing_modality)
         if progress:
             print(
                 f"benchmark: {name} (randomly initialised): {random_timings[name] * 1000:.1f} ms per pair", flush=True

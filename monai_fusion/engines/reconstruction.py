@@ -18,9 +18,9 @@ from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.inferers import Inferer, SimpleInferer
 from torch import nn
 
-from ..handlers.loss_terms import LossTermsHandler
 from ..handlers.propagate_errors import PropagateErrors
 from .batch import PrepareReconstructionBatch
+from .training import create_fusion_trainer
 
 __all__ = ["create_reconstruction_trainer", "create_reconstruction_evaluator", "lower_is_better"]
 
@@ -54,6 +54,9 @@ def create_reconstruction_trainer(
 ) -> SupervisedTrainer:
     """A MONAI ``SupervisedTrainer`` that trains ``network(x) ~ x`` on every source image of the batches.
 
+    It is :func:`~monai_fusion.engines.training.create_fusion_trainer` (the same handlers and defaults) with
+    :class:`~monai_fusion.engines.batch.PrepareReconstructionBatch`.
+
     Args:
         device: where to train.
         max_epochs: total epochs (a resumed run continues up to it).
@@ -71,20 +74,19 @@ def create_reconstruction_trainer(
     Returns:
         The trainer (not yet run).
     """
-    kwargs.setdefault("decollate", False)
-    dev = torch.device(device)
-    return SupervisedTrainer(
-        device=dev,
-        max_epochs=int(max_epochs),
-        train_data_loader=train_data_loader,
-        network=network,
-        optimizer=optimizer,
-        loss_function=loss_function.to(dev),
+    return create_fusion_trainer(
+        device,
+        max_epochs,
+        train_data_loader,
+        network,
+        optimizer,
+        loss_function,
         epoch_length=epoch_length,
-        prepare_batch=PrepareReconstructionBatch(keys),
-        inferer=inferer or SimpleInferer(),
-        train_handlers=[PropagateErrors(), LossTermsHandler(), *(train_handlers or [])],
+        train_handlers=train_handlers,
+        inferer=inferer,
         amp=amp,
+        keys=keys,
+        prepare_batch=PrepareReconstructionBatch(keys),
         **kwargs,
     )
 

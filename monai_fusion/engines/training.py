@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 
 import torch
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
+from monai.engines.utils import PrepareBatch
 from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Transform
 from torch import nn
@@ -44,6 +45,7 @@ def create_fusion_trainer(
     inferer: Inferer | None = None,
     amp: bool = False,
     keys: Sequence[str] = ("mri", "other"),
+    prepare_batch: PrepareBatch | None = None,
     **kwargs: Any,
 ) -> SupervisedTrainer:
     """A MONAI ``SupervisedTrainer`` for unsupervised paired fusion.
@@ -65,6 +67,8 @@ def create_fusion_trainer(
         inferer: default ``SimpleInferer``.
         amp: automatic mixed precision.
         keys: the source keys, MRI first.
+        prepare_batch: how a batch becomes ``(input, target)``; default ``PrepareFusionBatch(keys)``
+            (:func:`~monai_fusion.engines.reconstruction.create_reconstruction_trainer` passes its own).
         kwargs: other ``SupervisedTrainer`` arguments (``decollate`` defaults to False: no postprocessing).
 
     Returns:
@@ -81,7 +85,7 @@ def create_fusion_trainer(
         optimizer=optimizer,
         loss_function=loss,
         epoch_length=epoch_length,
-        prepare_batch=PrepareFusionBatch(keys),
+        prepare_batch=prepare_batch or PrepareFusionBatch(keys),
         inferer=inferer or SimpleInferer(),
         train_handlers=[PropagateErrors(), LossTermsHandler(), *(train_handlers or [])],
         amp=amp,

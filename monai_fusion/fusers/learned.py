@@ -283,10 +283,13 @@ class ZeroLearningFuser(BaseFuser):
         if device is not None:
             self.net.to(device)
 
+    #: channels the first layer takes (VGG19: grey repeated to RGB)
+    input_channels: ClassVar[int] = 3
+
     def activity(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, H, W)`` activity map: channel sum of ReLU(conv1_1(x))."""
+        """``(B, 1, H, W)`` activity map: channel sum of the first conv + ReLU (VGG19: ReLU(conv1_1(x)))."""
         _move(self.net, x.device)
-        return self.net(x.expand(-1, 3, -1, -1)).sum(dim=1, keepdim=True)
+        return self.net(x.expand(-1, self.input_channels, -1, -1)).sum(dim=1, keepdim=True)
 
     def pixel_weights(self, mri: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """``(B, 2, H, W)`` per-pixel weights of the two sources (sum to one)."""
@@ -315,6 +318,8 @@ class MedicalZeroLearningFuser(ZeroLearningFuser):
         device: where the layer lives.
     """
 
+    input_channels = 1
+
     def __init__(
         self, weights: str | os.PathLike | None = None, softmax: bool = False, device: str | torch.device | None = None
     ) -> None:
@@ -323,8 +328,3 @@ class MedicalZeroLearningFuser(ZeroLearningFuser):
         self.softmax = bool(softmax)
         if device is not None:
             self.net.to(device)
-
-    def activity(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, H, W)`` activity map: channel sum of the first conv + ReLU."""
-        _move(self.net, x.device)
-        return self.net(x).sum(dim=1, keepdim=True)

@@ -42,6 +42,12 @@ def resolve_backbone(backbone: str, path: str | os.PathLike | None = None) -> st
     return "vgg16_bn" if file.is_file() else "medical"
 
 
+def _resolve_auto(backbone: str, path: str | os.PathLike | None) -> tuple[str, str | os.PathLike | None]:
+    """``(name, path)`` with ``auto`` resolved; ``path`` named the VGG16-BN file, so the medical fallback drops it."""
+    name = resolve_backbone(backbone, path)
+    return name, (None if backbone == "auto" and name == "medical" else path)
+
+
 class _Select(nn.Module):
     """Keep some entries of a backbone's list of feature maps."""
 
@@ -73,9 +79,7 @@ def build_feature_backbone(
         MissingWeightsError: the weights file is absent (the message says how to obtain it).
         FusionInputError: unknown backbone name.
     """
-    if backbone == "auto":
-        backbone = resolve_backbone(backbone, path)
-        path = path if backbone != "medical" else None
+    backbone, path = _resolve_auto(backbone, path)
     if backbone == "medical":
         net: nn.Module = load_medical_feature_extractor(path)
         if layers is not None:
@@ -108,9 +112,8 @@ class PerceptualFeatureLoss(nn.Module):
         layer_weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
-        if backbone == "auto":  # ``path`` names the VGG16-BN file; the medical fallback uses its shipped file
-            backbone = resolve_backbone(backbone, path)
-            path = path if backbone != "medical" else None
+        if isinstance(backbone, str):
+            backbone, path = _resolve_auto(backbone, path)
         #: the backbone's name (``auto`` resolved) or ``"custom"`` for a module
         self.backbone_name = backbone if isinstance(backbone, str) else "custom"
         self.backbone = build_feature_backbone(backbone, layers, path) if isinstance(backbone, str) else backbone

@@ -19,24 +19,28 @@ BUNDLE = ROOT / "bundles" / "multimodal_fusion"
 
 #: Overrides that shrink the real recipe (weight-map network, 128x128 patches, 30 epochs) to a smoke run.
 NET = ["--network_def#channels", "8"]
-TINY = [
-    *NET,
-    "--patch_size",
-    "[64, 64]",
+#: The data side of a smoke run, shared by every training config: two iterations of two pairs, two validation pairs.
+SMALL_RUN = [
     "--batch_size",
     "2",
     "--epoch_length",
     "2",
-    "--val_interval",
-    "1",
-    "--num_workers",
-    "0",
     "--max_train_pairs",
     "4",
     "--max_val_pairs",
     "2",
     "--val_batch_size",
     "2",
+]
+TINY = [
+    *NET,
+    "--patch_size",
+    "[64, 64]",
+    *SMALL_RUN,
+    "--val_interval",
+    "1",
+    "--num_workers",
+    "0",
     "--val_metrics",
     "['SSIM', 'Qabf']",
 ]

@@ -12,23 +12,10 @@ import torch
 
 from monai_fusion.fusers import get_fuser
 
-from .conftest import ok, run_bundle
+from .conftest import SMALL_RUN, ok, run_bundle
 
 #: A smoke run of the recipe: narrow network, 32x32 patches, two iterations an epoch, two validation pairs.
-SMALL = [
-    "--patch_size",
-    "[32, 32]",
-    "--batch_size",
-    "2",
-    "--epoch_length",
-    "2",
-    "--max_train_pairs",
-    "4",
-    "--max_val_pairs",
-    "2",
-    "--val_batch_size",
-    "2",
-]
+SMALL = ["--patch_size", "[32, 32]", *SMALL_RUN]
 
 
 def _train(bundle: Path, demo_root: Path, *extra: str, config: str = "configs/train_poster.json") -> str:
