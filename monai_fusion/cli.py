@@ -180,8 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="also time these network methods randomly initialised (a timing table of their own, no quality rows)",
     )
+    bench.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="K-fold case-wise cross-validation over every pair: means over folds with standard errors",
+    )
+    bench.add_argument(
+        "--fold-weights",
+        nargs="+",
+        metavar="METHOD=PATTERN",
+        default=[],
+        help="with --cv: one checkpoint per fold, {fold} in the path, e.g. default=runs/fold{fold}/model.pt",
+    )
     bench.add_argument("--val-fraction", type=float, default=0.2, help="validation fraction of cases (as train.json)")
-    bench.add_argument("--seed", type=int, default=0, help="split seed (as train.json)")
+    bench.add_argument("--seed", type=int, default=0, help="split seed, and fold seed with --cv (as train.json)")
     bench.add_argument("--device", default="cpu", help="cpu or cuda")
     bench.add_argument(
         "--report", help="markdown report path (default: <output-dir>/report.md), e.g. docs/benchmark.md"
@@ -191,6 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="versions, device, available methods and which network weights are present")
     info.add_argument("--bundle", help="MONAI bundle folder to check for models/model.pt (default: the checkout's)")
     return parser
+
+
+def _method_paths(items: Sequence[str], option: str, form: str) -> dict[str, str]:
+    """``["poster=a.pt", ...]`` as ``{"poster": "a.pt"}``; a malformed or repeated item is refused."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise FusionInputError(f"{option} {item!r}: expected {form}")
+        if name in out:
+            raise FusionInputError(f"{option} names {name} twice ({out[name]!r} and {path!r}); give one")
+        out[name] = path
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -260,13 +286,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"per-image values: {csv}")
         elif args.command == "benchmark":
             from .engines.benchmark import BENCHMARK_METRICS, BENCHMARK_PREAMBLE, run_benchmark
+            from .engines.cross_validation import CrossValidation
 
-            weights = {}
-            for item in args.weights:
-                name, sep, path = item.partition("=")
-                if not sep or not name or not path:
-                    raise FusionInputError(f"--weights {item!r}: expected METHOD=PATH")
-                weights[name] = path
+            weights = _method_paths(args.weights, "--weights", "METHOD=PATH")
+            fold_weights = _method_paths(args.fold_weights, "--fold-weights", "METHOD=PATTERN")
+            if fold_weights and args.cv is None:
+                raise FusionInputError("--fold-weights needs --cv K (one checkpoint per cross-validation fold)")
+            cv = CrossValidation(args.cv, args.seed, fold_weights) if args.cv is not None else None
             res = run_benchmark(
                 args.data,
                 args.output_dir,
@@ -283,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report_path=args.report,
                 preamble=BENCHMARK_PREAMBLE if args.report else "",
                 random_methods=args.random_weights,
+                cv=cv,
             )
             for pt, won in res["wins"].items():
                 print(

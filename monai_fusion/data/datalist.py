@@ -22,7 +22,16 @@ from ..utils.constants import PAIR_TYPES, modality_of_pair
 from ..utils.errors import FusionInputError
 from .io import IMAGE_SUFFIXES
 
-__all__ = ["PairedDatalist", "find_pairs", "case_of", "split_by_case", "bundle_datalist"]
+__all__ = [
+    "PairedDatalist",
+    "find_pairs",
+    "case_of",
+    "split_by_case",
+    "case_folds",
+    "folds_per_pair_type",
+    "split_by_fold",
+    "bundle_datalist",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +173,72 @@ def split_by_case(
     return train, val
 
 
+def case_folds(items: Iterable[dict[str, str]], num_folds: int, seed: int = 0) -> dict[str, int]:
+    """Assign every case to one of ``num_folds`` folds, stratified by pair type.
+
+    Within each pair type the sorted case ids are shuffled by ``seed`` and dealt round-robin to the
+    folds, so each case is in exactly one fold and the folds of a pair type differ by at most one
+    case. A pair type with fewer cases than folds fills only its first folds (each of its cases is
+    still held out once); :func:`folds_per_pair_type` says how many folds hold its cases.
+    scikit-learn's ``GroupKFold`` does not stratify by a second key, hence this function.
+
+    Args:
+        items: datalist items with ``case`` and ``pair_type`` keys.
+        num_folds: number of folds, at least 2.
+        seed: shuffle seed (the folds are a function of the case ids and the seed only).
+
+    Returns:
+        ``{"<pair_type>/<case>": fold}`` for every case.
+
+    Raises:
+        FusionInputError: ``num_folds`` below 2.
+    """
+    if int(num_folds) < 2 or int(num_folds) != num_folds:
+        raise FusionInputError(f"num_folds={num_folds!r} must be an integer of at least 2")
+    items = list(items)
+    folds: dict[str, int] = {}
+    for pair in sorted({it["pair_type"] for it in items}):
+        cases = sorted({it["case"] for it in items if it["pair_type"] == pair})
+        random.Random(f"{seed}:{pair}:folds").shuffle(cases)
+        for i, case in enumerate(cases):
+            folds[f"{pair}/{case}"] = i % int(num_folds)
+    return folds
+
+
+def folds_per_pair_type(items: Iterable[dict[str, str]], num_folds: int) -> dict[str, int]:
+    """How many of ``num_folds`` folds hold cases of each pair type (``min(num_folds, cases)``)."""
+    items = list(items)
+    return {
+        pair: min(int(num_folds), len({it["case"] for it in items if it["pair_type"] == pair}))
+        for pair in sorted({it["pair_type"] for it in items})
+    }
+
+
+def split_by_fold(
+    items: Iterable[dict[str, str]], fold: int, num_folds: int, seed: int = 0
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """``(train, val)`` of cross-validation fold ``fold``: its cases held out, all others trained on.
+
+    Args:
+        items: datalist items with ``case`` and ``pair_type`` keys.
+        fold: the held-out fold, ``0 <= fold < num_folds``.
+        num_folds: number of folds (see :func:`case_folds`).
+        seed: fold seed.
+
+    Returns:
+        ``(train, val)`` lists, each in the input order; no case is on both sides.
+
+    Raises:
+        FusionInputError: ``fold`` outside ``0..num_folds-1`` or ``num_folds`` below 2.
+    """
+    items = list(items)
+    assignment = case_folds(items, num_folds, seed)
+    if not (isinstance(fold, int) or float(fold).is_integer()) or not 0 <= int(fold) < int(num_folds):
+        raise FusionInputError(f"fold={fold!r} must be an integer in 0..{int(num_folds) - 1} (num_folds={num_folds})")
+    held = [assignment[f"{it['pair_type']}/{it['case']}"] == int(fold) for it in items]
+    return [it for it, h in zip(items, held) if not h], [it for it, h in zip(items, held) if h]
+
+
 def _pair_type_list(pair_types: str | Sequence[str] | None) -> str | list[str]:
     if pair_types is None or pair_types == "all":
         return "all"
@@ -186,6 +261,8 @@ def bundle_datalist(
     seed: int = 0,
     max_pairs: int | None = None,
     what: str = "dataset_dir",
+    fold: int | None = None,
+    num_folds: int | None = None,
 ) -> list[dict[str, str]]:
     """Pairs of a dataset in the Whole Brain Atlas layout, checked, split by case.
 
@@ -197,6 +274,9 @@ def bundle_datalist(
         seed: split seed.
         max_pairs: keep at most this many pairs, evenly spread over the list (``None``: all).
         what: the option's name in messages.
+        fold: with ``num_folds``, split by cross-validation fold instead (``split_by_fold``, seeded by
+            ``seed``): ``"val"`` is the fold's cases, ``"train"`` all other cases; ``val_fraction`` is unused.
+        num_folds: number of cross-validation folds (``None``: the ``val_fraction`` split).
 
     Returns:
         Datalist items (``mri``, ``other``, ``modality``, ``pair_type``, ``name``, ``case``).
@@ -223,7 +303,14 @@ def bundle_datalist(
             "add images or choose --pair_types among " + ", ".join(p for p in found.counts if p not in empty)
         )
     items = found.items
-    if split != "all":
+    if (fold is None) != (num_folds is None):
+        raise FusionInputError(
+            f"fold={fold!r}, num_folds={num_folds!r}: give both (cross-validation fold and fold count) or neither"
+        )
+    if split != "all" and num_folds is not None:
+        train, val = split_by_fold(items, int(fold), int(num_folds), seed=seed)  # type: ignore[arg-type]
+        items = train if split == "train" else val
+    elif split != "all":
         train, val = split_by_case(items, val_fraction=val_fraction, seed=seed)
         if not val:
             raise FusionInputError(

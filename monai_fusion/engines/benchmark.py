@@ -1,6 +1,6 @@
 """Benchmark every fusion method on the same pairs with the same metric code.
 
-This is what ``monai-fusion benchmark --data DIR [--split val|all] [--methods ...]`` runs. Each pair
+This is what ``monai-fusion benchmark --data DIR [--split val|all | --cv K] [--methods ...]`` runs. Each pair
 goes through the project's validation preset once (the atlas pairs are co-registered, so no
 registration); every method fuses the same MRI and other-modality luminance; the fused image is
 quantised to 8 bits (what a user gets on disk) and scored by :func:`monai_fusion.metrics.compute_metrics`
@@ -24,21 +24,21 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..data.datalist import find_pairs, split_by_case
-from ..fusers import available_fusers, get_fuser
+from ..fusers import available_fusers
 from ..metrics.registry import compute_metrics, resolve_metrics
-from ..transforms.presets import fusion_postprocess, fusion_preprocess
+from ..transforms.presets import fusion_postprocess
 from ..utils.constants import PAIR_TYPES, modality_of_pair
 from ..utils.errors import FusionInputError
 from .benchmark_report import (
     BENCHMARK_PREAMBLE,
     BenchmarkResults,
     display,
-    row_note,
     summarise,
     wins_against,
     write_outputs,
 )
+from .benchmark_setup import benchmark_methods, build_fuser, load_pairs, method_fusers, time_method
+from .cross_validation import CrossValidation, assign_folds, clear_wins, summarise_folds
 from .inference import other_for_display
 
 __all__ = [
@@ -54,76 +54,6 @@ __all__ = [
 
 #: The source-referenced metrics of the comparison (issue 6), in report order.
 BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
-
-
-def benchmark_methods() -> list[str]:
-    """Every registered method, the default model first (the registry is the one list; nothing is copied)."""
-    names = available_fusers()
-    return ["default", *[n for n in names if n != "default"]] if "default" in names else names
-
-
-def load_pairs(
-    data: str | os.PathLike, split: str = "val", val_fraction: float = 0.2, seed: int = 0, max_pairs: int | None = None
-) -> list[dict[str, Any]]:
-    """The benchmark's pairs: the split of ``data``, through the validation preset (no registration).
-
-    Args:
-        data: a pairs folder in the Whole Brain Atlas layout.
-        split: ``"val"`` (case-wise validation split, ``val_fraction`` and ``seed`` as in train.json) or ``"all"``.
-        val_fraction: validation fraction of cases per pair type.
-        seed: split seed.
-        max_pairs: at most this many pairs per pair type.
-
-    Returns:
-        One preprocessed sample dict per pair (``"mri"``, ``"other"``, ``"pair_type"``, ``"name"``, ...).
-
-    Raises:
-        FusionInputError: unknown split, bad ``max_pairs``, or no pairs.
-    """
-    items = find_pairs(data).items
-    if split == "val":
-        _, items = split_by_case(items, val_fraction=val_fraction, seed=seed)
-    elif split != "all":
-        raise FusionInputError(f"split={split!r}: expected 'val' (the case-wise validation split) or 'all'")
-    if max_pairs is not None:
-        if max_pairs < 1:
-            raise FusionInputError(f"max_pairs={max_pairs} must be >= 1")
-        per_type = {pt: [it for it in items if it["pair_type"] == pt] for pt in PAIR_TYPES}
-        items = [it for pt in PAIR_TYPES for it in per_type[pt][:max_pairs]]
-    if not items:
-        raise FusionInputError(f"no pairs to benchmark in {data} (split {split!r})")
-    pre = fusion_preprocess(register=False)  # the atlas pairs are co-registered; chroma kept for the montage
-    return [pre(dict(it)) for it in items]
-
-
-def _build(name: str, weights: dict[str, str], random_init: bool = False) -> tuple[Any | None, str]:
-    """The fuser ``name`` and its note; ``random_init`` networks start from seed 0, so timing reruns agree."""
-    kwargs: dict[str, Any] = {"weights": weights[name]} if name in weights else {}
-    if random_init:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)  # the global RNG is restored afterwards
-            return get_fuser(name, random_init=True), "randomly initialised (timing only)"
-    try:
-        fuser = get_fuser(name, **kwargs)
-    except FusionInputError as err:  # e.g. zero_learning without its VGG19 file: said, never run untrained
-        if name == "zero_learning":
-            return None, f"skipped: {err}"
-        raise
-    return fuser, row_note(name, fuser, weights)
-
-
-def time_method(
-    fuser: Any, mri: torch.Tensor, other: torch.Tensor, repeats: int = 5, modality: str | None = None
-) -> float:
-    """Median seconds per call of ``fuser.fuse`` on one ``(1, 1, H, W)`` pair (of the other source's ``modality``),
-    after one warm-up call."""
-    fuser.fuse(mri, other, modality=modality)
-    times = []
-    for _ in range(max(1, repeats)):
-        t = time.perf_counter()
-        fuser.fuse(mri, other, modality=modality)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def run_benchmark(
@@ -145,6 +75,7 @@ def run_benchmark(
     report_path: str | os.PathLike | None = None,
     preamble: str = "",
     random_methods: Sequence[str] = (),
+    cv: CrossValidation | None = None,
 ) -> dict[str, Any]:
     """Fuse every pair with every method, score them, and write the CSVs, report, plots and montage.
 
@@ -169,11 +100,15 @@ def run_benchmark(
         preamble: markdown placed under the title (e.g. how to regenerate the page).
         random_methods: network methods also timed randomly initialised; they appear in a timing table of their
             own, never among the quality rows.
+        cv: cross-validate instead of one split: every pair is used, each case held out once, the tables give the
+            mean over folds with the fold-to-fold standard error, and the methods of ``cv.fold_weights`` fuse
+            each fold with the checkpoint trained without it (``split`` and ``val_fraction`` are unused).
 
     Returns:
-        ``{"rows", "summary", "timings", "random_timings", "wins", "outputs"}``: per-image rows, per-pair-type
-        means/stds, seconds per pair per method (and per randomly initialised method), the metrics the default
-        model leads per pair type, written paths.
+        ``{"rows", "summary", "timings", "random_timings", "wins", "standing", "outputs"}``: per-image rows,
+        per-pair-type means/stds (with ``cv``: means over folds / standard errors), seconds per pair per method
+        (and per randomly initialised method), the metrics the default model leads per pair type, with ``cv``
+        its margin over the runner-up per metric (:func:`clear_wins`; empty otherwise), written paths.
 
     Raises:
         FusionInputError: unknown method or metric, no pairs, or an existing output folder.
@@ -188,7 +123,11 @@ def run_benchmark(
         raise FusionInputError(f"unknown method(s) {unknown}; choose from {', '.join(available_fusers())}")
     metrics = list(resolve_metrics(list(metrics)))
     weights = dict(weights or {})
-    samples = load_pairs(data, split, val_fraction, seed, max_pairs)
+    unknown = [m for m in (cv.fold_weights if cv else {}) if m not in methods]
+    if unknown:
+        raise FusionInputError(f"--fold-weights names {unknown}, which are not among the benchmarked methods {methods}")
+    samples = load_pairs(data, "all" if cv else split, val_fraction, seed, max_pairs)
+    folds = assign_folds(samples, cv.num_folds, cv.seed) if cv else [0] * len(samples)
     mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in samples])
     other = torch.stack([torch.as_tensor(s["other"]).float() for s in samples])
     scale = 255.0
@@ -207,7 +146,7 @@ def run_benchmark(
     timing_pair = (mri[:1].to(device), other[:1].to(device))  # every method is timed on the first pair
     timing_modality = modality_of_pair(samples[0]["pair_type"])
     for name in methods:
-        fuser, note = _build(name, weights)
+        per_fold, fuser, note = method_fusers(name, weights, cv, folds)
         if fuser is None:
             notes[name] = note
             if progress:
@@ -218,9 +157,9 @@ def run_benchmark(
         t0 = time.perf_counter()
         fused = torch.cat(
             [
-                fuser.fuse(
-                    mri[i : i + 1].to(device), other[i : i + 1].to(device), modality=modality_of_pair(s["pair_type"])
-                ).cpu()
+                per_fold[folds[i]]
+                .fuse(mri[i : i + 1].to(device), other[i : i + 1].to(device), modality=modality_of_pair(s["pair_type"]))
+                .cpu()
                 for i, s in enumerate(samples)
             ]
         )
@@ -237,6 +176,7 @@ def run_benchmark(
                     "name": s["name"],
                     "case": s.get("case", ""),
                     "method": name,
+                    **({"fold": folds[i]} if cv else {}),
                     **{k: float(vals[k][i]) for k in metrics},
                 }
             )
@@ -253,14 +193,19 @@ def run_benchmark(
             )
     random_timings: dict[str, float] = {}
     for name in random_methods:  # timing only: never fused for the quality tables
-        fuser, _ = _build(name, weights, random_init=True)
+        fuser, _ = build_fuser(name, weights, random_init=True)
         random_timings[name] = time_method(fuser, *timing_pair, timing_repeats, modality=timing_modality)
         if progress:
             print(
                 f"benchmark: {name} (randomly initialised): {random_timings[name] * 1000:.1f} ms per pair", flush=True
             )
-    summary = summarise(rows, ran, metrics)
+    summary = summarise_folds(rows, ran, metrics) if cv else summarise(rows, ran, metrics)
     wins = {pt: wins_against(table, "default", metrics) for pt, table in summary.items() if "default" in table}
+    standing = (
+        {pt: clear_wins(rows, table, pt, "default", metrics) for pt, table in summary.items() if "default" in table}
+        if cv
+        else {}
+    )
 
     examples = []
     for pt, i in examples_idx.items():
@@ -268,14 +213,24 @@ def run_benchmark(
         examples.append((f"{pt} {samples[i]['name']}", samples[i], montage[pt]))
     counts = ", ".join(f"{pt}: {sum(s['pair_type'] == pt for s in samples)}" for pt in summary)
     how = f" (case-wise, val_fraction {val_fraction}, seed {seed})" if split == "val" else ""
+    if cv:
+        n_folds = {pt: len({f for f, s in zip(folds, samples) if s["pair_type"] == pt}) for pt in summary}
+        how = (
+            f": {cv.num_folds}-fold case-wise cross-validation (seed {cv.seed}; folds per pair type: "
+            + ", ".join(f"{pt} {n}" for pt, n in n_folds.items())
+            + ", one per case where a pair type has fewer cases than folds)"
+        )
     header = (
-        f"{len(samples)} pairs ({counts}) from `{data}`, split `{split}`{how}; metrics under the `{protocol}` "
+        f"{len(samples)} pairs ({counts}) from `{data}`, {'every pair' if cv else f'split `{split}`'}{how}; "
+        f"metrics under the `{protocol}` "
         f"protocol on the 8-bit fused luminance; device `{device}`, {torch.get_num_threads()} CPU threads "
         f"({platform.machine()})."
     )
     written = write_outputs(
         out,
-        BenchmarkResults(rows, summary, metrics, ran, kinds, timings, random_timings, wins, notes, examples),
+        BenchmarkResults(
+            rows, summary, metrics, ran, kinds, timings, random_timings, wins, notes, examples, standing=standing
+        ),
         title=report_title,
         header=header,
         preamble=preamble,
@@ -291,5 +246,6 @@ def run_benchmark(
         "timings": timings,
         "random_timings": random_timings,
         "wins": wins,
+        "standing": standing,
         "outputs": written,
     }

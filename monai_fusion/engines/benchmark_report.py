@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -91,6 +91,8 @@ class BenchmarkResults:
         wins: ``pair_type -> metrics`` the default model leads.
         notes: ``method -> note`` (weights, backbone, skipped).
         examples: the montage rows ``(title, sample, {method: image, "__other__": image})``.
+        standing: cross-validated runs only: ``pair_type -> metric -> {"runner_up", "margin", "se", "lead",
+            "clear"}`` of the default model (``summary`` then holds means over folds and standard errors).
     """
 
     rows: list[dict[str, Any]]
@@ -103,12 +105,14 @@ class BenchmarkResults:
     wins: dict[str, list[str]]
     notes: dict[str, str]
     examples: list[tuple[str, dict[str, Any], dict[str, np.ndarray]]]
+    standing: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def _write_csvs(out: Path, res: BenchmarkResults) -> list[Path]:
     csv_path = out / "per_image.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *res.metrics])
+        fold = ["fold"] if res.rows and "fold" in res.rows[0] else []
+        w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *fold, *res.metrics])
         w.writeheader()
         w.writerows(res.rows)
     t_path = out / "timings.csv"
@@ -128,7 +132,33 @@ def _report_lines(res: BenchmarkResults, rel: Any, plot_paths: Sequence[Path], m
     lines: list[str] = []
     if res.notes:
         lines += ["Notes:", ""] + [f"- `{m}`: {n}" for m, n in res.notes.items()] + [""]
-    lines += ["## Metrics (mean ± std per pair type; best in bold)", ""] + fmt_table(res.summary, res.metrics)
+    if res.standing:
+        lines += [
+            "## Metrics (mean over folds ± fold-to-fold standard error, per pair type; best in bold)",
+            "",
+        ] + fmt_table(res.summary, res.metrics)
+    else:
+        lines += ["## Metrics (mean ± std per pair type; best in bold)", ""] + fmt_table(res.summary, res.metrics)
+    if res.standing:
+        lines += [
+            "## The default model against the best other method (cross-validated)",
+            "",
+            "Margin: the mean over folds of the default model's per-fold mean minus the runner-up's, ± the "
+            "standard error of those paired differences; a win is **clear** when the margin is positive and "
+            "larger than its standard error.",
+            "",
+            "| pair type | " + " | ".join(res.metrics) + " | clear wins |",
+            "| --- | " + " | ".join("---" for _ in res.metrics) + " | ---: |",
+        ]
+        for pt, per in res.standing.items():
+            cells = []
+            for k in res.metrics:
+                st = per[k]
+                cell = f"{st['margin']:+.4f} ± {st['se']:.4f} vs {st['runner_up']}"
+                cells.append(f"**{cell}**" if st["clear"] else cell)
+            n_clear = sum(bool(st["clear"]) for st in per.values())
+            lines.append(f"| {pt} | " + " | ".join(cells) + f" | {n_clear} / {len(res.metrics)} |")
+        lines.append("")
     if res.wins:
         lines += [
             "## The default model against every other method",

@@ -206,7 +206,7 @@ def test_calibration_script_scores_gains_against_a_benchmark_csv(
 def test_random_init_networks_are_the_same_on_every_run() -> None:
     """Networks timed randomly initialised start from seed 0, so the timing rows reproduce; the caller's random
     stream is left as it was."""
-    from monai_fusion.engines.benchmark import _build
+    from monai_fusion.engines.benchmark_setup import build_fuser as _build
 
     torch.manual_seed(123)
     expected_next = torch.rand(1)

@@ -1,0 +1,114 @@
+"""The benchmark's inputs: which methods, which pairs, one fuser per method (or per fold), and the timer.
+
+Split from :mod:`monai_fusion.engines.benchmark` so the workflow module holds the loop only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..data.datalist import find_pairs, split_by_case
+from ..fusers import available_fusers, get_fuser
+from ..transforms.presets import fusion_preprocess
+from ..utils.constants import PAIR_TYPES
+from ..utils.errors import FusionInputError
+from .benchmark_report import row_note
+from .cross_validation import CrossValidation
+
+__all__ = ["benchmark_methods", "load_pairs", "build_fuser", "method_fusers", "time_method"]
+
+#: The note of a trained method whose one checkpoint serves every fold of a cross-validated run.
+NOT_CROSS_VALIDATED = "the same weights on every fold (not cross-validated: folds hold its training cases)"
+
+
+def benchmark_methods() -> list[str]:
+    """Every registered method, the default model first (the registry is the one list; nothing is copied)."""
+    names = available_fusers()
+    return ["default", *[n for n in names if n != "default"]] if "default" in names else names
+
+
+def load_pairs(
+    data: str | os.PathLike, split: str = "val", val_fraction: float = 0.2, seed: int = 0, max_pairs: int | None = None
+) -> list[dict[str, Any]]:
+    """The benchmark's pairs: the split of ``data``, through the validation preset (no registration).
+
+    Args:
+        data: a pairs folder in the Whole Brain Atlas layout.
+        split: ``"val"`` (case-wise validation split, ``val_fraction`` and ``seed`` as in train.json) or ``"all"``.
+        val_fraction: validation fraction of cases per pair type.
+        seed: split seed.
+        max_pairs: at most this many pairs per pair type.
+
+    Returns:
+        One preprocessed sample dict per pair (``"mri"``, ``"other"``, ``"pair_type"``, ``"name"``, ...).
+
+    Raises:
+        FusionInputError: unknown split, bad ``max_pairs``, or no pairs.
+    """
+    items = find_pairs(data).items
+    if split == "val":
+        _, items = split_by_case(items, val_fraction=val_fraction, seed=seed)
+    elif split != "all":
+        raise FusionInputError(f"split={split!r}: expected 'val' (the case-wise validation split) or 'all'")
+    if max_pairs is not None:
+        if max_pairs < 1:
+            raise FusionInputError(f"max_pairs={max_pairs} must be >= 1")
+        per_type = {pt: [it for it in items if it["pair_type"] == pt] for pt in PAIR_TYPES}
+        items = [it for pt in PAIR_TYPES for it in per_type[pt][:max_pairs]]
+    if not items:
+        raise FusionInputError(f"no pairs to benchmark in {data} (split {split!r})")
+    pre = fusion_preprocess(register=False)  # the atlas pairs are co-registered; chroma kept for the montage
+    return [pre(dict(it)) for it in items]
+
+
+def build_fuser(name: str, weights: dict[str, str], random_init: bool = False) -> tuple[Any | None, str]:
+    """The fuser ``name`` and its note; ``random_init`` networks start from seed 0, so timing reruns agree."""
+    kwargs: dict[str, Any] = {"weights": weights[name]} if name in weights else {}
+    if random_init:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # the global RNG is restored afterwards
+            return get_fuser(name, random_init=True), "randomly initialised (timing only)"
+    try:
+        fuser = get_fuser(name, **kwargs)
+    except FusionInputError as err:  # e.g. zero_learning without its VGG19 file: said, never run untrained
+        if name == "zero_learning":
+            return None, f"skipped: {err}"
+        raise
+    return fuser, row_note(name, fuser, weights)
+
+
+def time_method(
+    fuser: Any, mri: torch.Tensor, other: torch.Tensor, repeats: int = 5, modality: str | None = None
+) -> float:
+    """Median seconds per call of ``fuser.fuse`` on one ``(1, 1, H, W)`` pair (of the other source's ``modality``),
+    after one warm-up call."""
+    fuser.fuse(mri, other, modality=modality)
+    times = []
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        fuser.fuse(mri, other, modality=modality)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def method_fusers(
+    name: str, weights: dict[str, str], cv: CrossValidation | None, folds: Sequence[int]
+) -> tuple[dict[int, Any], Any | None, str]:
+    """The fuser of ``name`` for each fold, the one it is timed with, and its report note.
+
+    With ``cv`` and ``name`` in ``cv.fold_weights`` every fold gets the checkpoint trained without it;
+    otherwise one fuser (``weights`` or the shipped one) serves all folds, and a trained one is noted as
+    not cross-validated. The timed fuser is ``None`` when the method cannot run (its note says why).
+    """
+    if cv is not None and name in cv.fold_weights:
+        per_fold = {f: build_fuser(name, {name: cv.weights_of(name, f)})[0] for f in sorted(set(folds))}
+        return per_fold, per_fold[folds[0]], f"one checkpoint per fold, `{cv.fold_weights[name]}`"
+    fuser, note = build_fuser(name, weights)
+    if cv is not None and getattr(fuser, "trained", False):
+        note = "; ".join(x for x in (note, NOT_CROSS_VALIDATED) if x)
+    return {f: fuser for f in set(folds)}, fuser, note

@@ -1,0 +1,148 @@
+"""Case-wise k-fold cross-validation of the benchmark: fold assignment, per-fold weights, fold-level summaries.
+
+A figure chosen on one validation split carries that split's luck; on new cases a margin smaller than
+the spread between folds does not hold. Here every case is held out exactly once (folds by
+:func:`monai_fusion.data.case_folds`, stratified by pair type, fixed by a seed); a method is summarised by
+the mean of its per-fold means and the fold-to-fold standard error, and a win over the runner-up counts as
+*clear* only when the mean margin is larger than the standard error of the paired per-fold differences.
+Trained methods are cross-validated when they are given one checkpoint per fold (trained on the other
+folds, e.g. ``train.json --fold k --num_folds K``); otherwise their shipped weights serve every fold and the
+report says so. scikit-learn's ``GroupKFold`` has neither the pair-type stratification nor the paired
+standard errors, hence this module.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data.datalist import case_folds
+from ..utils.constants import PAIR_TYPES
+from ..utils.errors import FusionInputError
+
+__all__ = ["CrossValidation", "assign_folds", "fold_means", "summarise_folds", "clear_wins"]
+
+#: The placeholder of a per-fold checkpoint path (``default=/runs/fold{fold}/model.pt``).
+FOLD_FIELD = "{fold}"
+
+
+@dataclass
+class CrossValidation:
+    """How ``run_benchmark`` cross-validates.
+
+    Args:
+        num_folds: folds per pair type (at least 2; a pair type with fewer cases gets one fold per case).
+        seed: fold seed (the same ``seed`` as the training config's ``--fold k --num_folds K`` runs).
+        fold_weights: ``method -> path with {fold}``: the checkpoint trained without fold ``k`` for each ``k``.
+    """
+
+    num_folds: int
+    seed: int = 0
+    fold_weights: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if int(self.num_folds) != self.num_folds or int(self.num_folds) < 2:
+            raise FusionInputError(f"--cv {self.num_folds!r}: the number of folds must be an integer of at least 2")
+        self.num_folds = int(self.num_folds)
+        for method, pattern in self.fold_weights.items():
+            if FOLD_FIELD not in pattern:
+                raise FusionInputError(
+                    f"--fold-weights {method}={pattern}: the path must contain {FOLD_FIELD} "
+                    f"(replaced by 0..{self.num_folds - 1}), e.g. {method}=runs/fold{FOLD_FIELD}/model.pt"
+                )
+
+    def weights_of(self, method: str, fold: int) -> str:
+        """The checkpoint of ``method`` for held-out ``fold``.
+
+        Raises:
+            FusionInputError: the file does not exist (named, with the training command that makes it).
+        """
+        from pathlib import Path
+
+        path = self.fold_weights[method].replace(FOLD_FIELD, str(fold))
+        if not Path(path).is_file():
+            raise FusionInputError(
+                f"--fold-weights {method}: {path} (fold {fold}) does not exist; train it with the bundle's "
+                f"config and `--fold {fold} --num_folds {self.num_folds} --seed {self.seed} --ckpt_dir <folder>`"
+            )
+        return path
+
+
+def assign_folds(samples: Sequence[dict[str, Any]], num_folds: int, seed: int = 0) -> list[int]:
+    """The held-out fold of each sample (by its ``pair_type`` and ``case``)."""
+    folds = case_folds(samples, num_folds, seed)
+    return [folds[f"{s['pair_type']}/{s['case']}"] for s in samples]
+
+
+def fold_means(rows: Sequence[dict[str, Any]], pair_type: str, method: str, metric: str) -> dict[int, float]:
+    """``fold -> mean`` of one method's metric over the pairs of one pair type in each fold."""
+    per: dict[int, list[float]] = {}
+    for r in rows:
+        if r["pair_type"] == pair_type and r["method"] == method:
+            per.setdefault(int(r["fold"]), []).append(float(r[metric]))
+    return {f: float(np.mean(v)) for f, v in sorted(per.items())}
+
+
+def _se(values: Sequence[float]) -> float:
+    """Standard error of the mean of ``values`` (``nan`` for fewer than two)."""
+    if len(values) < 2:
+        return math.nan
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+def summarise_folds(
+    rows: Sequence[dict[str, Any]], methods: Sequence[str], metrics: Sequence[str]
+) -> dict[str, dict[str, dict[str, tuple[float, float]]]]:
+    """``pair_type -> method -> metric -> (mean over folds, fold-to-fold standard error)``.
+
+    Each fold counts once whatever its number of pairs, so a case with many slices cannot dominate.
+    """
+    out: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
+    for pt in sorted({r["pair_type"] for r in rows}, key=lambda p: PAIR_TYPES.index(p) if p in PAIR_TYPES else 99):
+        out[pt] = {}
+        for m in methods:
+            if not any(r["pair_type"] == pt and r["method"] == m for r in rows):
+                continue
+            out[pt][m] = {}
+            for k in metrics:
+                means = list(fold_means(rows, pt, m, k).values())
+                out[pt][m][k] = (float(np.mean(means)), _se(means))
+    return out
+
+
+def clear_wins(
+    rows: Sequence[dict[str, Any]],
+    summary: dict[str, dict[str, tuple[float, float]]],
+    pair_type: str,
+    method: str,
+    metrics: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """Where ``method`` stands on each metric against the best other method (the runner-up) of one pair type.
+
+    Returns:
+        ``metric -> {"runner_up", "margin", "se", "lead", "clear"}``: the mean margin over the runner-up (its
+        per-fold differences averaged), the standard error of those paired differences, whether the mean is at
+        least the runner-up's (``lead``) and whether the margin is positive and larger than its standard error
+        (``clear``).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for k in metrics:
+        others = {m: v[k][0] for m, v in summary.items() if m != method}
+        if not others:
+            continue
+        runner = max(others, key=lambda m: others[m])
+        mine, theirs = fold_means(rows, pair_type, method, k), fold_means(rows, pair_type, runner, k)
+        diffs = [mine[f] - theirs[f] for f in mine if f in theirs]
+        margin = float(np.mean(diffs)) if diffs else math.nan
+        se = _se(diffs)
+        out[k] = {
+            "runner_up": runner,
+            "margin": margin,
+            "se": se,
+            "lead": summary[method][k][0] >= others[runner],
+            "clear": bool(margin > 0 and (margin > se if not math.isnan(se) else False)),
+        }
+    return out

@@ -1,0 +1,108 @@
+"""Cross-validated benchmark: per-fold checkpoints, means over folds, standard errors, clear wins."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from monai_fusion.cli import main
+from monai_fusion.data import write_demo_dataset
+from monai_fusion.engines.cross_validation import CrossValidation, clear_wins, fold_means, summarise_folds
+from monai_fusion.networks import WeightMapFusionNet, save_checkpoint
+from monai_fusion.utils import FusionInputError
+
+
+def _rows(values: dict[str, list[float]], pair_type: str = "CT-MRI", per_fold: int = 2) -> list[dict]:
+    """Rows of a per-image table: ``method -> one value per fold``, each repeated ``per_fold`` times."""
+    rows = []
+    for method, vals in values.items():
+        for fold, v in enumerate(vals):
+            for i in range(per_fold):
+                rows.append({"pair_type": pair_type, "method": method, "fold": fold, "SSIM": v + 0.01 * (i - 0.5)})
+    return rows
+
+
+def test_summary_is_the_mean_of_fold_means_with_its_standard_error() -> None:
+    rows = _rows({"a": [0.5, 0.6, 0.7, 0.8]})
+    rows += [{"pair_type": "CT-MRI", "method": "a", "fold": 0, "SSIM": 0.5}] * 10  # a big fold counts once
+    assert fold_means(rows, "CT-MRI", "a", "SSIM")[0] == pytest.approx(0.5)
+    mean, se = summarise_folds(rows, ["a"], ["SSIM"])["CT-MRI"]["a"]["SSIM"]
+    assert mean == pytest.approx(0.65)
+    assert se == pytest.approx(torch.tensor([0.5, 0.6, 0.7, 0.8]).std().item() / 2)
+
+
+def test_a_win_is_clear_only_when_the_paired_margin_exceeds_its_error() -> None:
+    # "a" leads "b" by 0.01 in every fold: a small but consistent, hence clear, margin
+    rows = _rows({"a": [0.51, 0.61, 0.71, 0.81], "b": [0.5, 0.6, 0.7, 0.8], "c": [0.1, 0.1, 0.1, 0.1]})
+    summary = summarise_folds(rows, ["a", "b", "c"], ["SSIM"])["CT-MRI"]
+    won = clear_wins(rows, summary, "CT-MRI", "a", ["SSIM"])["SSIM"]
+    assert won["runner_up"] == "b" and won["lead"] and won["clear"]
+    assert won["margin"] == pytest.approx(0.01) and won["se"] == pytest.approx(0.0, abs=1e-9)
+    # a mean lead that swings sign from fold to fold is a lead but not a clear win
+    rows = _rows({"a": [0.9, 0.5, 0.9, 0.5], "b": [0.6, 0.7, 0.6, 0.7]})
+    summary = summarise_folds(rows, ["a", "b"], ["SSIM"])["CT-MRI"]
+    won = clear_wins(rows, summary, "CT-MRI", "a", ["SSIM"])["SSIM"]
+    assert won["lead"] and won["margin"] == pytest.approx(0.05) and won["se"] > 0.05 and not won["clear"]
+    lost = clear_wins(rows, summary, "CT-MRI", "b", ["SSIM"])["SSIM"]
+    assert not lost["lead"] and not lost["clear"]
+    # one fold: no standard error, no clear win
+    rows = _rows({"a": [0.9], "b": [0.1]})
+    won = clear_wins(rows, summarise_folds(rows, ["a", "b"], ["SSIM"])["CT-MRI"], "CT-MRI", "a", ["SSIM"])["SSIM"]
+    assert math.isnan(won["se"]) and not won["clear"]
+
+
+def test_fold_weights_need_the_fold_field_and_existing_files(tmp_path: Path) -> None:
+    with pytest.raises(FusionInputError, match="at least 2"):
+        CrossValidation(1)
+    with pytest.raises(FusionInputError, match=r"must contain \{fold\}"):
+        CrossValidation(4, fold_weights={"default": "runs/model.pt"})
+    cv = CrossValidation(4, seed=3, fold_weights={"default": str(tmp_path / "fold{fold}" / "model.pt")})
+    with pytest.raises(FusionInputError, match=r"fold2.*--fold 2 --num_folds 4 --seed 3"):
+        cv.weights_of("default", 2)
+    (tmp_path / "fold2").mkdir()
+    (tmp_path / "fold2" / "model.pt").write_bytes(b"x")
+    assert cv.weights_of("default", 2) == str(tmp_path / "fold2" / "model.pt")
+
+
+def test_cli_cross_validates_with_one_checkpoint_per_fold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.set_num_threads(1)
+    data = write_demo_dataset(tmp_path / "pairs", cases=4, slices_per_case=1)
+    for k in range(2):  # two different networks: each fold's pairs must be fused by that fold's checkpoint
+        torch.manual_seed(k)
+        net = WeightMapFusionNet(channels=4, full_channels=4)
+        (tmp_path / f"fold{k}").mkdir()
+        save_checkpoint(net, tmp_path / f"fold{k}" / "model.pt", config=net.config)
+    out = tmp_path / "cv"
+    argv = ["benchmark", "--data", str(data), "--cv", "2", "--methods", "default", "average", "max",
+            "--metrics", "SSIM", "SCD", "-o", str(out),
+            "--fold-weights", f"default={tmp_path}/fold{{fold}}/model.pt"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(open(out / "per_image.csv", encoding="utf-8")))
+    assert len(rows) == 4 * 3 and sorted({r["fold"] for r in rows}) == ["0", "1"]  # every pair, once
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "2-fold" in report and "standard error" in report and "cross-validated" in report
+    # the report's mean is the mean of the fold means of the CSV
+    ssim = [[float(r["SSIM"]) for r in rows if r["method"] == "max" and r["fold"] == f] for f in ("0", "1")]
+    assert f"{(sum(ssim[0]) / len(ssim[0]) + sum(ssim[1]) / len(ssim[1])) / 2:.4f}" in report
+    # the two folds' default rows come from two different networks
+    fused_with = {}
+    for k in range(2):
+        ref = main(["benchmark", "--data", str(data), "--split", "all", "--methods", "default", "--metrics", "SSIM",
+                    "-o", str(tmp_path / f"one{k}"),
+                    "--weights", f"default={tmp_path}/fold{k}/model.pt"])  # fmt: skip
+        assert ref == 0
+        fused_with[k] = {r["name"]: r["SSIM"] for r in csv.DictReader(open(tmp_path / f"one{k}" / "per_image.csv"))}
+    for r in rows:
+        if r["method"] == "default":
+            assert r["SSIM"] == fused_with[int(r["fold"])][r["name"]]
+    capsys.readouterr()
+    assert (
+        main(["benchmark", "--data", str(data), "--fold-weights", "default=a{fold}.pt", "-o", str(tmp_path / "x")]) == 2
+    )
+    assert "needs --cv" in capsys.readouterr().err
+    assert main(argv[:-2] + ["--fold-weights", "default=nowhere/{fold}.pt", "-o", str(tmp_path / "y")]) == 2
+    assert "does not exist" in capsys.readouterr().err
