@@ -1,11 +1,14 @@
 """Calibrate the default model's detail gain on the validation split.
 
 Run: ``python benchmarks/calibrate_detail_gain.py [--data ../shared/data/harvard] [--weights CKPT]
-[--baselines docs/benchmark/per_image.csv] [--gains 0.1,0.2,...]``.
+[--baselines docs/benchmark/per_image.csv] [--gains 0.1,0.2,...]``, or cross-validated:
+``... --cv 4 --weights runs/fold{fold}/model.pt --baselines CV_OUT/per_image.csv`` (one checkpoint per fold,
+trained by ``train.json --fold k --num_folds 4``; the baselines from ``monai-fusion benchmark --cv 4``).
 
 ``WeightMapFusionNet`` adds a bounded detail term ``g * s * tanh(r)`` to its weighted mean of the sources.
 Training learns ``r`` at ``g = 1``; the losses that shape it (Qabf, SSIM, SCD) keep more of it than the
-information metrics (MI, FMI) reward, so the gain used at inference is chosen after training, on the
+information metrics (MI, FMI) reward, so the gain used at inference is chosen after training: with ``--cv K``
+on the means over K case-wise folds (each fold fused by the checkpoint trained without it), else on the
 case-wise validation split only (the split ``monai-fusion benchmark`` reports). For every gain on the grid
 this script fuses the validation pairs exactly as the benchmark does (the ``default`` fuser, 8-bit output,
 the project's metrics) and counts, per pair type, the metrics on which the model is at least as good as
@@ -33,6 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monai_fusion.engines.benchmark import BENCHMARK_METRICS, load_pairs, summarise, wins_against  # noqa: E402
+from monai_fusion.engines.cross_validation import (  # noqa: E402
+    CrossValidation,
+    assign_folds,
+    clear_wins,
+    summarise_folds,
+)
 from monai_fusion.fusers import get_fuser  # noqa: E402
 from monai_fusion.metrics.registry import compute_metrics  # noqa: E402
 from monai_fusion.utils.constants import modality_of_pair  # noqa: E402
@@ -164,14 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--gains", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cv", type=int, metavar="K", help="cross-validate: --weights holds {fold}, one checkpoint a fold")
     args = p.parse_args(argv)
+    cv = CrossValidation(args.cv, args.seed, {"default": args.weights}) if args.cv else None
     if not Path(args.data).is_dir():
         raise SystemExit(f"--data {args.data} does not exist; point it at the Whole Brain Atlas pairs")
     try:
         gains = [float(g) for g in args.gains.split(",")]
     except ValueError:
         raise SystemExit(f"--gains {args.gains!r}: expected comma-separated numbers") from None
-    samples = load_pairs(args.data, "val", args.val_fraction, args.seed)
+    samples = load_pairs(args.data, "all" if cv else "val", args.val_fraction, args.seed)
+    folds = assign_folds(samples, cv.num_folds, cv.seed) if cv else [0] * len(samples)
     keys = {(s["pair_type"], s["name"]) for s in samples}
     baselines = _read_baselines(Path(args.baselines), keys)
     mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in samples])
@@ -180,8 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[float, dict[str, dict[str, float]]] = {}
     ssim_gap: dict[float, dict[str, float]] = {}
     for g in gains:
-        fuser = get_fuser("default", weights=args.weights, detail_gain=g)
-        fused = torch.cat([fuser.fuse(mri[i : i + 1], other[i : i + 1]) for i in range(len(samples))])
+        fusers = {
+            f: get_fuser("default", weights=cv.weights_of("default", f) if cv else args.weights, detail_gain=g)
+            for f in sorted(set(folds))
+        }
+        fused = torch.cat([fusers[folds[i]].fuse(mri[i : i + 1], other[i : i + 1]) for i in range(len(samples))])
         vals = compute_metrics(
             torch.round(fused.clamp(0, 1) * 255), torch.round(mri * 255), torch.round(other * 255), metrics=metrics
         )
@@ -190,12 +205,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "pair_type": s["pair_type"],
                 "name": s["name"],
                 "method": "default",
+                **({"fold": folds[i]} if cv else {}),
                 **{m: float(vals[m][i]) for m in metrics},
             }
             for i, s in enumerate(samples)
         ]
-        summary = summarise(rows, sorted({r["method"] for r in rows}), metrics)
+        names = sorted({r["method"] for r in rows})
+        summary = summarise_folds(rows, names, metrics) if cv else summarise(rows, names, metrics)
         results[g] = {pt: win_margins(table, "default", metrics) for pt, table in summary.items()}
+        clear = (
+            {
+                pt: sum(v["clear"] for v in clear_wins(rows, t, pt, "default", metrics).values())
+                for pt, t in summary.items()
+            }
+            if cv
+            else {}
+        )
         ssim_gap[g] = {
             pt: table["default"]["SSIM"][0] - table["average"]["SSIM"][0]
             for pt, table in summary.items()
@@ -205,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"gain {g:.2f}: "
             + "; ".join(f"{pt} {len(w)}/7 ({_wins(w)})" for pt, w in results[g].items())
             + "; SSIM - average: "
-            + ", ".join(f"{v:+.4f}" for v in ssim_gap[g].values()),
+            + ", ".join(f"{v:+.4f}" for v in ssim_gap[g].values())
+            + ("; clear wins (margin > fold SE): " + ", ".join(f"{pt} {n}" for pt, n in clear.items()) if cv else ""),
             flush=True,
         )
     chosen: dict[str, float] = choose_gains(results, ssim_gap)
@@ -221,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = json.dumps(chosen)
     override = as_json.replace('"', "'")
     print(
-        f"chosen detail_gain {as_json} ({len(samples)} validation pairs, baselines from {args.baselines}); set it "
+        f"chosen detail_gain {as_json} ({len(samples)} {'cross-validated' if cv else 'validation'} pairs, baselines "
+        f"from {args.baselines}); set it "
         f'in the configs or with --network_def#detail_gain "{override}"'
     )
     return 0

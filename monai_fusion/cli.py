@@ -18,6 +18,7 @@ from .commands import (
     fuse_folder,
     run_demo,
 )
+from .utils.constants import DEFAULT_METHOD
 from .utils.errors import FusionInputError
 
 __all__ = ["main", "build_parser", "run_demo", "fuse_files", "fuse_folder", "weights_present"]
@@ -84,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="fuse the embedded MNI152 MRI/PET pair and write an overview PNG")
     demo.add_argument("-o", "--output-dir", default="demo_output", help="folder for the results (default: demo_output)")
     demo.add_argument(
-        "--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)"
+        "--method",
+        default=DEFAULT_METHOD,
+        help=f"fusion method name (see `monai-fusion info`; default: {DEFAULT_METHOD}, the shipped trained model)",
     )
     demo.add_argument("--overwrite", action="store_true", help="replace earlier demo results")
 
@@ -115,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress bar (over the slices of a volume, or the pairs of --pairs)",
     )
     fuse.add_argument(
-        "--method", default="laplacian", help="fusion method name (see `monai-fusion info`; default: laplacian)"
+        "--method",
+        default=DEFAULT_METHOD,
+        help=f"fusion method name (see `monai-fusion info`; default: {DEFAULT_METHOD}, the shipped trained model)",
     )
     fuse.add_argument(
         "--weights",

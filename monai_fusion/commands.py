@@ -65,7 +65,7 @@ def fuse_files(
     mri: str,
     other: str,
     out: str | None,
-    method: str = "laplacian",
+    method: str = constants.DEFAULT_METHOD,
     modality: str | None = None,
     register: bool = True,
     overwrite: bool = False,
@@ -284,7 +284,7 @@ def _fuse_files(
 def fuse_folder(
     pairs: str,
     out: str,
-    method: str = "laplacian",
+    method: str = constants.DEFAULT_METHOD,
     pair_types: Sequence[str] | None = None,
     register: bool = False,
     overwrite: bool = False,
@@ -356,7 +356,9 @@ def fuse_folder(
     return written
 
 
-def run_demo(output_dir: str = "demo_output", method: str = "laplacian", overwrite: bool = False) -> dict[str, Path]:
+def run_demo(
+    output_dir: str = "demo_output", method: str = constants.DEFAULT_METHOD, overwrite: bool = False
+) -> dict[str, Path]:
     """Fuse the embedded MNI152 MRI/PET pair (registered first) and write the fused PNG and an overview.
 
     Returns:

@@ -9,7 +9,7 @@ Settings come from environment variables, because the SDK's command line (``-i``
 
 | variable | default | meaning |
 | --- | --- | --- |
-| ``MONAI_FUSION_METHOD`` | ``auto`` | a registered method; ``auto``: the bundle model (``default``) when a ``model.pt`` is found, else ``laplacian`` |
+| ``MONAI_FUSION_METHOD`` | ``auto`` | a registered method; ``auto``: the bundle model (``default``) when a ``model.pt`` is found, else ``default`` with the package's shipped weights |
 | ``MONAI_FUSION_REGISTER`` | ``1`` | register the functional series onto the MRI first |
 | ``MONAI_FUSION_DEVICE`` | ``auto`` | ``cpu``, ``cuda`` or ``auto`` (CUDA when available) |
 | ``MONAI_FUSION_PET_COLOURS`` | ``wba`` | grey PET/SPECT series: ``wba`` renders them in the Whole Brain Atlas PET colours (RGB output), ``none`` keeps them grey |
@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from monai_fusion.utils import constants
 from monai_fusion.utils.errors import FusionInputError
 
 __all__ = [
@@ -45,8 +46,9 @@ __all__ = [
 ]
 
 
-#: Method used when ``MONAI_FUSION_METHOD`` is ``auto`` and no bundle model is found.
-DEFAULT_METHOD: str = "laplacian"
+#: Method used when ``MONAI_FUSION_METHOD`` is ``auto`` and no bundle model is found: the shipped trained model
+#: (the package's weights), the same default as ``monai-fusion fuse``.
+DEFAULT_METHOD: str = constants.DEFAULT_METHOD
 #: DICOM Modality (0008,0060) of the functional series -> the library's modality name.
 MODALITY_OF_DICOM: dict[str, str] = {"CT": "CT", "PT": "PET", "NM": "SPECT"}
 #: The bundle model of a source checkout (``bundles/multimodal_fusion/models/model.pt``).
@@ -167,8 +169,8 @@ def choose_method(requested: str, model: Path | None, searched: list[Path] | Non
         The method, its constructor arguments and the reason it was chosen.
 
     Raises:
-        FusionInputError: an unknown method, ``default`` without a model, or a model found while
-            the library has no ``default`` method (set ``MONAI_FUSION_METHOD`` explicitly then).
+        FusionInputError: an unknown method, or a model found while the library has no ``default``
+            method (set ``MONAI_FUSION_METHOD`` explicitly then).
     """
     from monai_fusion.fusers import available_fusers
 
@@ -180,7 +182,7 @@ def choose_method(requested: str, model: Path | None, searched: list[Path] | Non
                 DEFAULT_METHOD,
                 {},
                 f"MONAI_FUSION_METHOD=auto and no bundle model.pt found "
-                f"(searched {where}); using the default classical method",
+                f"(searched {where}); using the shipped default model (the package's weights)",
             )
         if "default" not in known:
             raise FusionInputError(
@@ -196,9 +198,11 @@ def choose_method(requested: str, model: Path | None, searched: list[Path] | Non
         )
     if requested == "default":
         if model is None:
-            raise FusionInputError(
-                f"MONAI_FUSION_METHOD=default needs the bundle model.pt (searched {where}); "
-                "pass -m MODEL_DIR or set HOLOSCAN_MODEL_PATH"
+            return MethodChoice(
+                "default",
+                {},
+                f"MONAI_FUSION_METHOD=default and no bundle model.pt found (searched {where}); "
+                "using the package's shipped weights",
             )
         return MethodChoice("default", {"weights": str(model)}, f"MONAI_FUSION_METHOD=default with {model}")
     return MethodChoice(requested, {}, f"MONAI_FUSION_METHOD={requested}")

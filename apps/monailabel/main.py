@@ -68,8 +68,7 @@ class FusionApp(MONAILabelApp):
         method = self.settings.method
         if method == "auto":
             method = (
-                f"auto: the bundle network ({self.settings.model_path}) when present, else the classical "
-                "'laplacian' rule"
+                f"auto: the bundle network ({self.settings.model_path}) when present, else the shipped default model"
             )
         return {"fusion": FusionInferTask(self.settings, f"Fuse a study's MRI with its CT/PET/SPECT; method {method}")}
 

@@ -199,7 +199,8 @@ def check_training_settings(**settings: Any) -> dict[str, Any]:
 
     ``epochs``, ``batch_size``, ``val_batch_size``, ``val_interval``: positive integers; ``epoch_length`` and
     ``max_*``: positive integers or None; ``num_workers``: an integer >= 0; ``learning_rate``: > 0;
-    ``val_fraction``: in [0, 1); ``patch_size``: two positive integers; ``resume``, ``register``, ``amp``:
+    ``val_fraction``: in [0, 1); ``patch_size``: two positive integers; ``train_split``: ``train`` or ``all``;
+    ``fold``/``num_folds``: integers or None; ``resume``, ``register``, ``amp``:
     True or False (``python -m monai.bundle`` reads ``--resume False`` as a bool but ``false`` as a string).
     Other names pass unchecked.
 
@@ -227,6 +228,8 @@ def check_training_settings(**settings: Any) -> dict[str, Any]:
             "two positive integers, e.g. --patch_size '[128, 128]'",
         ),
         "flag": (lambda v: isinstance(v, bool), "True or False (capitalised)"),
+        "split": (lambda v: v in ("train", "all"), "'train' (the training cases of the split or fold) or 'all'"),
+        "fold": (lambda v: v is None or is_int(v) and v >= 0, "an integer >= 0 or null"),
     }
     kinds = {
         "epochs": "positive",
@@ -241,6 +244,9 @@ def check_training_settings(**settings: Any) -> dict[str, Any]:
         "resume": "flag",
         "register": "flag",
         "amp": "flag",
+        "train_split": "split",
+        "fold": "fold",
+        "num_folds": "optional",
     }
     for name, value in settings.items():
         kind = kinds.get(name, "optional" if name.startswith("max_") else None)

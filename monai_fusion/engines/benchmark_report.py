@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..utils.constants import PAIR_TYPES
+from .cross_validation import standing_lines
 
 __all__ = [
     "BENCHMARK_PREAMBLE",
@@ -29,11 +30,15 @@ __all__ = [
 
 #: How the docs page is made (written under its title when the report goes to a chosen path).
 BENCHMARK_PREAMBLE = (
-    "Regenerate this page with `monai-fusion benchmark --data $MONAI_FUSION_HARVARD -o docs/benchmark "
-    "--report docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).\n\n"
+    "Regenerate this page with `python benchmarks/cross_validate.py train --workdir runs/cv` (train.json once "
+    "per fold, that fold's cases held out), `python benchmarks/cross_validate.py export --workdir runs/cv "
+    "--gains GAINS` (the gains of the shipped model, chosen on the cross-validated means by "
+    "`benchmarks/calibrate_detail_gain.py --cv 4`), then `monai-fusion benchmark --data $MONAI_FUSION_HARVARD "
+    "--cv 4 --fold-weights default=runs/cv/fold{fold}/default.pt -o docs/benchmark --report docs/benchmark.md "
+    "--overwrite` (the tables, plots and montage all come from that run).\n\n"
     '!!! warning "Read the montage as well as the tables"\n'
     "    The metrics compare the fused image with each source, and an image that copies the MRI scores "
-    "well on most of them: on this split's CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
+    "well on most of them: on the CT-MRI pairs the unchanged MRI would lead on MI, FMI, SSIM, "
     "VIF and FSIM. The shipped `default` model is trained to keep what only one source shows, the CT bone "
     "among it (see the CT-MRI row of the montage), and gives up some of those scores for it. The `poster`, "
     "`msrpan` and `msdra` rows use their shipped trained weights (docs/reproduction.md says how they were "
@@ -140,25 +145,7 @@ def _report_lines(res: BenchmarkResults, rel: Any, plot_paths: Sequence[Path], m
     else:
         lines += ["## Metrics (mean ± std per pair type; best in bold)", ""] + fmt_table(res.summary, res.metrics)
     if res.standing:
-        lines += [
-            "## The default model against the best other method (cross-validated)",
-            "",
-            "Margin: the mean over folds of the default model's per-fold mean minus the runner-up's, ± the "
-            "standard error of those paired differences; a win is **clear** when the margin is positive and "
-            "larger than its standard error.",
-            "",
-            "| pair type | " + " | ".join(res.metrics) + " | clear wins |",
-            "| --- | " + " | ".join("---" for _ in res.metrics) + " | ---: |",
-        ]
-        for pt, per in res.standing.items():
-            cells = []
-            for k in res.metrics:
-                st = per[k]
-                cell = f"{st['margin']:+.4f} ± {st['se']:.4f} vs {st['runner_up']}"
-                cells.append(f"**{cell}**" if st["clear"] else cell)
-            n_clear = sum(bool(st["clear"]) for st in per.values())
-            lines.append(f"| {pt} | " + " | ".join(cells) + f" | {n_clear} / {len(res.metrics)} |")
-        lines.append("")
+        lines += standing_lines(res.rows, res.standing, res.metrics)
     if res.wins:
         lines += [
             "## The default model against every other method",

@@ -23,7 +23,18 @@ from ..data.datalist import case_folds
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
 
-__all__ = ["CrossValidation", "assign_folds", "fold_means", "summarise_folds", "clear_wins"]
+__all__ = [
+    "CrossValidation",
+    "assign_folds",
+    "fold_means",
+    "summarise_folds",
+    "paired_margin",
+    "clear_wins",
+    "standing_lines",
+]
+
+#: The issue's floor targets beside the wins: (metric, the rule it must reach), paired per fold.
+FLOOR_TARGETS: tuple[tuple[str, str], ...] = (("SCD", "max"), ("SSIM", "average"))
 
 #: The placeholder of a per-fold checkpoint path (``default=/runs/fold{fold}/model.pt``).
 FOLD_FIELD = "{fold}"
@@ -113,6 +124,15 @@ def summarise_folds(
     return out
 
 
+def paired_margin(
+    rows: Sequence[dict[str, Any]], pair_type: str, method: str, other: str, metric: str
+) -> tuple[float, float]:
+    """Mean over folds of ``method``'s fold mean minus ``other``'s, and the standard error of those differences."""
+    mine, theirs = fold_means(rows, pair_type, method, metric), fold_means(rows, pair_type, other, metric)
+    diffs = [mine[f] - theirs[f] for f in mine if f in theirs]
+    return (float(np.mean(diffs)) if diffs else math.nan), _se(diffs)
+
+
 def clear_wins(
     rows: Sequence[dict[str, Any]],
     summary: dict[str, dict[str, tuple[float, float]]],
@@ -134,10 +154,7 @@ def clear_wins(
         if not others:
             continue
         runner = max(others, key=lambda m: others[m])
-        mine, theirs = fold_means(rows, pair_type, method, k), fold_means(rows, pair_type, runner, k)
-        diffs = [mine[f] - theirs[f] for f in mine if f in theirs]
-        margin = float(np.mean(diffs)) if diffs else math.nan
-        se = _se(diffs)
+        margin, se = paired_margin(rows, pair_type, method, runner, k)
         out[k] = {
             "runner_up": runner,
             "margin": margin,
@@ -146,3 +163,44 @@ def clear_wins(
             "clear": bool(margin > 0 and (margin > se if not math.isnan(se) else False)),
         }
     return out
+
+
+def standing_lines(
+    rows: Sequence[dict[str, Any]], standing: dict[str, dict[str, dict[str, Any]]], metrics: Sequence[str]
+) -> list[str]:
+    """Markdown: the default model's margin over the runner-up per metric, and the floor targets."""
+    lines = [
+        "## The default model against the best other method (cross-validated)",
+        "",
+        "Margin: the mean over folds of the default model's per-fold mean minus the runner-up's, ± the "
+        "standard error of those paired differences; a win is **clear** when the margin is positive and "
+        "larger than its standard error. The last columns: SCD against the maximum rule's, SSIM against the "
+        "average rule's (the same paired margins).",
+        "",
+        "| pair type | "
+        + " | ".join(metrics)
+        + " | clear wins | "
+        + " | ".join(f"{k} - {rule}" for k, rule in FLOOR_TARGETS)
+        + " |",
+        "| --- | "
+        + " | ".join("---" for _ in metrics)
+        + " | ---: | "
+        + " | ".join("---" for _ in FLOOR_TARGETS)
+        + " |",
+    ]
+    for pt, per in standing.items():
+        cells = []
+        for k in metrics:
+            st = per[k]
+            cell = f"{st['margin']:+.4f} ± {st['se']:.4f} vs {st['runner_up']}"
+            cells.append(f"**{cell}**" if st["clear"] else cell)
+        floors = []
+        for k, rule in FLOOR_TARGETS:
+            if k in metrics and any(r["method"] == rule and r["pair_type"] == pt for r in rows):
+                margin, se = paired_margin(rows, pt, "default", rule, k)
+                floors.append(f"{margin:+.4f} ± {se:.4f}")
+            else:
+                floors.append("-")
+        n_clear = sum(bool(st["clear"]) for st in per.values())
+        lines.append(f"| {pt} | " + " | ".join(cells) + f" | {n_clear} / {len(metrics)} | " + " | ".join(floors) + " |")
+    return lines + [""]

@@ -6,8 +6,19 @@ from typing import Sequence
 
 from .errors import FusionInputError
 
-__all__ = ["PAIR_TYPES", "MODALITIES", "OTHER_MODALITIES", "COLOUR_MODALITIES", "modality_of_pair", "check_modality"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "PAIR_TYPES",
+    "MODALITIES",
+    "OTHER_MODALITIES",
+    "COLOUR_MODALITIES",
+    "modality_of_pair",
+    "check_modality",
+]
 
+#: The method every surface (CLI ``fuse``/``demo``/``fuse --pairs``, the bundle, MONAI Deploy and MONAI Label)
+#: uses when none is named: the shipped trained model (registry name ``default``).
+DEFAULT_METHOD: str = "default"
 #: Pair types of the Whole Brain Atlas layout: ``<root>/<PAIR>/<MODALITY>/<name>.png``.
 PAIR_TYPES: tuple[str, ...] = ("CT-MRI", "PET-MRI", "SPECT-MRI")
 #: Modalities, the structural one first.

@@ -437,7 +437,7 @@ def test_method_choice_never_falls_back_silently(tmp_path: Path, monkeypatch: py
     model, searched = core.find_bundle_model(tmp_path / "models")
     assert model is None and tmp_path / "models" / "model.pt" in searched
     choice = core.choose_method("auto", model, searched)
-    assert choice.name == core.DEFAULT_METHOD == "laplacian" and choice.kwargs == {}
+    assert choice.name == core.DEFAULT_METHOD == "default" and choice.kwargs == {}  # the shipped weights
     assert "no bundle model.pt found" in choice.reason and str(tmp_path / "models" / "model.pt") in choice.reason
     assert core.choose_method("dwt", None).name == "dwt"
     with pytest.raises(FusionInputError, match="MONAI_FUSION_METHOD='nope' is not a fusion method"):
@@ -453,8 +453,8 @@ def test_method_choice_never_falls_back_silently(tmp_path: Path, monkeypatch: py
         with pytest.raises(FusionInputError, match="has no 'default' fusion method"):
             core.choose_method("auto", model)
     if "default" in available_fusers():
-        with pytest.raises(FusionInputError, match="needs the bundle model.pt"):
-            core.choose_method("default", None)
+        choice = core.choose_method("default", None)
+        assert choice.kwargs == {} and "shipped weights" in choice.reason
 
 
 def test_settings_from_env_and_selection_rules() -> None:

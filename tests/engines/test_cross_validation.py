@@ -85,6 +85,7 @@ def test_cli_cross_validates_with_one_checkpoint_per_fold(tmp_path: Path, capsys
     assert len(rows) == 4 * 3 and sorted({r["fold"] for r in rows}) == ["0", "1"]  # every pair, once
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "2-fold" in report and "standard error" in report and "cross-validated" in report
+    assert "| SCD - max | SSIM - average |" in report
     # the report's mean is the mean of the fold means of the CSV
     ssim = [[float(r["SSIM"]) for r in rows if r["method"] == "max" and r["fold"] == f] for f in ("0", "1")]
     assert f"{(sum(ssim[0]) / len(ssim[0]) + sum(ssim[1]) / len(ssim[1])) / 2:.4f}" in report

@@ -7,8 +7,9 @@ Settings (all optional):
 - ``model_dir``: where training writes ``model.pt``/``checkpoint_last.pt`` and where infer looks for
   ``model.pt`` (default: ``<bundle>/models``, the files ``python -m monai.bundle run training`` writes).
 - ``method``: ``auto`` (default: the bundle network when ``<model_dir>/model.pt`` exists, else the
-  classical ``laplacian`` rule, which the result says), ``bundle`` (the bundle network; the server
-  refuses to start without ``model.pt``) or a classical registry name (``laplacian``, ``max``, ...).
+  shipped default model with the package's weights, which the result says), ``bundle`` (the bundle
+  network; the server refuses to start without ``model.pt``), ``default`` (the shipped model) or a
+  classical registry name (``laplacian``, ``max``, ...).
 - ``register``: ``true`` (default) registers the other image onto the MRI first (as the CLI does).
 - ``batch_size``: slices per fuser call for volumes (default 16).
 - ``network_def#<arg>``: an override of the bundle's ``network_def`` (e.g. ``network_def#channels 8``),
@@ -23,10 +24,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from monai_fusion.fusers import Fuser, available_fusers, get_fuser
+from monai_fusion.utils.constants import DEFAULT_METHOD
 from monai_fusion.utils.errors import FusionInputError
 
 __all__ = [
     "NETWORK_METHODS",
+    "SHIPPED_METHODS",
     "FusionAppConfig",
     "parse_value",
     "parse_bool",
@@ -34,8 +37,10 @@ __all__ = [
     "bundle_network_args",
 ]
 
-#: Registry names of networks; in this app they run only as the bundle's trained network (``method=bundle``).
+#: Registry names of networks whose ``model.pt`` the app trains and loads (``method=bundle``).
 NETWORK_METHODS: tuple[str, ...] = ("default", "poster", "msrpan", "msdra")
+#: Network methods the app runs by name with the package's shipped weights (the default model).
+SHIPPED_METHODS: tuple[str, ...] = (DEFAULT_METHOD,)
 #: ``network_def`` classes the app loads ``model.pt`` into: the bundle's WeightMapFusionNet (fuser ``default``)
 #: and, for bundles of earlier versions, TwoSourceFusionNet (fuser named by ``network_def#network``).
 _NETWORK_TARGETS: tuple[str, ...] = ("WeightMapFusionNet", "TwoSourceFusionNet")
@@ -170,12 +175,16 @@ class FusionAppConfig:
         """
         if method in ("auto", "bundle"):
             return
-        if method in NETWORK_METHODS:
+        if method in NETWORK_METHODS and method not in SHIPPED_METHODS:
             raise FusionInputError(
                 f"{what} {method}: networks run here as the bundle's trained network; use method bundle (or auto)"
             )
         if method not in available_fusers():
-            choices = ["auto", "bundle", *(m for m in available_fusers() if m not in NETWORK_METHODS)]
+            choices = [
+                "auto",
+                "bundle",
+                *(m for m in available_fusers() if m not in NETWORK_METHODS or m in SHIPPED_METHODS),
+            ]
             raise FusionInputError(f"{what} {method!r}: choose one of {', '.join(choices)}")
 
     def resolve(self, method: str | None = None) -> str:
@@ -187,7 +196,7 @@ class FusionAppConfig:
         m = (method or self.method).strip().lower()
         self.check_method(m, "method")
         if m == "auto":
-            return "bundle" if self.model_path.is_file() else "laplacian"
+            return "bundle" if self.model_path.is_file() else DEFAULT_METHOD
         if m == "bundle" and not self.model_path.is_file():
             raise FusionInputError(f"method bundle: {self.model_path} does not exist; train first (POST /train/fusion)")
         return m
@@ -201,8 +210,12 @@ class FusionAppConfig:
         if method != "bundle":
             key: tuple[Any, ...] = (method, device)
             info: dict[str, Any] = {"method": method}
+            if method in SHIPPED_METHODS:  # a network with the package's weights: said, and run on the device
+                from monai_fusion.fusers.learned import DEFAULT_WEIGHTS
+
+                info["weights"] = f"shipped ({DEFAULT_WEIGHTS.name})"
             if key not in self._fusers:
-                self._fusers[key] = get_fuser(method)
+                self._fusers[key] = get_fuser(method, device=device) if method in SHIPPED_METHODS else get_fuser(method)
             return self._fusers[key], info
         stat = self.model_path.stat()
         args = bundle_network_args(self.bundle, self.network_overrides)
