@@ -198,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="with --cv: one checkpoint per fold, {fold} in the path, e.g. default=runs/fold{fold}/model.pt",
     )
+    bench.add_argument(
+        "--reuse-rows",
+        metavar="CSV",
+        help="per_image.csv of an earlier run on the same pairs (and folds): its methods are not scored again "
+        "(only the montage's pairs fused and the timings taken), except those given --weights/--fold-weights",
+    )
     bench.add_argument("--val-fraction", type=float, default=0.2, help="validation fraction of cases (as train.json)")
     bench.add_argument("--seed", type=int, default=0, help="split seed, and fold seed with --cv (as train.json)")
     bench.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -315,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 preamble=BENCHMARK_PREAMBLE if args.report else "",
                 random_methods=args.random_weights,
                 cv=cv,
+                reuse_rows=args.reuse_rows,
             )
             for pt, won in res["wins"].items():
                 print(

@@ -37,7 +37,14 @@ from .benchmark_report import (
     wins_against,
     write_outputs,
 )
-from .benchmark_setup import benchmark_methods, build_fuser, load_pairs, method_fusers, time_method
+from .benchmark_setup import (
+    benchmark_methods,
+    build_fuser,
+    load_pairs,
+    method_fusers,
+    reusable_rows,
+    time_method,
+)
 from .cross_validation import CrossValidation, assign_folds, clear_wins, summarise_folds
 from .inference import other_for_display
 
@@ -76,6 +83,7 @@ def run_benchmark(
     preamble: str = "",
     random_methods: Sequence[str] = (),
     cv: CrossValidation | None = None,
+    reuse_rows: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Fuse every pair with every method, score them, and write the CSVs, report, plots and montage.
 
@@ -103,6 +111,9 @@ def run_benchmark(
         cv: cross-validate instead of one split: every pair is used, each case held out once, the tables give the
             mean over folds with the fold-to-fold standard error, and the methods of ``cv.fold_weights`` fuse
             each fold with the checkpoint trained without it (``split`` and ``val_fraction`` are unused).
+        reuse_rows: an earlier run's ``per_image.csv`` on the same pairs (and folds): the methods it covers keep
+            their rows (only the montage's pairs are fused again, and the timings taken), except those given
+            ``weights`` or ``cv.fold_weights``, which are always fused.
 
     Returns:
         ``{"rows", "summary", "timings", "random_timings", "wins", "standing", "outputs"}``: per-image rows,
@@ -128,6 +139,12 @@ def run_benchmark(
         raise FusionInputError(f"--fold-weights names {unknown}, which are not among the benchmarked methods {methods}")
     samples = load_pairs(data, "all" if cv else split, val_fraction, seed, max_pairs)
     folds = assign_folds(samples, cv.num_folds, cv.seed) if cv else [0] * len(samples)
+    fresh = {*weights, *(cv.fold_weights if cv else {})}  # given weights of their own: never reused
+    reused = (
+        reusable_rows(reuse_rows, samples, folds, [m for m in methods if m not in fresh], metrics, cv is not None)
+        if reuse_rows
+        else {}
+    )
     mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in samples])
     other = torch.stack([torch.as_tensor(s["other"]).float() for s in samples])
     scale = 255.0
@@ -152,25 +169,36 @@ def run_benchmark(
             if progress:
                 print(f"benchmark: {name}: {note}", flush=True)
             continue
+        if name in reused:  # scored before: only the montage's pairs are fused again
+            note = "; ".join(x for x in (note, f"per-image rows reused from `{reuse_rows}`") if x)
         if note:
             notes[name] = note
+        todo = sorted(examples_idx.values()) if name in reused else list(range(len(samples)))
         t0 = time.perf_counter()
-        fused = torch.cat(
-            [
-                per_fold[folds[i]]
-                .fuse(mri[i : i + 1].to(device), other[i : i + 1].to(device), modality=modality_of_pair(s["pair_type"]))
-                .cpu()
-                for i, s in enumerate(samples)
-            ]
-        )
+        fused_at = {
+            i: per_fold[folds[i]]
+            .fuse(
+                mri[i : i + 1].to(device),
+                other[i : i + 1].to(device),
+                modality=modality_of_pair(samples[i]["pair_type"]),
+            )
+            .cpu()[0]
+            for i in todo
+        }
         fuse_s = time.perf_counter() - t0
         timings[name] = time_method(fuser, *timing_pair, timing_repeats, modality=timing_modality)
-        f8 = torch.round(fused.clamp(0, 1) * scale)
-        vals = compute_metrics(
-            f8, torch.round(mri * scale), torch.round(other * scale), metrics=metrics, protocol=protocol
-        )
-        for i, s in enumerate(samples):
-            rows.append(
+        if name in reused:
+            rows += reused[name]
+        else:
+            fused = torch.stack([fused_at[i] for i in todo])
+            vals = compute_metrics(
+                torch.round(fused.clamp(0, 1) * scale),
+                torch.round(mri * scale),
+                torch.round(other * scale),
+                metrics=metrics,
+                protocol=protocol,
+            )
+            rows += [
                 {
                     "pair_type": s["pair_type"],
                     "name": s["name"],
@@ -179,15 +207,17 @@ def run_benchmark(
                     **({"fold": folds[i]} if cv else {}),
                     **{k: float(vals[k][i]) for k in metrics},
                 }
-            )
+                for i, s in enumerate(samples)
+            ]
         for pt, i in examples_idx.items():
-            d = post({**samples[i], "fused": fused[i]})
+            d = post({**samples[i], "fused": fused_at[i]})
             montage[pt][name] = display(d, "fused")
         ran.append(name)
         kinds[name] = "trained" if getattr(fuser, "trained", False) else "-"  # "-": a rule, nothing learned
         if progress:
             print(
-                f"benchmark: {name}: {len(samples)} pairs fused in {fuse_s:.1f} s, "
+                f"benchmark: {name}: {len(todo)} pairs fused in {fuse_s:.1f} s"
+                f"{' (rows reused)' if name in reused else ''}, "
                 f"{timings[name] * 1000:.1f} ms per pair (median of {timing_repeats})",
                 flush=True,
             )

@@ -20,7 +20,7 @@ from ..utils.errors import FusionInputError
 from .benchmark_report import row_note
 from .cross_validation import CrossValidation
 
-__all__ = ["benchmark_methods", "load_pairs", "build_fuser", "method_fusers", "time_method"]
+__all__ = ["benchmark_methods", "load_pairs", "build_fuser", "method_fusers", "time_method", "reusable_rows"]
 
 #: The note of a trained method whose one checkpoint serves every fold of a cross-validated run.
 NOT_CROSS_VALIDATED = "the same weights on every fold (not cross-validated: folds hold its training cases)"
@@ -112,3 +112,62 @@ def method_fusers(
     if cv is not None and getattr(fuser, "trained", False):
         note = "; ".join(x for x in (note, NOT_CROSS_VALIDATED) if x)
     return {f: fuser for f in set(folds)}, fuser, note
+
+
+def reusable_rows(
+    path: str | os.PathLike,
+    samples: Sequence[dict[str, Any]],
+    folds: Sequence[int],
+    methods: Sequence[str],
+    metrics: Sequence[str],
+    cross_validated: bool,
+) -> dict[str, list[dict[str, Any]]]:
+    """The per-image rows of ``methods`` in an earlier run's ``per_image.csv``, for exactly these pairs.
+
+    A recipe is iterated against baselines that do not change (the rules, the shipped networks); their rows are
+    read back instead of fused again. A method is reused only when the file has a row for every pair (and, when
+    cross-validated, with the same fold); methods the file lacks are left to fuse.
+
+    Raises:
+        FusionInputError: the file is missing, lacks a metric column, or covers a method only in part.
+    """
+    import csv
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise FusionInputError(f"--reuse-rows {p} does not exist; give the per_image.csv of an earlier run")
+    with open(p, newline="", encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))
+    columns = set(table[0]) if table else set()
+    missing = [
+        c for c in ("pair_type", "name", "method", *metrics, *(["fold"] if cross_validated else [])) if c not in columns
+    ]
+    if missing:
+        raise FusionInputError(f"--reuse-rows {p}: no column(s) {missing} (a run with other metrics or without --cv)")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in methods:
+        have = {(r["pair_type"], r["name"]): r for r in table if r["method"] == name}
+        if not have:
+            continue
+        rows = []
+        for s, f in zip(samples, folds):
+            r = have.get((s["pair_type"], s["name"]))
+            if r is None or (cross_validated and int(r["fold"]) != f):
+                raise FusionInputError(
+                    f"--reuse-rows {p}: method {name} lacks pair {s['pair_type']}/{s['name']}"
+                    + (f" in fold {f}" if cross_validated else "")
+                    + "; reuse rows of a run on the same pairs, folds and seed"
+                )
+            rows.append(
+                {
+                    "pair_type": s["pair_type"],
+                    "name": s["name"],
+                    "case": s.get("case", ""),
+                    "method": name,
+                    **({"fold": f} if cross_validated else {}),
+                    **{k: float(r[k]) for k in metrics},
+                }
+            )
+        out[name] = rows
+    return out

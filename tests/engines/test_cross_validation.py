@@ -107,3 +107,57 @@ def test_cli_cross_validates_with_one_checkpoint_per_fold(tmp_path: Path, capsys
     assert "needs --cv" in capsys.readouterr().err
     assert main(argv[:-2] + ["--fold-weights", "default=nowhere/{fold}.pt", "-o", str(tmp_path / "y")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_reused_rows_give_the_same_report_and_partial_files_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.set_num_threads(1)
+    data = write_demo_dataset(tmp_path / "pairs", cases=4, slices_per_case=1)
+    base = ["benchmark", "--data", str(data), "--cv", "2", "--metrics", "SSIM", "SCD"]
+    assert main([*base, "--methods", "average", "max", "default", "-o", str(tmp_path / "a")]) == 0
+    first = list(csv.DictReader(open(tmp_path / "a" / "per_image.csv", encoding="utf-8")))
+    again = [*base, "--methods", "average", "max", "default", "-o", str(tmp_path / "b")]
+    assert main([*again, "--reuse-rows", str(tmp_path / "a" / "per_image.csv")]) == 0
+    assert "rows reused" in capsys.readouterr().out
+    second = list(csv.DictReader(open(tmp_path / "b" / "per_image.csv", encoding="utf-8")))
+    assert first == second  # the reused rows and the fused ones are the same numbers
+    report = (tmp_path / "b" / "report.md").read_text(encoding="utf-8")
+    assert "per-image rows reused from" in report
+    # a file that covers a method in part is refused, never mixed in silently
+    with open(tmp_path / "part.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(first[0]))
+        w.writeheader()
+        w.writerows(first[:-1])
+    assert main([*again[:-1], str(tmp_path / "c"), "--reuse-rows", str(tmp_path / "part.csv")]) == 2
+    assert "lacks pair" in capsys.readouterr().err
+
+
+def test_gains_are_calibrated_on_fold_means_with_one_checkpoint_per_fold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    torch.set_num_threads(1)
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "calibrate_detail_gain.py"
+    spec = importlib.util.spec_from_file_location("calibrate_detail_gain_cv", path)
+    script = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(script)
+    data = write_demo_dataset(tmp_path / "pairs", cases=4, slices_per_case=1)
+    for k in range(2):
+        torch.manual_seed(k)
+        net = WeightMapFusionNet(channels=4, full_channels=4)
+        save_checkpoint(net, tmp_path / f"fold{k}" / "model.pt", config=net.config)
+    base = tmp_path / "base"
+    assert main(["benchmark", "--data", str(data), "--cv", "2", "--methods", "average", "max", "-o", str(base)]) == 0
+    capsys.readouterr()
+    argv = ["--data", str(data), "--cv", "2", "--weights", f"{tmp_path}/fold{{fold}}/model.pt",
+            "--baselines", str(base / "per_image.csv"), "--gains", "0,1"]  # fmt: skip
+    assert script.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "gain 0.00:" in printed and "clear wins (margin > fold SE): PET-MRI" in printed
+    assert "cross-validated pairs" in printed
+    (tmp_path / "fold1" / "model.pt").unlink()
+    with pytest.raises(FusionInputError, match="fold 1"):
+        script.main(argv)
