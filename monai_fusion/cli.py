@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(table)
             print(f"per-image values: {csv}")
         elif args.command == "benchmark":
-            from .engines.benchmark import BENCHMARK_METRICS, BENCHMARK_PREAMBLE, run_benchmark
+            from .engines.benchmark import BENCHMARK_METRICS, BENCHMARK_PREAMBLE, BenchmarkOptions, run_benchmark
             from .engines.cross_validation import CrossValidation
 
             weights = _method_paths(args.weights, "--weights", "METHOD=PATH")
@@ -304,9 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if fold_weights and args.cv is None:
                 raise FusionInputError("--fold-weights needs --cv K (one checkpoint per cross-validation fold)")
             cv = CrossValidation(args.cv, args.seed, fold_weights) if args.cv is not None else None
-            res = run_benchmark(
-                args.data,
-                args.output_dir,
+            options = BenchmarkOptions(
                 split=args.split,
                 methods=args.methods,
                 metrics=args.metrics or BENCHMARK_METRICS,
@@ -323,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cv=cv,
                 reuse_rows=args.reuse_rows,
             )
+            res = run_benchmark(args.data, args.output_dir, options)
             for pt, won in res["wins"].items():
                 print(
                     f"default leads on {pt}: {len(won)} of {len(args.metrics or BENCHMARK_METRICS)} ({', '.join(won)})"

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +39,8 @@ from .benchmark_report import (
     write_outputs,
 )
 from .benchmark_setup import (
+    BENCHMARK_METRICS,
+    BenchmarkOptions,
     benchmark_methods,
     build_fuser,
     load_pairs,
@@ -45,12 +48,13 @@ from .benchmark_setup import (
     reusable_rows,
     time_method,
 )
-from .cross_validation import CrossValidation, assign_folds, clear_wins, summarise_folds
+from .cross_validation import assign_folds, clear_wins, summarise_folds
 from .inference import other_for_display
 
 __all__ = [
     "BENCHMARK_METRICS",
     "BENCHMARK_PREAMBLE",
+    "BenchmarkOptions",
     "benchmark_methods",
     "load_pairs",
     "run_benchmark",
@@ -59,61 +63,20 @@ __all__ = [
     "wins_against",
 ]
 
-#: The source-referenced metrics of the comparison (issue 6), in report order.
-BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
-
 
 def run_benchmark(
     data: str | os.PathLike,
     out_dir: str | os.PathLike,
-    split: str = "val",
-    methods: Sequence[str] | None = None,
-    metrics: Sequence[str] = BENCHMARK_METRICS,
-    protocol: str = "standard",
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    max_pairs: int | None = None,
-    weights: dict[str, str] | None = None,
-    device: str = "cpu",
-    timing_repeats: int = 5,
-    overwrite: bool = False,
-    progress: bool = True,
-    report_title: str = "Benchmark",
-    report_path: str | os.PathLike | None = None,
-    preamble: str = "",
-    random_methods: Sequence[str] = (),
-    cv: CrossValidation | None = None,
-    reuse_rows: str | os.PathLike | None = None,
+    options: BenchmarkOptions | None = None,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Fuse every pair with every method, score them, and write the CSVs, report, plots and montage.
 
     Args:
         data: a pairs folder in the Whole Brain Atlas layout ``<root>/<PAIR>/<MODALITY>/<name>.png``.
         out_dir: output folder (created; an existing non-empty one needs ``overwrite``).
-        split: ``"val"``: the case-wise validation split of the bundle (``val_fraction``, ``seed``); ``"all"``.
-        methods: registry names (default :func:`benchmark_methods`: every registered method).
-        metrics: metric names (default :data:`BENCHMARK_METRICS`).
-        protocol: metric protocol.
-        val_fraction: validation fraction of cases per pair type (as in the bundle's train.json).
-        seed: split seed (as in train.json).
-        max_pairs: at most this many pairs per pair type (quick runs).
-        weights: ``method -> checkpoint`` for network methods (e.g. your own trained poster weights).
-        device: where the methods run (timings are taken there).
-        timing_repeats: timed calls per method on one 256x256 pair (median reported).
-        overwrite: allow a non-empty ``out_dir``.
-        progress: print one line per method.
-        report_title: first heading of the report.
-        report_path: where to write the markdown report (default ``out_dir/report.md``); its links to the plots
-            and montage are relative to its folder (``docs/benchmark.md`` with ``out_dir=docs/benchmark``).
-        preamble: markdown placed under the title (e.g. how to regenerate the page).
-        random_methods: network methods also timed randomly initialised; they appear in a timing table of their
-            own, never among the quality rows.
-        cv: cross-validate instead of one split: every pair is used, each case held out once, the tables give the
-            mean over folds with the fold-to-fold standard error, and the methods of ``cv.fold_weights`` fuse
-            each fold with the checkpoint trained without it (``split`` and ``val_fraction`` are unused).
-        reuse_rows: an earlier run's ``per_image.csv`` on the same pairs (and folds): the methods it covers keep
-            their rows (only the montage's pairs are fused again, and the timings taken), except those given
-            ``weights`` or ``cv.fold_weights``, which are always fused.
+        options: the run's settings (:class:`BenchmarkOptions`; default: its defaults).
+        settings: fields of :class:`BenchmarkOptions` that override ``options`` (``methods=[...]``, ``cv=...``).
 
     Returns:
         ``{"rows", "summary", "timings", "random_timings", "wins", "standing", "outputs"}``: per-image rows,
@@ -123,26 +86,29 @@ def run_benchmark(
 
     Raises:
         FusionInputError: unknown method or metric, no pairs, or an existing output folder.
+        TypeError: a setting that is not a field of :class:`BenchmarkOptions`.
     """
+    opts = replace(options or BenchmarkOptions(), **settings)
+    cv, device, progress = opts.cv, opts.device, opts.progress
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if out.exists() and any(out.iterdir()) and not opts.overwrite:
         raise FusionInputError(f"{out} exists and is not empty; pass --overwrite to replace its benchmark files")
-    methods = list(methods or benchmark_methods())
-    random_methods = list(random_methods)
+    methods = list(opts.methods or benchmark_methods())
+    random_methods = list(opts.random_methods)
     unknown = [m for m in [*methods, *random_methods] if m not in available_fusers()]
     if unknown:
         raise FusionInputError(f"unknown method(s) {unknown}; choose from {', '.join(available_fusers())}")
-    metrics = list(resolve_metrics(list(metrics)))
-    weights = dict(weights or {})
+    metrics = list(resolve_metrics(list(opts.metrics)))
+    weights = dict(opts.weights or {})
     unknown = [m for m in (cv.fold_weights if cv else {}) if m not in methods]
     if unknown:
         raise FusionInputError(f"--fold-weights names {unknown}, which are not among the benchmarked methods {methods}")
-    samples = load_pairs(data, "all" if cv else split, val_fraction, seed, max_pairs)
+    samples = load_pairs(data, "all" if cv else opts.split, opts.val_fraction, opts.seed, opts.max_pairs)
     folds = assign_folds(samples, cv.num_folds, cv.seed) if cv else [0] * len(samples)
     fresh = {*weights, *(cv.fold_weights if cv else {})}  # given weights of their own: never reused
     reused = (
-        reusable_rows(reuse_rows, samples, folds, [m for m in methods if m not in fresh], metrics, cv is not None)
-        if reuse_rows
+        reusable_rows(opts.reuse_rows, samples, folds, [m for m in methods if m not in fresh], metrics, cv is not None)
+        if opts.reuse_rows
         else {}
     )
     mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in samples])
@@ -170,7 +136,7 @@ def run_benchmark(
                 print(f"benchmark: {name}: {note}", flush=True)
             continue
         if name in reused:  # scored before: only the montage's pairs are fused again
-            note = "; ".join(x for x in (note, f"per-image rows reused from `{reuse_rows}`") if x)
+            note = "; ".join(x for x in (note, f"per-image rows reused from `{opts.reuse_rows}`") if x)
         if note:
             notes[name] = note
         todo = sorted(examples_idx.values()) if name in reused else list(range(len(samples)))
@@ -186,7 +152,7 @@ def run_benchmark(
             for i in todo
         }
         fuse_s = time.perf_counter() - t0
-        timings[name] = time_method(fuser, *timing_pair, timing_repeats, modality=timing_modality)
+        timings[name] = time_method(fuser, *timing_pair, opts.timing_repeats, modality=timing_modality)
         if name in reused:
             rows += reused[name]
         else:
@@ -196,7 +162,7 @@ def run_benchmark(
                 torch.round(mri * scale),
                 torch.round(other * scale),
                 metrics=metrics,
-                protocol=protocol,
+                protocol=opts.protocol,
             )
             rows += [
                 {
@@ -218,13 +184,13 @@ def run_benchmark(
             print(
                 f"benchmark: {name}: {len(todo)} pairs fused in {fuse_s:.1f} s"
                 f"{' (rows reused)' if name in reused else ''}, "
-                f"{timings[name] * 1000:.1f} ms per pair (median of {timing_repeats})",
+                f"{timings[name] * 1000:.1f} ms per pair (median of {opts.timing_repeats})",
                 flush=True,
             )
     random_timings: dict[str, float] = {}
     for name in random_methods:  # timing only: never fused for the quality tables
         fuser, _ = build_fuser(name, weights, random_init=True)
-        random_timings[name] = time_method(fuser, *timing_pair, timing_repeats, modality=timing_modality)
+        random_timings[name] = time_method(fuser, *timing_pair, opts.timing_repeats, modality=timing_modality)
         if progress:
             print(
                 f"benchmark: {name} (randomly initialised): {random_timings[name] * 1000:.1f} ms per pair", flush=True
@@ -242,7 +208,7 @@ def run_benchmark(
         montage[pt]["__other__"] = display({"o": other_for_display(samples[i])}, "o")
         examples.append((f"{pt} {samples[i]['name']}", samples[i], montage[pt]))
     counts = ", ".join(f"{pt}: {sum(s['pair_type'] == pt for s in samples)}" for pt in summary)
-    how = f" (case-wise, val_fraction {val_fraction}, seed {seed})" if split == "val" else ""
+    how = f" (case-wise, val_fraction {opts.val_fraction}, seed {opts.seed})" if opts.split == "val" else ""
     if cv:
         n_folds = {pt: len({f for f, s in zip(folds, samples) if s["pair_type"] == pt}) for pt in summary}
         how = (
@@ -251,8 +217,8 @@ def run_benchmark(
             + ", one per case where a pair type has fewer cases than folds)"
         )
     header = (
-        f"{len(samples)} pairs ({counts}) from `{data}`, {'every pair' if cv else f'split `{split}`'}{how}; "
-        f"metrics under the `{protocol}` "
+        f"{len(samples)} pairs ({counts}) from `{data}`, {'every pair' if cv else f'split `{opts.split}`'}{how}; "
+        f"metrics under the `{opts.protocol}` "
         f"protocol on the 8-bit fused luminance; device `{device}`, {torch.get_num_threads()} CPU threads "
         f"({platform.machine()})."
     )
@@ -261,10 +227,10 @@ def run_benchmark(
         BenchmarkResults(
             rows, summary, metrics, ran, kinds, timings, random_timings, wins, notes, examples, standing=standing
         ),
-        title=report_title,
+        title=opts.report_title,
         header=header,
-        preamble=preamble,
-        report_path=report_path,
+        preamble=opts.preamble,
+        report_path=opts.report_path,
     )
     if progress:
         print(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,7 +21,72 @@ from ..utils.errors import FusionInputError
 from .benchmark_report import row_note
 from .cross_validation import CrossValidation
 
-__all__ = ["benchmark_methods", "load_pairs", "build_fuser", "method_fusers", "time_method", "reusable_rows"]
+__all__ = [
+    "BENCHMARK_METRICS",
+    "BenchmarkOptions",
+    "benchmark_methods",
+    "load_pairs",
+    "build_fuser",
+    "method_fusers",
+    "time_method",
+    "reusable_rows",
+]
+
+#: The source-referenced metrics of the comparison (issue 6), in report order.
+BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    """The settings of one ``run_benchmark`` (every field has the CLI's default).
+
+    Attributes:
+        split: ``"val"``: the case-wise validation split of the bundle (``val_fraction``, ``seed``); ``"all"``.
+        methods: registry names (default :func:`benchmark_methods`: every registered method).
+        metrics: metric names (default :data:`BENCHMARK_METRICS`).
+        protocol: metric protocol.
+        val_fraction: validation fraction of cases per pair type (as in the bundle's train.json).
+        seed: split seed (as in train.json).
+        max_pairs: at most this many pairs per pair type (quick runs).
+        weights: ``method -> checkpoint`` for network methods (e.g. your own trained poster weights).
+        device: where the methods run (timings are taken there).
+        timing_repeats: timed calls per method on one 256x256 pair (median reported).
+        overwrite: allow a non-empty ``out_dir``.
+        progress: print one line per method.
+        report_title: first heading of the report.
+        report_path: where to write the markdown report (default ``out_dir/report.md``); its links to the plots
+            and montage are relative to its folder (``docs/benchmark.md`` with ``out_dir=docs/benchmark``).
+        preamble: markdown placed under the title (e.g. how to regenerate the page).
+        random_methods: network methods also timed randomly initialised; they appear in a timing table of their
+            own, never among the quality rows.
+        cv: cross-validate instead of one split: every pair is used, each case held out once, the tables give the
+            mean over folds with the fold-to-fold standard error, and the methods of ``cv.fold_weights`` fuse
+            each fold with the checkpoint trained without it (``split`` and ``val_fraction`` are unused).
+        reuse_rows: an earlier run's ``per_image.csv`` on the same pairs (and folds): the methods it covers keep
+            their rows (only the montage's pairs are fused again, and the timings taken), except those given
+            ``weights`` or ``cv.fold_weights``, which are always fused.
+
+    """
+
+    split: str = "val"
+    methods: Sequence[str] | None = None
+    metrics: Sequence[str] = BENCHMARK_METRICS
+    protocol: str = "standard"
+    val_fraction: float = 0.2
+    seed: int = 0
+    max_pairs: int | None = None
+    weights: dict[str, str] | None = None
+    device: str = "cpu"
+    timing_repeats: int = 5
+    overwrite: bool = False
+    progress: bool = True
+    report_title: str = "Benchmark"
+    report_path: str | os.PathLike | None = None
+    preamble: str = ""
+    random_methods: Sequence[str] = ()
+    cv: CrossValidation | None = None
+    reuse_rows: str | os.PathLike | None = None
+
 
 #: The note of a trained method whose one checkpoint serves every fold of a cross-validated run.
 NOT_CROSS_VALIDATED = "the same weights on every fold (not cross-validated: folds hold its training cases)"
