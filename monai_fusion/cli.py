@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .batch_commands import fuse_folder
 from .commands import (
     OTHER_MODALITIES,
     fuse_files,
-    fuse_folder,
     run_demo,
 )
 from .utils.constants import DEFAULT_METHOD
