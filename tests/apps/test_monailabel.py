@@ -224,6 +224,26 @@ def _studies_module() -> Any:
     return module
 
 
+def test_auto_without_a_bundle_model_runs_the_shipped_default_model(tmp_path: Path) -> None:
+    """``method auto`` with no ``model.pt`` resolves to ``default`` (the package's weights), never a classical rule."""
+    import importlib.util
+
+    from monai_fusion.fusers.learned import DefaultFuser
+    from monai_fusion.utils.errors import FusionInputError
+
+    spec = importlib.util.spec_from_file_location("monailabel_app_config", APP / "lib" / "config.py")
+    config = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = config
+    spec.loader.exec_module(config)
+    settings = config.FusionAppConfig(APP, {"model_dir": str(tmp_path / "no_model")})
+    assert settings.method == "auto" and settings.resolve() == "default"
+    fuser, info = settings.fuser(settings.resolve())
+    assert isinstance(fuser, DefaultFuser) and fuser.trained and info["weights"].startswith("shipped")
+    assert config.FusionAppConfig(APP, {"model_dir": str(tmp_path), "method": "default"}).resolve() == "default"
+    with pytest.raises(FusionInputError, match="use method bundle"):
+        config.FusionAppConfig(APP, {"model_dir": str(tmp_path), "method": "poster"})
+
+
 def test_study_naming_convention(tmp_path: Path) -> None:
     """Ids and files ``<study>_<MODALITY>``: the partner is found, incomplete or mixed studies are named."""
     st = _studies_module()
