@@ -32,9 +32,10 @@ from ...utils.errors import FusionInputError
 
 __all__ = ["WeightMapFusionNet", "SHIPPED_DETAIL_GAIN"]
 
-#: The shipped model's detail gains, calibrated on the validation split (``benchmarks/calibrate_detail_gain.py``):
-#: one per modality of the other source, and ``"default"`` for calls that give none.
-SHIPPED_DETAIL_GAIN: dict[str, float] = {"CT": 0.0, "PET": 0.8, "SPECT": 0.4, "default": 0.7}
+#: The shipped model's detail gains, chosen on the 4-fold cross-validated means (``benchmarks/calibrate_detail_gain.py
+#: --cv 4``; at 0 the fusion is the learned weighted mean): one per modality of the other source, and ``"default"``
+#: for calls that give none.
+SHIPPED_DETAIL_GAIN: dict[str, float] = {"CT": 0.0, "PET": 0.0, "SPECT": 0.0, "default": 0.0}
 
 
 class WeightMapFusionNet(nn.Module):
@@ -53,11 +54,11 @@ class WeightMapFusionNet(nn.Module):
             that differ as a whole (e.g. CT against PET luminance). The output then depends on the whole
             slice: fuse whole slices, not tiles (a tile's fusion is not the tile of the slice's fusion).
         detail_gain: factor on the detail term at use, ``F = w * mri + (1 - w) * other + g * s * tanh(r)``,
-            calibrated on the validation split after training (``benchmarks/calibrate_detail_gain.py``): the
+            chosen after training on the cross-validated means (``benchmarks/calibrate_detail_gain.py --cv``): the
             losses that shape ``r`` (Qabf, SSIM, SCD) keep more of it than the information metrics (MI, FMI)
             reward. Either one number for every input, or one per modality of the other source, the form the
-            shipped model uses (``{"CT": 0.0, "PET": 0.8, "SPECT": 0.4, "default": 0.7}``: CT-MRI fusions score
-            best without the detail term, PET/SPECT-MRI ones with it). A per-modality gain is picked by
+            shipped model uses (``{"CT": 0.0, "PET": 0.0, "SPECT": 0.0, "default": 0.0}``: on the cross-validated
+            means no pair type gains from the detail term). A per-modality gain is picked by
             ``modality`` in :meth:`forward`; the optional ``"default"`` entry serves the calls that give no
             modality (MONAI's generic bundle tools, e.g. ``verify_net_in_out``), which are refused without it.
             ``None``: the shipped model's gains (:data:`SHIPPED_DETAIL_GAIN`), so that its weights alone (the
