@@ -42,6 +42,7 @@ from .benchmark_setup import (
     BENCHMARK_METRICS,
     BenchmarkOptions,
     benchmark_methods,
+    benchmark_row,
     build_fuser,
     load_pairs,
     method_fusers,
@@ -165,14 +166,7 @@ def run_benchmark(
                 protocol=opts.protocol,
             )
             rows += [
-                {
-                    "pair_type": s["pair_type"],
-                    "name": s["name"],
-                    "case": s.get("case", ""),
-                    "method": name,
-                    **({"fold": folds[i]} if cv else {}),
-                    **{k: float(vals[k][i]) for k in metrics},
-                }
+                benchmark_row(s, name, folds[i] if cv else None, {k: float(vals[k][i]) for k in metrics})
                 for i, s in enumerate(samples)
             ]
         for pt, i in examples_idx.items():

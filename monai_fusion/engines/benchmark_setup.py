@@ -30,6 +30,7 @@ __all__ = [
     "method_fusers",
     "time_method",
     "reusable_rows",
+    "benchmark_row",
 ]
 
 #: The source-referenced metrics of the comparison (issue 6), in report order.
@@ -180,6 +181,18 @@ def method_fusers(
     return {f: fuser for f in set(folds)}, fuser, note
 
 
+def benchmark_row(sample: dict[str, Any], method: str, fold: int | None, values: dict[str, float]) -> dict[str, Any]:
+    """One row of ``per_image.csv``: the pair, the method, its fold (``None``: no cross-validation), the metrics."""
+    return {
+        "pair_type": sample["pair_type"],
+        "name": sample["name"],
+        "case": sample.get("case", ""),
+        "method": method,
+        **({"fold": fold} if fold is not None else {}),
+        **values,
+    }
+
+
 def reusable_rows(
     path: str | os.PathLike,
     samples: Sequence[dict[str, Any]],
@@ -225,15 +238,6 @@ def reusable_rows(
                     + (f" in fold {f}" if cross_validated else "")
                     + "; reuse rows of a run on the same pairs, folds and seed"
                 )
-            rows.append(
-                {
-                    "pair_type": s["pair_type"],
-                    "name": s["name"],
-                    "case": s.get("case", ""),
-                    "method": name,
-                    **({"fold": f} if cross_validated else {}),
-                    **{k: float(r[k]) for k in metrics},
-                }
-            )
+            rows.append(benchmark_row(s, name, f if cross_validated else None, {k: float(r[k]) for k in metrics}))
         out[name] = rows
     return out
