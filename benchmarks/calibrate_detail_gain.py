@@ -24,7 +24,6 @@ Not a test: it takes a few minutes of CPU.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -36,44 +35,41 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monai_fusion.engines.benchmark import BENCHMARK_METRICS, load_pairs, summarise, wins_against  # noqa: E402
+from monai_fusion.engines.benchmark_setup import reusable_rows  # noqa: E402
 from monai_fusion.engines.cross_validation import (  # noqa: E402
     CrossValidation,
     assign_folds,
     clear_wins,
     summarise_folds,
 )
-from monai_fusion.fusers import get_fuser  # noqa: E402
+from monai_fusion.fusers import available_fusers, get_fuser  # noqa: E402
 from monai_fusion.metrics.registry import compute_metrics  # noqa: E402
 from monai_fusion.utils.constants import modality_of_pair  # noqa: E402
+from monai_fusion.utils.errors import FusionInputError  # noqa: E402
 
 __all__ = ["win_margins", "choose_gains", "choose_single_gain", "main"]
 
 
-def _read_baselines(path: Path, keys: set[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The non-default rows of a benchmark CSV for exactly the given ``(pair_type, name)`` pairs."""
-    if not path.is_file():
-        raise SystemExit(
-            f"--baselines {path} does not exist; write one with `monai-fusion benchmark --data DIR -o "
-            "OUT` (same split) and pass OUT/per_image.csv"
-        )
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["method"] != "default"]
-    missing = [c for c in ("pair_type", "name", "method", *BENCHMARK_METRICS) if rows and c not in rows[0]]
-    if not rows or missing:
-        raise SystemExit(
-            f"--baselines {path}: expected non-default rows with columns pair_type, name, method and "
-            f"{', '.join(BENCHMARK_METRICS)} (missing: {missing or 'all rows'})"
-        )
-    out = []
-    for method in sorted({r["method"] for r in rows}):
-        have = {(r["pair_type"], r["name"]): r for r in rows if r["method"] == method}
-        if not keys <= set(have):
-            raise SystemExit(
-                f"--baselines {path}: method {method!r} lacks {len(keys - set(have))} of the "
-                f"{len(keys)} validation pairs; regenerate it on the same split"
-            )
-        out += [{**have[k], **{m: float(have[k][m]) for m in BENCHMARK_METRICS}} for k in sorted(keys)]
-    return out
+def _read_baselines(
+    path: Path, samples: Sequence[dict[str, Any]], folds: Sequence[int], cross_validated: bool
+) -> list[dict[str, Any]]:
+    """The non-default rows of a benchmark CSV for exactly these pairs (and, cross-validated, their folds).
+
+    :func:`monai_fusion.engines.benchmark_setup.reusable_rows` reads and checks them (every pair present, the same
+    fold); this adds the command that writes such a file to its errors.
+    """
+    hint = (
+        f"write one with `monai-fusion benchmark --data DIR -o OUT{' --cv K' if cross_validated else ''}` "
+        "(same split or folds) and pass OUT/per_image.csv"
+    )
+    methods = [m for m in available_fusers() if m != "default"]
+    try:
+        found = reusable_rows(path, samples, folds, methods, BENCHMARK_METRICS, cross_validated, option="--baselines")
+    except FusionInputError as err:
+        raise SystemExit(f"{err}; {hint}") from None
+    if not found:
+        raise SystemExit(f"--baselines {path}: no rows of any method but default; {hint}")
+    return [row for name in sorted(found) for row in found[name]]
 
 
 def win_margins(
@@ -184,8 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--gains {args.gains!r}: expected comma-separated numbers") from None
     samples = load_pairs(args.data, "all" if cv else "val", args.val_fraction, args.seed)
     folds = assign_folds(samples, cv.num_folds, cv.seed) if cv else [0] * len(samples)
-    keys = {(s["pair_type"], s["name"]) for s in samples}
-    baselines = _read_baselines(Path(args.baselines), keys)
+    baselines = _read_baselines(Path(args.baselines), samples, folds, cv is not None)
     mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in samples])
     other = torch.stack([torch.as_tensor(s["other"]).float() for s in samples])
     metrics = list(BENCHMARK_METRICS)

@@ -200,12 +200,14 @@ def reusable_rows(
     methods: Sequence[str],
     metrics: Sequence[str],
     cross_validated: bool,
+    option: str = "--reuse-rows",
 ) -> dict[str, list[dict[str, Any]]]:
     """The per-image rows of ``methods`` in an earlier run's ``per_image.csv``, for exactly these pairs.
 
     A recipe is iterated against baselines that do not change (the rules, the shipped networks); their rows are
     read back instead of fused again. A method is reused only when the file has a row for every pair (and, when
-    cross-validated, with the same fold); methods the file lacks are left to fuse.
+    cross-validated, with the same fold); methods the file lacks are left to fuse. ``option`` names the file in
+    messages (the command-line option that gave it).
 
     Raises:
         FusionInputError: the file is missing, lacks a metric column, or covers a method only in part.
@@ -215,7 +217,7 @@ def reusable_rows(
 
     p = Path(path)
     if not p.is_file():
-        raise FusionInputError(f"--reuse-rows {p} does not exist; give the per_image.csv of an earlier run")
+        raise FusionInputError(f"{option} {p} does not exist; give the per_image.csv of an earlier run")
     with open(p, newline="", encoding="utf-8") as fh:
         table = list(csv.DictReader(fh))
     columns = set(table[0]) if table else set()
@@ -223,7 +225,7 @@ def reusable_rows(
         c for c in ("pair_type", "name", "method", *metrics, *(["fold"] if cross_validated else [])) if c not in columns
     ]
     if missing:
-        raise FusionInputError(f"--reuse-rows {p}: no column(s) {missing} (a run with other metrics or without --cv)")
+        raise FusionInputError(f"{option} {p}: no column(s) {missing} (a run with other metrics or without --cv)")
     out: dict[str, list[dict[str, Any]]] = {}
     for name in methods:
         have = {(r["pair_type"], r["name"]): r for r in table if r["method"] == name}
@@ -234,7 +236,7 @@ def reusable_rows(
             r = have.get((s["pair_type"], s["name"]))
             if r is None or (cross_validated and int(r["fold"]) != f):
                 raise FusionInputError(
-                    f"--reuse-rows {p}: method {name} lacks pair {s['pair_type']}/{s['name']}"
+                    f"{option} {p}: method {name} lacks pair {s['pair_type']}/{s['name']}"
                     + (f" in fold {f}" if cross_validated else "")
                     + "; reuse rows of a run on the same pairs, folds and seed"
                 )
