@@ -14,7 +14,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,7 @@ __all__ = [
     "find_pairs",
     "case_of",
     "split_by_case",
+    "check_num_folds",
     "case_folds",
     "folds_per_pair_type",
     "split_by_fold",
@@ -173,6 +174,13 @@ def split_by_case(
     return train, val
 
 
+def check_num_folds(num_folds: Any, what: str) -> int:
+    """``num_folds`` as an int, refused unless it is an integer of at least 2 (``what`` names it in the message)."""
+    if int(num_folds) != num_folds or int(num_folds) < 2:
+        raise FusionInputError(f"{what} {num_folds!r}: the number of folds must be an integer of at least 2")
+    return int(num_folds)
+
+
 def case_folds(items: Iterable[dict[str, str]], num_folds: int, seed: int = 0) -> dict[str, int]:
     """Assign every case to one of ``num_folds`` folds, stratified by pair type.
 
@@ -193,15 +201,14 @@ def case_folds(items: Iterable[dict[str, str]], num_folds: int, seed: int = 0) -
     Raises:
         FusionInputError: ``num_folds`` below 2.
     """
-    if int(num_folds) < 2 or int(num_folds) != num_folds:
-        raise FusionInputError(f"num_folds={num_folds!r} must be an integer of at least 2")
+    num_folds = check_num_folds(num_folds, "num_folds")
     items = list(items)
     folds: dict[str, int] = {}
     for pair in sorted({it["pair_type"] for it in items}):
         cases = sorted({it["case"] for it in items if it["pair_type"] == pair})
         random.Random(f"{seed}:{pair}:folds").shuffle(cases)
         for i, case in enumerate(cases):
-            folds[f"{pair}/{case}"] = i % int(num_folds)
+            folds[f"{pair}/{case}"] = i % num_folds
     return folds
 
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.datalist import case_folds
+from ..data.datalist import case_folds, check_num_folds
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
 
@@ -55,9 +55,7 @@ class CrossValidation:
     fold_weights: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if int(self.num_folds) != self.num_folds or int(self.num_folds) < 2:
-            raise FusionInputError(f"--cv {self.num_folds!r}: the number of folds must be an integer of at least 2")
-        self.num_folds = int(self.num_folds)
+        self.num_folds = check_num_folds(self.num_folds, "--cv")
         for method, pattern in self.fold_weights.items():
             if FOLD_FIELD not in pattern:
                 raise FusionInputError(
