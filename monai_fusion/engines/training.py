@@ -13,9 +13,10 @@ bundle's command-line checks in :mod:`monai_fusion.bundle`.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
+from ignite.metrics import Metric
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.engines.utils import PrepareBatch
 from monai.inferers import Inferer, SimpleInferer
@@ -100,6 +101,7 @@ def create_fusion_evaluator(
     metrics: str | Sequence[str] | None = ("SSIM",),
     key_metric: str | None = None,
     protocol: str | MetricProtocol = "standard",
+    key_val_metric: Mapping[str, Metric] | None = None,
     val_handlers: Sequence[Any] | None = None,
     postprocessing: Transform | None = None,
     inferer: Inferer | None = None,
@@ -121,6 +123,9 @@ def create_fusion_evaluator(
         metrics: metric names (empty or ``None`` with ``key_metric=None``: no metrics, as for inference).
         key_metric: the metric that picks the best model (default: the first of ``metrics``).
         protocol: metric protocol.
+        key_val_metric: the key metric as ``{name: metric}``, the model zoo's ``validate#key_metric`` (for example
+            :func:`~monai_fusion.handlers.fusion_metric_handlers` of one name); replaces the handler
+            ``key_metric`` would build. Its name must agree with ``key_metric`` when both are given.
         val_handlers: handlers, attached in order after :class:`PropagateErrors`.
         postprocessing: transform of each decollated ``batch + output`` item (e.g. colour merge for writing).
         inferer: default ``SimpleInferer``.
@@ -135,11 +140,19 @@ def create_fusion_evaluator(
         The evaluator; after ``run()``, ``state.metrics`` holds each metric's mean.
     """
     names = list(resolve_metrics(metrics)) if metrics else []
-    key = resolve_metrics([key_metric])[0] if key_metric else (names[0] if names else None)
-    if key is not None and key not in names:
-        names.insert(0, key)
-    handlers = fusion_metric_handlers(names, protocol) if names else {}
-    key_val_metric = {key: handlers.pop(key)} if key is not None else None
+    key = resolve_metrics([key_metric])[0] if key_metric else None
+    if key_val_metric is not None:
+        if len(key_val_metric) != 1:
+            raise ValueError(f"key_val_metric: expected one {{name: metric}} entry, got {sorted(key_val_metric)}")
+        given = next(iter(key_val_metric))
+        if key is not None and given != key:
+            raise ValueError(f"key_val_metric is {given!r} but key_metric is {key!r}; give one of them, or the same")
+        handlers = fusion_metric_handlers([n for n in names if n != given], protocol) if names else {}
+        key_val_metric = dict(key_val_metric)
+    else:
+        key = key or (names[0] if names else None)
+        handlers = fusion_metric_handlers([key, *[n for n in names if n != key]], protocol) if key else {}
+        key_val_metric = {key: handlers.pop(key)} if key is not None else None
     return SupervisedEvaluator(
         device=torch.device(device),
         val_data_loader=val_data_loader,

@@ -19,7 +19,13 @@ from monai_fusion.data import bundle_datalist, default_dataset_dir, write_demo_d
 from monai_fusion.data.datalist import find_pairs
 from monai_fusion.engines import create_fusion_evaluator, create_fusion_trainer
 from monai_fusion.fusers import get_fuser
-from monai_fusion.handlers import AtomicCheckpointSaver, AtomicDiskSaver, CheckedCheckpointLoader, loss_terms_output
+from monai_fusion.handlers import (
+    AtomicCheckpointSaver,
+    AtomicDiskSaver,
+    CheckedCheckpointLoader,
+    fusion_metric_handlers,
+    loss_terms_output,
+)
 from monai_fusion.losses import FusionLoss, PairedFusionLoss, StructureFusionLoss
 from monai_fusion.metrics import compute_metrics
 from monai_fusion.networks import MSRPAN, PosterFusionNet, save_checkpoint
@@ -135,6 +141,20 @@ def test_evaluator_metrics_are_the_fusion_metrics_of_the_clamped_output() -> Non
     for name in ("MI", "SSIM"):  # batches of 2 + 1 against one of 3: equal up to float rounding (SSIM is near 0 here)
         assert evaluator.state.metrics[name] == pytest.approx(float(expected[name].mean()), rel=1e-6, abs=1e-7)
     assert len(evaluator.state.metric_details["SSIM"]) == 3
+
+
+def test_evaluator_takes_the_key_metric_as_the_zoos_key_val_metric() -> None:
+    """``validate#key_metric`` of train.json: a ``{name: handler}`` dict; the other metrics stay additional."""
+    net = TwoSourceFusionNet("poster", strategy="attention", **SMALL).eval()
+    loader = DataLoader(Dataset(_pairs(2)), batch_size=2)
+    key = fusion_metric_handlers("MI")
+    evaluator = create_fusion_evaluator("cpu", loader, net, metrics=["MI", "SSIM"], key_val_metric=key)
+    evaluator.run()
+    assert evaluator.state.key_metric_name == "MI" and set(evaluator.state.metrics) == {"MI", "SSIM"}
+    with pytest.raises(ValueError, match="key_val_metric is 'MI' but key_metric is 'SSIM'"):
+        create_fusion_evaluator("cpu", loader, net, key_metric="SSIM", key_val_metric=fusion_metric_handlers("MI"))
+    with pytest.raises(ValueError, match="expected one"):
+        create_fusion_evaluator("cpu", loader, net, key_val_metric=fusion_metric_handlers(["MI", "SSIM"]))
 
 
 # -------------------------------------------------------------------------------------- checkpoints
@@ -332,51 +352,3 @@ def test_network_postprocess_merges_colour_back(tmp_path: Path) -> None:
     assert out["fused"].shape == (3, 256, 256)
     assert float(out["fused"].min()) >= 0.0 and float(out["fused"].max()) <= 1.0
     assert np.allclose(out["pred"].numpy(), sample["pred"].numpy())  # the raw prediction is kept
-
-
-def test_config_workflow_from_python_has_the_bundle_properties(tmp_path: Path) -> None:
-    """The README's Python form: ConfigWorkflow with overrides; MONAI's train/infer properties all present."""
-    import shutil
-    import sys
-
-    from fire.parser import DefaultParseValue
-    from monai.bundle import ConfigWorkflow
-
-    from .conftest import BUNDLE, TINY
-
-    bundle = tmp_path / "bundle"
-    shutil.copytree(BUNDLE / "configs", bundle / "configs")
-    data = write_demo_dataset(tmp_path / "demo")
-    tiny = {TINY[i][2:]: DefaultParseValue(TINY[i + 1]) for i in range(0, len(TINY), 2)}
-    hook = sys.excepthook
-    try:
-        wf = ConfigWorkflow(
-            config_file=str(bundle / "configs" / "train.json"),
-            workflow_type="train",
-            logging_file=False,
-            bundle_root=str(bundle),
-            dataset_dir=str(data),
-            epochs=1,
-            **tiny,
-        )
-        wf.initialize()
-        assert wf.check_properties() == []
-        wf.run()
-        wf.finalize()
-        assert wf.trainer.state.epoch == 1 and (bundle / "models" / "model.pt").is_file()
-        infer = ConfigWorkflow(
-            config_file=str(bundle / "configs" / "inference.json"),
-            workflow_type="infer",
-            logging_file=False,
-            bundle_root=str(bundle),
-            input_dir=str(data),
-            max_pairs=1,
-            register=False,
-            **{k: v for k, v in tiny.items() if k.startswith("network_def")},
-        )
-        infer.initialize()
-        assert infer.check_properties() == []
-        infer.run()
-        assert len(list((bundle / "eval" / "fused" / "PET-MRI").glob("*.png"))) == 1
-    finally:
-        sys.excepthook = hook
