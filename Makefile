@@ -14,6 +14,7 @@ STAMP := $(VENV)/.installed
 APP_ENVS :=
 APP_ENVS += deploy-env
 APP_ENVS += label-env
+APP_ENVS += share-env
 
 install: $(STAMP)
 
@@ -47,7 +48,7 @@ dist: $(STAMP)
 	$(BIN)/twine check dist/*
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache dist
+	rm -rf $(VENV) $(SHARE_VENV) demo_output .pytest_cache dist
 
 # MONAI Label app (apps/monailabel, docs/label.md): monailabel 0.8.5 needs pydicom<3, which holds
 # numpy<2, so it gets a venv of its own with monai-fusion installed editable beside it.
@@ -77,3 +78,21 @@ $(DEPLOY_STAMP): setup.cfg pyproject.toml constraints.txt apps/deploy/requiremen
 	$(DEPLOY_VENV)/bin/python -m pip install -q --upgrade pip
 	$(DEPLOY_VENV)/bin/python -m pip install -q -c constraints.txt -r apps/deploy/requirements-env.txt -e .
 	touch $(DEPLOY_STAMP)
+
+# Bundle sharing (tests/apps/test_sharing.py, docs/bundle.md "Sharing this bundle"): a venv with only what a user
+# of the shared bundle installs: the wheel that `make dist` builds and the packages the bundle metadata pins
+# (`python -m monai_fusion.bundle.sharing requirements`), from the same local wheel cache as .venv.
+SHARE_VENV := .venv-share
+SHARE_STAMP := $(SHARE_VENV)/.installed
+META := bundles/multimodal_fusion/configs/metadata.json
+.PHONY: share-env
+
+share-env: $(SHARE_STAMP)
+
+$(SHARE_STAMP): setup.cfg pyproject.toml constraints.txt $(META)
+	$(MAKE) dist
+	test -x $(SHARE_VENV)/bin/python || $(PYTHON) -m venv $(SHARE_VENV)
+	$(SHARE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BIN)/python -m monai_fusion.bundle.sharing requirements $(META) > $(SHARE_VENV)/requirements.txt
+	$(SHARE_VENV)/bin/python -m pip install -q -c constraints.txt dist/monai_fusion-*.whl -r $(SHARE_VENV)/requirements.txt
+	touch $(SHARE_STAMP)
