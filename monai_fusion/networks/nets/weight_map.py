@@ -13,7 +13,7 @@ pixel-wise maximum rule (``select_prior``), and a per-image bias from the image-
 half-resolution features (``global_context``) lets one network treat CT differently from PET/SPECT.
 Where both sources are exactly 0 (the air around the head) the detail term is held at 0: without that a
 trained detail term can leave faint positive values over the background (a third of the pixels of a
-retrained 0.3.1 model), invisible in an 8-bit image but enough to halve FMI on float output.
+trained model), invisible in an 8-bit image but enough to halve FMI on float output.
 
 Trained with :class:`~monai_fusion.losses.StructureFusionLoss` by the bundle's ``train.json``.
 """
