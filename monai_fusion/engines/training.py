@@ -147,7 +147,8 @@ def create_fusion_evaluator(
         given = next(iter(key_val_metric))
         if key is not None and given != key:
             raise ValueError(f"key_val_metric is {given!r} but key_metric is {key!r}; give one of them, or the same")
-        handlers = fusion_metric_handlers([n for n in names if n != given], protocol) if names else {}
+        rest = [n for n in names if n != given]
+        handlers = fusion_metric_handlers(rest, protocol) if rest else {}
         key_val_metric = dict(key_val_metric)
     else:
         key = key or (names[0] if names else None)

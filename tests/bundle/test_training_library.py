@@ -151,6 +151,9 @@ def test_evaluator_takes_the_key_metric_as_the_zoos_key_val_metric() -> None:
     evaluator = create_fusion_evaluator("cpu", loader, net, metrics=["MI", "SSIM"], key_val_metric=key)
     evaluator.run()
     assert evaluator.state.key_metric_name == "MI" and set(evaluator.state.metrics) == {"MI", "SSIM"}
+    alone = create_fusion_evaluator("cpu", loader, net, metrics=["MI"], key_val_metric=fusion_metric_handlers("MI"))
+    alone.run()
+    assert set(alone.state.metrics) == {"MI"}
     with pytest.raises(ValueError, match="key_val_metric is 'MI' but key_metric is 'SSIM'"):
         create_fusion_evaluator("cpu", loader, net, key_metric="SSIM", key_val_metric=fusion_metric_handlers("MI"))
     with pytest.raises(ValueError, match="expected one"):
