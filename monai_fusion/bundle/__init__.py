@@ -1,5 +1,6 @@
 """The bundle's surface code: ``python -m monai.bundle`` argv, override checks, one-line errors, and the guard
-of its shipped weights, and the helpers that share it (pip requirements, the downloadable zip)."""
+of its shipped weights. ``sharing`` (requirements, the downloadable zip) is imported on its own, as the module
+``python -m monai_fusion.bundle.sharing`` runs."""
 
 from .cli import (
     bundle_root_from_cli,
@@ -8,12 +9,9 @@ from .cli import (
     install_input_error_hook,
     parse_bundle_argv,
 )
-from .sharing import bundle_requirements, pack_bundle, write_large_files
 from .weights import export_network_weights, protect_shipped_weights, sha256_file, shipped_weights
 
 __all__ = [
-    "bundle_requirements",
-    "pack_bundle",
     "export_network_weights",
     "protect_shipped_weights",
     "sha256_file",
@@ -23,5 +21,4 @@ __all__ = [
     "check_training_settings",
     "install_input_error_hook",
     "parse_bundle_argv",
-    "write_large_files",
 ]

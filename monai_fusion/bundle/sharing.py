@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -79,22 +80,32 @@ def bundle_files(bundle_dir: str | os.PathLike) -> list[str]:
     return out
 
 
-def pack_bundle(bundle_dir: str | os.PathLike, zip_path: str | os.PathLike, overwrite: bool = False) -> Path:
+def pack_bundle(
+    bundle_dir: str | os.PathLike, zip_path: str | os.PathLike, overwrite: bool = False, name: str | None = None
+) -> Path:
     """Write the bundle as the zip that ``python -m monai.bundle download --url ...`` unpacks.
 
     Args:
-        bundle_dir: the bundle folder (holding ``configs/metadata.json``); its name is the bundle's name.
+        bundle_dir: the bundle folder (holding ``configs/metadata.json``).
         zip_path: the zip to write (written to a temporary file first, then moved into place).
         overwrite: replace an existing ``zip_path``.
+        name: the bundle's name in the zip (its top folder, the ``--name`` of ``download``); default the
+            folder's name. A copy for the model zoo can take the zoo's ``<target>_<modality>_<task>`` form
+            (``brain_mri_ct_pet_spect_fusion``) while the repository keeps ``multimodal_fusion``: the configs
+            find everything relative to ``bundle_root``, so the name is only the folder's.
 
     Returns:
         ``zip_path``.
 
     Raises:
         ValueError: no metadata, a shipped weights file missing or changed (its sha256 differs from the
-            metadata's), or ``zip_path`` exists and ``overwrite`` is false.
+            metadata's), ``name`` not of letters, digits and underscores, or ``zip_path`` exists and
+            ``overwrite`` is false.
     """
     root = Path(bundle_dir).resolve()
+    top = root.name if name is None else name
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", top):
+        raise ValueError(f"bundle name {top!r}: expected letters, digits and underscores, starting with a letter")
     if not (root / "configs" / "metadata.json").is_file():
         raise ValueError(f"{root}: not a bundle folder (no configs/metadata.json)")
     for rel, digest in shipped_weights(root).items():
@@ -115,7 +126,7 @@ def pack_bundle(bundle_dir: str | os.PathLike, zip_path: str | os.PathLike, over
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for rel in bundle_files(root):
-                zf.write(root / rel, f"{root.name}/{rel}")
+                zf.write(root / rel, f"{top}/{rel}")
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -158,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pack.add_argument("bundle_dir")
     pack.add_argument("zip_path")
     pack.add_argument("--overwrite", action="store_true")
+    pack.add_argument("--name", help="the bundle's name in the zip (default: the folder's)")
     large = sub.add_parser("large-files", help="write large_files.yml for the shipped weights hosted at URL_BASE")
     large.add_argument("bundle_dir")
     large.add_argument("url_base")
@@ -168,8 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "large-files":
             print(write_large_files(args.bundle_dir, args.url_base))
         else:
-            out = pack_bundle(args.bundle_dir, args.zip_path, overwrite=args.overwrite)
-            print(f"{out}: {len(bundle_files(args.bundle_dir))} files of {Path(args.bundle_dir).resolve().name}")
+            out = pack_bundle(args.bundle_dir, args.zip_path, overwrite=args.overwrite, name=args.name)
+            name = args.name or Path(args.bundle_dir).resolve().name
+            print(f"{out}: {len(bundle_files(args.bundle_dir))} files of {name}, sha256 {sha256_file(out)}")
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
     return 0

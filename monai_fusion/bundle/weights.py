@@ -68,8 +68,15 @@ def protect_shipped_weights(
             raise FusionInputError(
                 f"training would replace the shipped weights {path} (sha256 {digest[:12]}...); pass "
                 "--ckpt_dir <another folder> to keep them, or --overwrite_shipped True to replace them "
-                "(restore them later with `git checkout -- bundles/multimodal_fusion/models`)"
+                f"({_restore_hint(root)})"
             )
+
+
+def _restore_hint(root: Path) -> str:
+    """How to get the shipped files back: from git in a checkout, else from the bundle's zip."""
+    if any((d / ".git").exists() for d in (root, *root.parents)):
+        return f"restore them later with `git checkout -- {root.name}/models` in {root.parent}"
+    return "restore them later from the bundle's zip; configs/metadata.json shipped_weights has their sha256"
 
 
 def export_network_weights(

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monai_fusion.bundle import pack_bundle
+from monai_fusion.bundle.sharing import pack_bundle
 from monai_fusion.data import write_demo_dataset
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 import monai_fusion
-from monai_fusion.bundle import bundle_requirements, pack_bundle, write_large_files
-from monai_fusion.bundle.sharing import main
+from monai_fusion.bundle.sharing import bundle_requirements, main, pack_bundle, write_large_files
 
 from .conftest import BUNDLE
 
@@ -74,6 +73,20 @@ def test_packing_refuses_changed_weights_and_an_existing_zip(bundle: Path, tmp_p
     assert zipfile.ZipFile(out).getinfo("multimodal_fusion/models/model.pt").file_size > 1000  # the old zip is kept
     with pytest.raises(ValueError, match="not a bundle folder"):
         pack_bundle(tmp_path, tmp_path / "c.zip")
+
+
+def test_a_zoo_copy_takes_another_name_and_runs_under_it(bundle: Path, tmp_path: Path) -> None:
+    from monai.bundle import ConfigParser, download
+
+    archive = pack_bundle(bundle, tmp_path / "zoo.zip", name="brain_mri_ct_pet_spect_fusion")
+    assert {n.split("/", 1)[0] for n in zipfile.ZipFile(archive).namelist()} == {"brain_mri_ct_pet_spect_fusion"}
+    download(name="brain_mri_ct_pet_spect_fusion", url=archive.resolve().as_uri(), bundle_dir=str(tmp_path / "zoo"))
+    parser = ConfigParser()
+    parser.read_config(str(tmp_path / "zoo" / "brain_mri_ct_pet_spect_fusion" / "configs" / "inference.json"))
+    parser["bundle_root"] = str(tmp_path / "zoo" / "brain_mri_ct_pet_spect_fusion")
+    assert Path(parser.get_parsed_content("ckpt_path")).is_file()
+    with pytest.raises(ValueError, match="bundle name 'brain-fusion': expected letters, digits and underscores"):
+        pack_bundle(bundle, tmp_path / "bad.zip", name="brain-fusion")
 
 
 def test_the_command_line_prints_requirements_and_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

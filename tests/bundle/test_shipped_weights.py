@@ -32,6 +32,12 @@ def test_protect_refuses_only_the_unchanged_shipped_model(tmp_path: Path) -> Non
     (bundle / "configs" / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(FusionInputError, match="would replace the shipped weights .*--ckpt_dir .*--overwrite_shipped"):
         protect_shipped_weights(bundle / "models", bundle)
+    if not any((d / ".git").exists() for d in tmp_path.parents):  # a copy outside git: no git advice
+        with pytest.raises(FusionInputError, match="from the bundle's zip; configs/metadata.json shipped_weights"):
+            protect_shipped_weights(bundle / "models", bundle)
+    (bundle / ".git").mkdir()
+    with pytest.raises(FusionInputError, match=f"git checkout -- b/models` in {tmp_path.resolve()}"):
+        protect_shipped_weights(bundle / "models", bundle)
     protect_shipped_weights(bundle / "models", bundle, overwrite_shipped=True)
     protect_shipped_weights(tmp_path / "elsewhere", bundle)
     model.write_bytes(b"a run's own model")  # written by a run, not shipped: a later run may replace it
