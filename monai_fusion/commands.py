@@ -297,6 +297,12 @@ def run_demo(
     for p in (fused_p, overview_p):
         if p.exists() and not overwrite:
             raise FusionInputError(f"{p} exists; pass --overwrite to replace it")
+    mis = demo_slice_pair()["misalignment"]
+    print(  # before the fusion, whose registration line (on stderr) says what moved
+        f"embedded pair: {files['mri_png']} + {files['pet_png']} (PET misaligned on purpose: rotated "
+        f"{mis['rotation_deg'][0]:g} deg, shifted {mis['translation_mm']} px; registered first)",
+        flush=True,
+    )
     res = fuse_files(
         str(files["mri_png"]),
         str(files["pet_png"]),
@@ -307,14 +313,6 @@ def run_demo(
         overwrite=overwrite,
         overview=str(overview_p),
     )
-    reg = res["other"].meta.get("registration", {}) if hasattr(res["other"], "meta") else {}
-    mis = demo_slice_pair()["misalignment"]
-    print(
-        f"embedded pair: {files['mri_png']} + {files['pet_png']} (PET misaligned on purpose: rotated "
-        f"{mis['rotation_deg'][0]:g} deg, shifted {mis['translation_mm']} px; registered first)"
-    )
-    if reg:
-        print(f"registration: {reg.get('summary', reg.get('type', 'rigid'))}")
     t = res["timings"]
     print(f"fused with '{method}' in {t['fuse_s'] * 1000:.0f} ms (preprocess {t['preprocess_s']:.2f} s)")
     print(f"fused image: {fused_p.resolve()}")

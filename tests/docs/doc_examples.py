@@ -1,0 +1,115 @@
+"""Run the ``console`` examples of a Markdown page and compare what they print with what the page shows.
+
+A ``console`` block holds ``$ command`` lines, each followed by the output the page claims. The commands run in
+order, in one fresh folder that is also ``$HOME`` (so ``~/.cache/monai_fusion`` is the run's own), through bash,
+with stdout and stderr in one stream. Volatile parts are masked on both sides before comparing: times, progress
+bar rates, and the folders of absolute paths (the file names stay). ``python tests/docs/doc_examples.py PAGE``
+rewrites the page's outputs with what the commands print now (then read the diff before committing it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Example", "console_examples", "screen_lines", "normalise", "run_examples", "update_page"]
+
+BLOCK = re.compile(r"```console\n(.*?)```", re.S)
+#: tqdm's bar, counts and rate: ``|█████| 94/94 [00:00<00:00, 1340.37slice/s]``.
+PROGRESS = re.compile(r"\|[^|\n]*\| *(\d+)/(\d+) \[[^\]\n]*\]")
+TIME = re.compile(r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|s)\b")
+#: The folder part of an absolute path (not after a word character, so ``3/3`` and ``x/y`` stay).
+FOLDER = re.compile(r"(?<![\w.~])/(?:[\w.+-]+/)+")
+
+
+@dataclass
+class Example:
+    """One ``$ command`` of a page and the output the page shows for it."""
+
+    command: str
+    expected: str
+
+
+def console_examples(text: str) -> list[Example]:
+    """The examples of every ``console`` block of ``text``, in page order."""
+    out: list[Example] = []
+    for block in BLOCK.findall(text):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                out.append(Example(line[2:], ""))
+            elif out:
+                out[-1].expected += line + "\n"
+            else:
+                raise ValueError(f"console block output before any '$ ' command: {line!r}")
+    return out
+
+
+def screen_lines(text: str) -> list[str]:
+    """The lines a terminal would show: carriage-return redraws resolved, blank lines dropped, and each run of
+    one progress bar's updates (tqdm writes them as separate lines into a pipe) reduced to its last state."""
+    out: list[str] = []
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        for line in (seg.rstrip() for seg in raw.split("\r")):
+            if not line:
+                continue
+            bar = PROGRESS.search(line)
+            if bar and out and PROGRESS.search(out[-1]) and out[-1][: bar.start()].split(":")[0] == line.split(":")[0]:
+                out[-1] = line
+            else:
+                out.append(line)
+    return out
+
+
+def normalise(text: str) -> str:
+    """``text`` as :func:`screen_lines` shows it, with progress rates, times and absolute folders masked."""
+    text = "\n".join(screen_lines(text))
+    text = PROGRESS.sub(r"| \1/\2 [...]", text)
+    return FOLDER.sub("<dir>/", TIME.sub("<t>", text))
+
+
+def run_examples(examples: list[Example], sandbox: Path, timeout: float = 300) -> list[str]:
+    """Run each example's command in ``sandbox`` (also ``$HOME``); returns what each printed, ``sandbox`` as ``~``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONAI_FUSION_")}
+    env.update(HOME=str(sandbox), PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", PYTHONUNBUFFERED="1")
+    outputs = []
+    for ex in examples:
+        proc = subprocess.run(
+            ["bash", "-c", ex.command],
+            cwd=sandbox,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+        outputs.append(proc.stdout.replace(str(sandbox), "~"))
+    return outputs
+
+
+def update_page(page: Path, sandbox: Path) -> None:
+    """Rewrite the outputs of ``page``'s console blocks with what the commands print in ``sandbox``."""
+    text = page.read_text(encoding="utf-8")
+    examples = console_examples(text)
+    printed = iter(run_examples(examples, sandbox))
+
+    def block(match: re.Match[str]) -> str:
+        lines = []
+        for line in match.group(1).splitlines():
+            if line.startswith("$ "):
+                lines += [line, *screen_lines(next(printed))]
+        return "```console\n" + "\n".join(lines) + "\n```"
+
+    page.write_text(BLOCK.sub(block, text), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python tests/docs/doc_examples.py PAGE.md")
+    with tempfile.TemporaryDirectory(prefix="docs-") as tmp:
+        update_page(Path(sys.argv[1]), Path(tmp))
