@@ -15,6 +15,7 @@ APP_ENVS :=
 APP_ENVS += deploy-env
 APP_ENVS += label-env
 APP_ENVS += share-env
+APP_ENVS += dicom-tools
 
 install: $(STAMP)
 
@@ -96,3 +97,11 @@ $(SHARE_STAMP): setup.cfg pyproject.toml constraints.txt $(META)
 	$(BIN)/python -m monai_fusion.bundle.sharing requirements $(META) > $(SHARE_VENV)/requirements.txt
 	$(SHARE_VENV)/bin/python -m pip install -q -c constraints.txt dist/monai_fusion-*.whl -r $(SHARE_VENV)/requirements.txt
 	touch $(SHARE_STAMP)
+
+# DICOM validators (tests/apps/test_dicom_validator.py): dicom3tools' dciodvfy and dcmtk's dcm2pnm, Debian packages
+# (apt-get needs root, as on the CI machine); nothing is installed when both are already on the PATH.
+.PHONY: dicom-tools
+
+dicom-tools:
+	command -v dciodvfy >/dev/null && command -v dcm2pnm >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dicom3tools dcmtk; }

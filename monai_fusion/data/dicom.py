@@ -1,12 +1,16 @@
 """DICOM series helpers: choose a series in a folder, read its header, write a fused volume back.
 
 The writer produces a Secondary Capture series (one file per axial slice) with pydicom: grey
-results as MONOCHROME2, colour results as RGB (``PlanarConfiguration`` 0), 8-bit. Patient and study
+results as MONOCHROME2, colour results as RGB (``PlanarConfiguration`` 0), 8-bit. Secondary Capture because a
+fused image is derived, not acquired, by any modality, and it takes grey and colour alike; its Type 2C
+attributes are filled (``PatientOrientation`` from the directions, ``BodyPartExamined`` from the MRI or
+``BRAIN``, so ``Laterality`` is not required), and dicom3tools' ``dciodvfy`` reports no error. Patient and study
 identifiers come from a reference header (the MRI's), the geometry (``ImagePositionPatient``,
-``ImageOrientationPatient``, ``PixelSpacing``, ``SliceThickness``) from the volume's RAS affine,
-so the result overlays the MRI in a viewer. Series and SOP Instance UIDs are new. The series is
-written into a temporary folder beside the target and renamed into place, so an interrupted run
-never leaves a partial series under the final name.
+``ImageOrientationPatient``, ``PixelSpacing``, ``SliceThickness``, the frame of reference) from the volume's RAS
+affine, so the result overlays the MRI in a viewer: these lie outside the Secondary Capture IOD, which DICOM
+allows as a Standard Extended SOP Class (``dciodvfy`` says so in warnings). Series and SOP Instance UIDs are
+new. The series is written into a temporary folder beside the target and renamed into place, so an interrupted
+run never leaves a partial series under the final name.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .io import to_uint8
 
 __all__ = [
     "patient_mismatch",
+    "patient_orientation",
     "SECONDARY_CAPTURE_SOP_CLASS",
     "PATIENT_STUDY_KEYWORDS",
     "series_files",
@@ -276,6 +281,7 @@ class _SeriesContext:
         ds.SOPClassUID, ds.SOPInstanceUID = SECONDARY_CAPTURE_SOP_CLASS, sop_uid
         ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = self.series_uid, 9000, k + 1
         ds.Modality, ds.ConversionType = "OT", "WSD"
+        ds.BodyPartExamined = str(self.ref.get("BodyPartExamined", "")) or "BRAIN"  # unpaired: no Laterality
         ds.ImageType = ["DERIVED", "SECONDARY", "FUSION"]
         ds.SeriesDescription = f"Fused MRI ({self.method}) monai-fusion {__version__}"
         ds.DerivationDescription = (
@@ -286,7 +292,7 @@ class _SeriesContext:
         ds.Manufacturer, ds.SoftwareVersions = "monai-fusion", __version__
         if self.anonymize:
             ds.PatientIdentityRemoved = "YES"
-            ds.DeidentificationMethod = "monai-fusion --anonymize: patient/study identifiers removed, new UIDs"
+            ds.DeidentificationMethod = "monai-fusion --anonymize: identifiers removed, new UIDs"  # LO: 64 chars
         self._geometry_and_pixels(ds, u8, k)
         return ds
 
@@ -294,6 +300,7 @@ class _SeriesContext:
         spacing = self.spacing
         ds.ImagePositionPatient = _fmt(self.lps @ np.array([0.0, 0.0, float(k), 1.0]))[:3]
         ds.ImageOrientationPatient = _fmt(np.concatenate([self.cosines[:, 0], self.cosines[:, 1]]))
+        ds.PatientOrientation = [patient_orientation(self.cosines[:, 0]), patient_orientation(self.cosines[:, 1])]
         ds.PixelSpacing = _fmt([spacing[1], spacing[0]])  # row spacing (along Y), column spacing (along X)
         ds.SliceThickness = f"{spacing[2]:.6g}"
         ds.SpacingBetweenSlices = f"{spacing[2]:.6g}"
@@ -306,6 +313,19 @@ class _SeriesContext:
             ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
             pixels = np.ascontiguousarray(u8[0, :, :, k].T)  # (rows=Y, cols=X)
         ds.PixelData = pixels.tobytes()
+
+
+def patient_orientation(direction: Sequence[float], tolerance: float = 1e-3) -> str:
+    """DICOM ``PatientOrientation`` letters of one LPS direction: the axes it moves along, largest first.
+
+    Secondary Capture requires ``PatientOrientation`` (Type 2C: its IOD has no Image Plane module, so a viewer
+    reads the row and column directions from these letters); ``L``/``R`` for +/-x, ``P``/``A`` for +/-y, ``H``/``F``
+    for +/-z, as many as the direction has components above ``tolerance`` (an oblique row gives ``LP``, say).
+    """
+    letters = (("L", "R"), ("P", "A"), ("H", "F"))
+    v = np.asarray(direction, dtype=float)
+    order = sorted(range(3), key=lambda a: -abs(v[a]))
+    return "".join(letters[a][0 if v[a] > 0 else 1] for a in order if abs(v[a]) > tolerance)
 
 
 def _publish(tmp: Path, out: Path) -> None:

@@ -1,0 +1,82 @@
+"""The DICOM series the project writes validate: dicom3tools' ``dciodvfy`` reports no error for grey and colour
+series, and dcmtk's ``dcm2pnm`` renders the pixels the library wrote (``make dicom-tools`` installs both)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from monai_fusion.data.demo import demo_volume_pair
+from monai_fusion.data.demo_study import DEMO_PATIENT
+from monai_fusion.data.dicom import patient_orientation, write_dicom_series
+
+
+def _tool(name: str) -> str:
+    """The tool's path; skipped (or, under MONAI_FUSION_REQUIRE_APPS=1, failed) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        msg = f"{name} is not installed: run make dicom-tools (Debian packages dicom3tools and dcmtk)"
+        if os.environ.get("MONAI_FUSION_REQUIRE_APPS") == "1":
+            pytest.fail(msg + " (MONAI_FUSION_REQUIRE_APPS=1)")
+        pytest.skip(msg)
+    return path
+
+
+def _reference() -> pydicom.Dataset:
+    """An MRI header with the demo patient and study (as the CLI passes the MRI series' header)."""
+    ref = pydicom.Dataset()
+    ref.PatientName, ref.PatientID = DEMO_PATIENT["0010|0010"], DEMO_PATIENT["0010|0020"]
+    ref.StudyInstanceUID, ref.StudyID = DEMO_PATIENT["0020|000d"], DEMO_PATIENT["0020|0010"]
+    return ref
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A grey and a colour fused series of the demo volumes (2 mm), written by ``write_dicom_series``."""
+    root = tmp_path_factory.mktemp("validate")
+    pair = demo_volume_pair(2)
+    grey = 0.5 * (pair["mri"] + pair["pet"])
+    colour = np.concatenate([grey, pair["pet"], pair["mri"]])
+    return {
+        "grey": write_dicom_series(grey, pair["affine"], root / "grey", reference=_reference(), method="average"),
+        "colour": write_dicom_series(colour, pair["affine"], root / "colour", reference=_reference()),
+        "anonymized": write_dicom_series(grey, pair["affine"], root / "anon", reference=_reference(), anonymize=True),
+    }
+
+
+@pytest.mark.parametrize("kind", ["grey", "colour", "anonymized"])
+def test_dciodvfy_finds_no_error(series: dict[str, Path], kind: str) -> None:
+    tool = _tool("dciodvfy")
+    files = sorted(series[kind].glob("*.dcm"))
+    for path in (files[0], files[len(files) // 2], files[-1]):
+        proc = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=60)
+        report = proc.stdout + proc.stderr
+        assert "SCImage" in report, report  # it recognised the Secondary Capture IOD
+        errors = [line for line in report.splitlines() if line.startswith("Error")]
+        assert not errors, f"{path}:\n" + "\n".join(errors)
+
+
+def test_dcm2pnm_renders_the_pixels_the_library_wrote(series: dict[str, Path], tmp_path: Path) -> None:
+    tool = _tool("dcm2pnm")
+    for kind in ("grey", "colour"):
+        path = sorted(series[kind].glob("*.dcm"))[40]
+        png = tmp_path / f"{kind}.png"
+        subprocess.run([tool, "+on", str(path), str(png)], check=True, capture_output=True, timeout=60)
+        rendered = np.asarray(Image.open(png))
+        assert np.array_equal(rendered, pydicom.dcmread(path).pixel_array), kind
+
+
+def test_the_type_2c_attributes_secondary_capture_requires(series: dict[str, Path]) -> None:
+    """``PatientOrientation`` from the directions (the demo's axial RAS grid: rows run R, columns A) and a body part
+    (unpaired, so no ``Laterality``), the two errors ``dciodvfy`` reported before."""
+    assert patient_orientation([-1, 0, 0]) == "R" and patient_orientation([0, -1, 0]) == "A"
+    assert patient_orientation([0.6, 0.8, 0]) == "PL" and patient_orientation([0, 0, -1]) == "F"
+    ds = pydicom.dcmread(sorted(series["grey"].glob("*.dcm"))[0])
+    assert list(ds.PatientOrientation) == ["R", "A"] and ds.BodyPartExamined == "BRAIN" and "Laterality" not in ds
