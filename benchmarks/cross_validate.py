@@ -4,7 +4,7 @@ Run: ``python benchmarks/cross_validate.py train --workdir runs/cv [--num-folds 
 [-- EXTRA bundle overrides]`` trains ``configs/train.json`` with every default once per fold
 (``--fold k --num_folds K``, the fold's cases held out; ``runs/cv/fold<k>/model.pt``), skipping folds already
 finished (their ``done`` file holds the wall seconds). ``python benchmarks/cross_validate.py export --workdir
-runs/cv --gains '{"CT": 0.0, "PET": 0.0, "SPECT": 0.0, "default": 0.0}'`` writes ``fold<k>/default.pt``: the
+runs/cv --gains '{"CT": 0.0, "PET": 0.4, "SPECT": 0.8, "default": 0.8}'`` writes ``fold<k>/default.pt``: the
 fold's weights with the network arguments of ``train.json`` and the given per-modality detail gains, the form
 ``get_fuser("default", weights=...)`` loads. Then
 

@@ -431,7 +431,7 @@ def test_train_then_infer_with_the_trained_bundle_network(server: LabelServer) -
         "residual_scale": 0.25,
         "select_prior": 20.0,
         "global_context": True,
-        "detail_gain": {"CT": 0.0, "PET": 0.0, "SPECT": 0.0, "default": 0.0},
+        "detail_gain": {"CT": 0.0, "PET": 0.4, "SPECT": 0.8, "default": 0.8},
     }
     fuser = get_fuser("default", weights=str(model), channels=CHANNELS)
     want = _as_png_array(

@@ -84,6 +84,7 @@ def run_examples(examples: list[Example], sandbox: Path, timeout: float = 300) -
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            encoding="utf-8",
             timeout=timeout,
         )
         outputs.append(proc.stdout.replace(str(sandbox), "~"))

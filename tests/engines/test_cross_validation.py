@@ -156,7 +156,7 @@ def test_gains_are_calibrated_on_fold_means_with_one_checkpoint_per_fold(
             "--baselines", str(base / "per_image.csv"), "--gains", "0,1"]  # fmt: skip
     assert script.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "gain 0.00:" in printed and "clear wins (margin > fold SE): PET-MRI" in printed
+    assert "gain 0.00: PET-MRI" in printed and "/7 clear (" in printed and "fold-to-fold SE" in printed
     assert "cross-validated pairs" in printed
     (tmp_path / "fold1" / "model.pt").unlink()
     with pytest.raises(FusionInputError, match="fold 1"):

@@ -32,10 +32,10 @@ from ...utils.errors import FusionInputError
 
 __all__ = ["WeightMapFusionNet", "SHIPPED_DETAIL_GAIN"]
 
-#: The shipped model's detail gains, chosen on the 4-fold cross-validated means (``benchmarks/calibrate_detail_gain.py
-#: --cv 4``; at 0 the fusion is the learned weighted mean): one per modality of the other source, and ``"default"``
-#: for calls that give none.
-SHIPPED_DETAIL_GAIN: dict[str, float] = {"CT": 0.0, "PET": 0.0, "SPECT": 0.0, "default": 0.0}
+#: The shipped model's detail gains, chosen on the clear wins of the 4-fold cross-validated means
+#: (``benchmarks/calibrate_detail_gain.py --cv 4``; at 0 the fusion is the learned weighted mean): one per modality
+#: of the other source, and ``"default"`` for calls that give none.
+SHIPPED_DETAIL_GAIN: dict[str, float] = {"CT": 0.0, "PET": 0.4, "SPECT": 0.8, "default": 0.8}
 
 
 class WeightMapFusionNet(nn.Module):
@@ -57,13 +57,13 @@ class WeightMapFusionNet(nn.Module):
             chosen after training on the cross-validated means (``benchmarks/calibrate_detail_gain.py --cv``): the
             losses that shape ``r`` (Qabf, SSIM, SCD) keep more of it than the information metrics (MI, FMI)
             reward. Either one number for every input, or one per modality of the other source, the form the
-            shipped model uses (``{"CT": 0.0, "PET": 0.0, "SPECT": 0.0, "default": 0.0}``: on the cross-validated
-            means no pair type gains from the detail term). A per-modality gain is picked by
-            ``modality`` in :meth:`forward`; the optional ``"default"`` entry serves the calls that give no
-            modality (MONAI's generic bundle tools, e.g. ``verify_net_in_out``), which are refused without it.
-            ``None``: the shipped model's gains (:data:`SHIPPED_DETAIL_GAIN`), so that its weights alone (the
-            bundle's ``models/model.pt``) fuse as shipped. Training configs set 1.0 (the network learns ``r`` at
-            full gain).
+            shipped model uses (``{"CT": 0.0, "PET": 0.4, "SPECT": 0.8, "default": 0.8}``: on the cross-validated
+            means CT-MRI fusions score best without the detail term, PET/SPECT-MRI ones with some). A
+            per-modality gain is picked by ``modality`` in :meth:`forward`; the optional ``"default"`` entry serves
+            the calls that give no modality (MONAI's generic bundle tools, e.g. ``verify_net_in_out``), which are
+            refused without it. ``None``: the shipped model's gains (:data:`SHIPPED_DETAIL_GAIN`), so that its
+            weights alone (the bundle's ``models/model.pt``) fuse as shipped. Training configs set 1.0 (the network
+            learns ``r`` at full gain).
 
     Attributes:
         config: the constructor arguments, saved with checkpoints.
