@@ -90,6 +90,10 @@ class NetworkFuser(BaseFuser):
     #: which SSIM against a black background punishes hard (CT-MRI SSIM 0.54 instead of 0.71). The default
     #: model's network does this itself.
     zero_background: ClassVar[bool] = True
+    #: Run the network and its inputs in the channels-last memory layout. oneDNN's convolutions on few channels
+    #: are about twice as fast in it on a CPU (WeightMapFusionNet, MSRPAN, MSDRA) with the same output; the
+    #: poster network's wide layers are twice as slow in it, so each fuser says which layout its network prefers.
+    channels_last: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -135,6 +139,8 @@ class NetworkFuser(BaseFuser):
             except ValueError as err:
                 raise FusionInputError(f"{self.name}: {err}") from err
         self.net.eval()
+        if self.channels_last:
+            self.net.to(memory_format=torch.channels_last)
         if device is not None:
             self.net.to(device)
 
@@ -150,14 +156,16 @@ class NetworkFuser(BaseFuser):
                 "downsample or crop the images"
             )
         step = max(1, self.max_batch_bytes // per_item)  # batches that would not fit are fused in parts
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        m_in, o_in = (t.to(dtype).contiguous(memory_format=layout) for t in (mri, other))
         if modality is None:
-            parts = [self.net(m.to(dtype), o.to(dtype)) for m, o in zip(mri.split(step), other.split(step))]
+            parts = [self.net(m, o) for m, o in zip(m_in.split(step), o_in.split(step))]
         else:  # only networks that take it (uses_modality) get the modality, in the same parts as the images
             parts = [
-                self.net(m.to(dtype), o.to(dtype), modality=modality[i : i + step])
-                for i, m, o in zip(range(0, len(modality), step), mri.split(step), other.split(step))
+                self.net(m, o, modality=modality[i : i + step])
+                for i, m, o in zip(range(0, len(modality), step), m_in.split(step), o_in.split(step))
             ]
-        fused = torch.cat(parts).to(mri.dtype)
+        fused = torch.cat(parts).to(mri.dtype).contiguous()
         if self.zero_background:
             fused = torch.where((mri == 0) & (other == 0), torch.zeros_like(fused), fused)
         return fused
@@ -181,6 +189,7 @@ class DefaultFuser(NetworkFuser):
     """
 
     network = WeightMapFusionNet  # type: ignore[assignment]
+    channels_last = True
     name = "default"
     uses_modality = True
     zero_background = False  # WeightMapFusionNet holds its background at 0 itself
@@ -242,6 +251,7 @@ class MSRPANFuser(NetworkFuser):
     """
 
     network = MSRPAN
+    channels_last = True
     name = "msrpan"
 
 
@@ -254,6 +264,7 @@ class MSDRAFuser(NetworkFuser):
     """
 
     network = MSDRA
+    channels_last = True
     name = "msdra"
 
 

@@ -130,3 +130,20 @@ def test_shipped_gains_agree_everywhere() -> None:
     assert train["network_def"]["detail_gain"] == 1.0  # learned at full gain, calibrated after training
     assert inference["evaluator"]["modality_key"] == "modality"
     assert train["validate"]["evaluator"]["modality_key"] == "modality"
+
+
+@pytest.mark.parametrize("name", ["default", "msrpan", "msdra", "poster"])
+def test_network_layout_is_the_fusers_choice_and_keeps_the_output(name: str) -> None:
+    fuser = get_fuser(name)
+    conv = next(m for m in fuser.net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight[0].numel() > 9)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) == fuser.channels_last
+    assert fuser.channels_last == (name != "poster")  # the poster network's wide layers run slower channels-last
+    gen = torch.Generator().manual_seed(0)
+    mri, other = torch.rand(2, 1, 64, 64, generator=gen), torch.rand(2, 1, 64, 64, generator=gen)
+    kw = {"modality": "CT"} if name == "default" else {}
+    fused = fuser.fuse(mri, other, **kw)
+    assert fused.is_contiguous()
+    plain = get_fuser(name)
+    plain.net.to(memory_format=torch.contiguous_format)
+    plain.channels_last = False  # the same weights in the ordinary layout
+    assert torch.allclose(fused, plain.fuse(mri, other, **kw), atol=1e-5)
