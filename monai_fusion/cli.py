@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .batch_commands import fuse_folder
 from .commands import (
     OTHER_MODALITIES,
+    FuseOptions,
     fuse_files,
     run_demo,
 )
@@ -91,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--overwrite", action="store_true", help="replace earlier demo results")
 
+    _add_fuse_parser(sub)
+
+    ev = sub.add_parser("evaluate", help="fusion metrics of fused images against their source pairs")
+    ev.add_argument("--pairs", required=True, help="source pairs folder <root>/<PAIR>/<MODALITY>/<name>.png")
+    ev.add_argument("--fused", required=True, help="fused images folder <fused>/<PAIR>/<name>.png")
+    ev.add_argument("--protocol", default="standard", help="metric protocol: standard, sum or poster")
+    ev.add_argument("--metrics", nargs="+", help="metric names (default: the whole suite)")
+    ev.add_argument("--csv", help="per-image CSV path (default: <fused>/metrics_<protocol>.csv)")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
+
+    _add_benchmark_parser(sub)
+
+    info = sub.add_parser("info", help="versions, device, available methods and which network weights are present")
+    info.add_argument("--bundle", help="MONAI bundle folder to check for models/model.pt (default: the checkout's)")
+    return parser
+
+
+def _add_fuse_parser(sub: Any) -> None:
+    """The ``fuse`` sub-command's options."""
     fuse = sub.add_parser("fuse", help="fuse an MRI file with a CT/PET/SPECT file, or every pair of a folder")
     fuse.add_argument("mri", nargs="?", help="MRI: PNG/JPEG/TIFF slice, NIfTI volume or DICOM series folder")
     fuse.add_argument("other", nargs="?", help="CT/PET/SPECT file or DICOM folder of the same kind")
@@ -142,18 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         "whose pairs are co-registered)",
     )
     fuse.add_argument("--device", default="cpu", help="cpu or cuda")
-    fuse.add_argument("--batch-size", type=int, default=16, help="slices per batch for volumes")
+    fuse.add_argument("--batch-size", type=int, help="slices per batch for volumes (default: 16)")
     fuse.add_argument("--overview", help="also write an overview PNG here (2D)")
     fuse.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
-    ev = sub.add_parser("evaluate", help="fusion metrics of fused images against their source pairs")
-    ev.add_argument("--pairs", required=True, help="source pairs folder <root>/<PAIR>/<MODALITY>/<name>.png")
-    ev.add_argument("--fused", required=True, help="fused images folder <fused>/<PAIR>/<name>.png")
-    ev.add_argument("--protocol", default="standard", help="metric protocol: standard, sum or poster")
-    ev.add_argument("--metrics", nargs="+", help="metric names (default: the whole suite)")
-    ev.add_argument("--csv", help="per-image CSV path (default: <fused>/metrics_<protocol>.csv)")
-    ev.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
 
+def _add_benchmark_parser(sub: Any) -> None:
+    """The ``benchmark`` sub-command's options."""
     bench = sub.add_parser(
         "benchmark", help="every method on the same pairs: metrics CSV, tables, plots, montage, timings"
     )
@@ -212,10 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--overwrite", action="store_true", help="replace an earlier benchmark in the output folder")
 
-    info = sub.add_parser("info", help="versions, device, available methods and which network weights are present")
-    info.add_argument("--bundle", help="MONAI bundle folder to check for models/model.pt (default: the checkout's)")
-    return parser
-
 
 def _method_paths(items: Sequence[str], option: str, form: str) -> dict[str, str]:
     """``["poster=a.pt", ...]`` as ``{"poster": "a.pt"}``; a malformed or repeated item is refused."""
@@ -230,104 +242,161 @@ def _method_paths(items: Sequence[str], option: str, form: str) -> dict[str, str
     return out
 
 
+#: ``fuse`` options that act on two files only (``fuse --pairs`` refuses them rather than ignoring them).
+PAIRS_ONLY_FOR_FILES = (
+    "overview",
+    "dicom_out",
+    "modality",
+    "force",
+    "anonymize",
+    "batch_size",
+    "mri_series",
+    "other_series",
+)
+
+
+def _refuse_unused(args: argparse.Namespace, names: Sequence[str], context: str, why: str) -> None:
+    """Refuse options that were given but do nothing in this form of the command (never ignore one silently).
+
+    Raises:
+        FusionInputError: naming each such option.
+    """
+    given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n, None) not in (None, False)]
+    if given:
+        raise FusionInputError(f"fuse {context}: {', '.join(given)} cannot be used ({why}); leave it out")
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Show a Python warning as one ``WARNING:`` line on stderr, without the source line a user cannot act on."""
+    text = " ".join(str(message).split())
+    print(f"WARNING: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``monai-fusion`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        return _run(args)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    """``demo``: fuse the embedded pair."""
+    run_demo(args.output_dir, args.method, args.overwrite)
+
+
+def _fuse_pairs(args: argparse.Namespace) -> None:
+    """``fuse --pairs``: every pair of a folder."""
+    if args.mri or args.other:
+        raise FusionInputError("fuse: give either MRI and OTHER files or --pairs DIR, not both")
+    if not args.output:
+        raise FusionInputError("fuse --pairs: give an output folder with -o")
+    _refuse_unused(args, PAIRS_ONLY_FOR_FILES, "with --pairs", "for two files only")
+    written = fuse_folder(
+        args.pairs,
+        args.output,
+        method=args.method,
+        pair_types=args.pair_types,
+        register=bool(args.register),
+        overwrite=args.overwrite,
+        device=args.device,
+        progress=not args.no_progress,
+        weights=args.weights,
+        random_weights=args.random_weights,
+    )
+    print(f"wrote {len(written)} fused images under {args.output}")
+
+
+def _fuse_two(args: argparse.Namespace) -> None:
+    """``fuse MRI OTHER``: one pair of files."""
+    if not (args.mri and args.other):
+        raise FusionInputError("fuse: give MRI and OTHER files (or --pairs DIR)")
+    _refuse_unused(args, ("pair_types",), "without --pairs", "for a --pairs folder only")
+    options = FuseOptions(
+        method=args.method,
+        modality=args.modality,
+        register=args.register is not False,
+        overwrite=args.overwrite,
+        device=args.device,
+        batch_size=16 if args.batch_size is None else args.batch_size,
+        overview=args.overview,
+        dicom_out=args.dicom_out,
+        mri_series=args.mri_series,
+        other_series=args.other_series,
+        force=args.force,
+        progress=not args.no_progress,
+        anonymize=args.anonymize,
+        weights=args.weights,
+        random_weights=args.random_weights,
+    )
+    res = fuse_files(args.mri, args.other, args.output, options)
+    t = res["timings"]
+    shape = "x".join(str(n) for n in res["fused"].shape[1:])
+    print(
+        f"wrote {', '.join(str(o) for o in res['outputs'])} ({args.method}, {shape}; preprocess "
+        f"{t['preprocess_s']:.2f} s, fuse {t['fuse_s']:.2f} s, write {t['write_s']:.2f} s, "
+        f"total {sum(t.values()):.2f} s)"
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    """``evaluate``: metrics of fused images against their sources."""
+    from .engines.evaluation import evaluate_folders
+
+    csv = Path(args.csv) if args.csv else Path(args.fused) / f"metrics_{args.protocol}.csv"
+    if csv.exists() and not args.overwrite:
+        raise FusionInputError(f"{csv} exists; pass --overwrite to replace it")
+    _, table = evaluate_folders(args.pairs, args.fused, protocol=args.protocol, metrics=args.metrics, csv_path=csv)
+    print(table)
+    print(f"per-image values: {csv}")
+
+
+def _benchmark(args: argparse.Namespace) -> None:
+    """``benchmark``: every method on the same pairs."""
+    from .engines.benchmark import BENCHMARK_METRICS, BENCHMARK_PREAMBLE, BenchmarkOptions, run_benchmark
+    from .engines.cross_validation import CrossValidation
+
+    weights = _method_paths(args.weights, "--weights", "METHOD=PATH")
+    fold_weights = _method_paths(args.fold_weights, "--fold-weights", "METHOD=PATTERN")
+    if fold_weights and args.cv is None:
+        raise FusionInputError("--fold-weights needs --cv K (one checkpoint per cross-validation fold)")
+    cv = CrossValidation(args.cv, args.seed, fold_weights) if args.cv is not None else None
+    options = BenchmarkOptions(
+        split=args.split,
+        methods=args.methods,
+        metrics=args.metrics or BENCHMARK_METRICS,
+        protocol=args.protocol,
+        max_pairs=args.max_pairs,
+        weights=weights,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        device=args.device,
+        overwrite=args.overwrite,
+        report_path=args.report,
+        preamble=BENCHMARK_PREAMBLE if args.report else "",
+        random_methods=args.random_weights,
+        cv=cv,
+        reuse_rows=args.reuse_rows,
+    )
+    res = run_benchmark(args.data, args.output_dir, options)
+    for pt, won in res["wins"].items():
+        print(f"default leads on {pt}: {len(won)} of {len(args.metrics or BENCHMARK_METRICS)} ({', '.join(won)})")
+
+
+def _info_command(args: argparse.Namespace) -> None:
+    """``info``: versions, methods and weights."""
+    _info(args.bundle)
+
+
+#: What each sub-command runs (``fuse --pairs`` runs :func:`_fuse_pairs`).
+COMMANDS = {"demo": _demo, "fuse": _fuse_two, "evaluate": _evaluate, "benchmark": _benchmark, "info": _info_command}
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; a :class:`FusionInputError` becomes one ``error:`` line and exit code 2."""
+    command = _fuse_pairs if args.command == "fuse" and args.pairs else COMMANDS[args.command]
     try:
-        if args.command == "demo":
-            run_demo(args.output_dir, args.method, args.overwrite)
-        elif args.command == "fuse" and args.pairs:
-            if args.mri or args.other:
-                raise FusionInputError("fuse: give either MRI and OTHER files or --pairs DIR, not both")
-            if not args.output:
-                raise FusionInputError("fuse --pairs: give an output folder with -o")
-            written = fuse_folder(
-                args.pairs,
-                args.output,
-                method=args.method,
-                pair_types=args.pair_types,
-                register=bool(args.register),
-                overwrite=args.overwrite,
-                device=args.device,
-                progress=not args.no_progress,
-                weights=args.weights,
-                random_weights=args.random_weights,
-            )
-            print(f"wrote {len(written)} fused images under {args.output}")
-        elif args.command == "fuse":
-            if not (args.mri and args.other):
-                raise FusionInputError("fuse: give MRI and OTHER files (or --pairs DIR)")
-            res = fuse_files(
-                args.mri,
-                args.other,
-                args.output,
-                method=args.method,
-                modality=args.modality,
-                register=args.register is not False,
-                overwrite=args.overwrite,
-                device=args.device,
-                batch_size=args.batch_size,
-                overview=args.overview,
-                dicom_out=args.dicom_out,
-                mri_series=args.mri_series,
-                other_series=args.other_series,
-                force=args.force,
-                progress=not args.no_progress,
-                anonymize=args.anonymize,
-                weights=args.weights,
-                random_weights=args.random_weights,
-            )
-            t = res["timings"]
-            shape = "x".join(str(n) for n in res["fused"].shape[1:])
-            print(
-                f"wrote {', '.join(str(o) for o in res['outputs'])} ({args.method}, {shape}; preprocess "
-                f"{t['preprocess_s']:.2f} s, fuse {t['fuse_s']:.2f} s, write {t['write_s']:.2f} s, "
-                f"total {sum(t.values()):.2f} s)"
-            )
-        elif args.command == "evaluate":
-            from .engines.evaluation import evaluate_folders
-
-            csv = Path(args.csv) if args.csv else Path(args.fused) / f"metrics_{args.protocol}.csv"
-            if csv.exists() and not args.overwrite:
-                raise FusionInputError(f"{csv} exists; pass --overwrite to replace it")
-            _, table = evaluate_folders(
-                args.pairs, args.fused, protocol=args.protocol, metrics=args.metrics, csv_path=csv
-            )
-            print(table)
-            print(f"per-image values: {csv}")
-        elif args.command == "benchmark":
-            from .engines.benchmark import BENCHMARK_METRICS, BENCHMARK_PREAMBLE, BenchmarkOptions, run_benchmark
-            from .engines.cross_validation import CrossValidation
-
-            weights = _method_paths(args.weights, "--weights", "METHOD=PATH")
-            fold_weights = _method_paths(args.fold_weights, "--fold-weights", "METHOD=PATTERN")
-            if fold_weights and args.cv is None:
-                raise FusionInputError("--fold-weights needs --cv K (one checkpoint per cross-validation fold)")
-            cv = CrossValidation(args.cv, args.seed, fold_weights) if args.cv is not None else None
-            options = BenchmarkOptions(
-                split=args.split,
-                methods=args.methods,
-                metrics=args.metrics or BENCHMARK_METRICS,
-                protocol=args.protocol,
-                max_pairs=args.max_pairs,
-                weights=weights,
-                val_fraction=args.val_fraction,
-                seed=args.seed,
-                device=args.device,
-                overwrite=args.overwrite,
-                report_path=args.report,
-                preamble=BENCHMARK_PREAMBLE if args.report else "",
-                random_methods=args.random_weights,
-                cv=cv,
-                reuse_rows=args.reuse_rows,
-            )
-            res = run_benchmark(args.data, args.output_dir, options)
-            for pt, won in res["wins"].items():
-                print(
-                    f"default leads on {pt}: {len(won)} of {len(args.metrics or BENCHMARK_METRICS)} ({', '.join(won)})"
-                )
-        elif args.command == "info":
-            _info(args.bundle)
+        command(args)
     except FusionInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from .utils import constants
 from .utils.constants import check_modality
 from .utils.errors import FusionInputError
 
-__all__ = ["OTHER_MODALITIES", "build_fuser", "fuse_files", "run_demo"]
+__all__ = ["OTHER_MODALITIES", "FuseOptions", "build_fuser", "fuse_files", "run_demo"]
 
 OTHER_MODALITIES = tuple(m.lower() for m in constants.OTHER_MODALITIES)
 
@@ -61,33 +62,11 @@ def _dicom_input(path: str, series_uid: str | None, what: str, stack: Any) -> tu
     return str(tmp), header
 
 
-def fuse_files(
-    mri: str,
-    other: str,
-    out: str | None,
-    method: str = constants.DEFAULT_METHOD,
-    modality: str | None = None,
-    register: bool = True,
-    overwrite: bool = False,
-    device: str = "cpu",
-    batch_size: int = 16,
-    overview: str | None = None,
-    dicom_out: str | None = None,
-    mri_series: str | None = None,
-    other_series: str | None = None,
-    force: bool = False,
-    progress: bool = False,
-    anonymize: bool = False,
-    weights: str | None = None,
-    random_weights: bool = False,
-) -> dict[str, Any]:
-    """Fuse one MRI file with one CT/PET/SPECT file and write the result.
+@dataclass
+class FuseOptions:
+    """How :func:`fuse_files` fuses and writes one pair (the ``fuse`` command's options).
 
-    Args:
-        mri: MRI file (PNG/JPEG/TIFF or NIfTI) or DICOM series folder.
-        other: the other modality's file or folder, same kind as ``mri``.
-        out: output file: ``.png`` for 2D inputs, ``.nii``/``.nii.gz`` for volumes (may be ``None``
-            when ``dicom_out`` is given).
+    Attributes:
         method: a registered fusion method name.
         modality: ``ct``, ``pet`` or ``spect`` (guessed from the path when omitted; else PET).
         register: register ``other`` onto ``mri`` first.
@@ -95,7 +74,7 @@ def fuse_files(
         device: ``cpu`` or ``cuda``.
         batch_size: slices per call for volumes.
         overview: optional path of an overview PNG (2D only).
-        dicom_out: also (or only) write a DICOM Secondary Capture series into this new folder.
+        dicom_out: also (or only) write a DICOM Secondary Capture series into this new folder (volumes only).
         mri_series: series UID to read when the MRI folder holds several.
         other_series: series UID to read when the other folder holds several.
         force: fuse DICOM series of different PatientID, or a CT-MRI pair that looks swapped (refused otherwise).
@@ -104,181 +83,217 @@ def fuse_files(
             the MRI header's free-text fields and extensions.
         weights: the method's weights file (see :func:`build_fuser`).
         random_weights: run a network method without weights, randomly initialised (for timing only).
+    """
+
+    method: str = constants.DEFAULT_METHOD
+    modality: str | None = None
+    register: bool = True
+    overwrite: bool = False
+    device: str = "cpu"
+    batch_size: int = 16
+    overview: str | None = None
+    dicom_out: str | None = None
+    mri_series: str | None = None
+    other_series: str | None = None
+    force: bool = False
+    progress: bool = False
+    anonymize: bool = False
+    weights: str | None = None
+    random_weights: bool = False
+
+
+def fuse_files(
+    mri: str, other: str, out: str | None, options: FuseOptions | None = None, **settings: Any
+) -> dict[str, Any]:
+    """Fuse one MRI file with one CT/PET/SPECT file and write the result.
+
+    Args:
+        mri: MRI file (PNG/JPEG/TIFF or NIfTI) or DICOM series folder.
+        other: the other modality's file or folder, same kind as ``mri``.
+        out: output file: ``.png`` for 2D inputs, ``.nii``/``.nii.gz`` for volumes (may be ``None``
+            when ``options.dicom_out`` is given).
+        options: the :class:`FuseOptions` (default: every option at its default).
+        settings: :class:`FuseOptions` fields that replace those of ``options`` (e.g. ``method="max"``).
 
     Returns:
         The fused sample dict (``mri``, ``other``, ``fused``, ...) plus ``timings`` in seconds and
         ``outputs`` (the written paths).
+
+    Raises:
+        FusionInputError: a missing input, an output that exists or is an input, inputs of two kinds, an option
+            that does not fit the inputs, two patients or swapped inputs without ``force``.
     """
     import contextlib
 
+    opts = replace(options or FuseOptions(), **settings)
     with contextlib.ExitStack() as stack:
-        fuser = build_fuser(method, weights, random_weights)
-        return _fuse_files(
-            stack,
-            mri=mri,
-            other=other,
-            out=out,
-            method=method,
-            modality=modality,
-            register=register,
-            overwrite=overwrite,
-            device=device,
-            batch_size=batch_size,
-            overview=overview,
-            dicom_out=dicom_out,
-            mri_series=mri_series,
-            other_series=other_series,
-            force=force,
-            progress=progress,
-            anonymize=anonymize,
-            fuser=fuser,
-        )
+        fuser = build_fuser(opts.method, opts.weights, opts.random_weights)
+        mod = check_modality(opts.modality or _guess_modality(other) or "PET", 1, "--modality")[0]
+        outp, volume = _check_request(mri, other, out, mod, opts)
+        inputs = (mri, other)  # as given: a chosen series may be read through a temporary folder of links
+        mri, other, headers = _read_dicom_headers(mri, other, mod, opts, stack)
+        if opts.dicom_out is not None:
+            from .data.dicom import check_dicom_target
+
+            check_dicom_target(opts.dicom_out, opts.overwrite, protect=inputs)
+        t0 = time.perf_counter()
+        sample = _preprocess(mri, other, mod, inputs, volume, opts)
+        t1 = time.perf_counter()
+        result = _fuse(sample, fuser, volume, opts)
+        t2 = time.perf_counter()
+        result["outputs"] = _write(result, mri, outp, headers, inputs, mod, volume, opts)
+        result["timings"] = {"preprocess_s": t1 - t0, "fuse_s": t2 - t1, "write_s": time.perf_counter() - t2}
+        return result
 
 
-def _fuse_files(
-    stack: Any,
-    mri: str,
-    other: str,
-    out: str | None,
-    method: str,
-    modality: str | None,
-    register: bool,
-    overwrite: bool,
-    device: str,
-    batch_size: int,
-    overview: str | None,
-    dicom_out: str | None,
-    mri_series: str | None,
-    other_series: str | None,
-    force: bool,
-    progress: bool,
-    anonymize: bool,
-    fuser: Any,
-) -> dict[str, Any]:
-    from .data.io import is_volume_path, write_nifti, write_png
-    from .data.overview import save_overview
-    from .engines.inference import fuse_sample, other_for_display
-    from .transforms.presets import fusion_preprocess
+def _check_request(mri: str, other: str, out: str | None, mod: str, opts: FuseOptions) -> tuple[Path | None, bool]:
+    """Check the inputs exist and the outputs and options fit them; returns the output path and whether the
+    inputs are volumes."""
+    from .data.io import is_volume_path
 
-    mod = check_modality(modality or _guess_modality(other) or "PET", 1, "--modality")[0]
     for src, what in ((mri, "MRI"), (other, mod)):
         if not Path(src).exists():
             raise FusionInputError(f"{what}: file not found: {src}")
-    if out is None and dicom_out is None:
+    if out is None and opts.dicom_out is None:
         raise FusionInputError("fuse: give an output file (-o) and/or a DICOM output folder (--dicom-out)")
     outp = Path(out) if out is not None else None
     if outp is not None:
         for src in (mri, other):
             if outp.exists() and outp.resolve() == Path(src).resolve():
                 raise FusionInputError(f"output {outp} is one of the inputs; refusing to overwrite an input")
-        if outp.exists() and not overwrite:
+        if outp.exists() and not opts.overwrite:
             raise FusionInputError(f"output {outp} exists; pass --overwrite to replace it")
     volume = is_volume_path(mri)
     if volume != is_volume_path(other):
         raise FusionInputError(f"{mri} and {other} must both be 2D images or both be volumes")
-    if overview and volume:
+    if opts.overview and volume:
         raise FusionInputError(
-            f"--overview {overview}: the overview PNG is made for 2D pairs only; for volumes leave it out "
+            f"--overview {opts.overview}: the overview PNG is made for 2D pairs only; for volumes leave it out "
             "(view the fused NIfTI/DICOM in a viewer)"
         )
+    if opts.dicom_out is not None and not volume:
+        raise FusionInputError("--dicom-out needs volume inputs (NIfTI files or DICOM series folders)")
     want = (".nii", ".nii.gz") if volume else (".png",)
     if outp is not None and not any(outp.name.lower().endswith(s) for s in want):
         raise FusionInputError(
             f"output {outp}: expected a {' or '.join(want)} file for {'volume' if volume else '2D'} inputs"
         )
-    for src, uid, flag in ((mri, mri_series, "--mri-series"), (other, other_series, "--other-series")):
+    for src, uid, flag in ((mri, opts.mri_series, "--mri-series"), (other, opts.other_series, "--other-series")):
         if uid is not None and not Path(src).is_dir():
             raise FusionInputError(f"{flag} chooses a series in a DICOM folder, but {src} is a file")
+    return outp, volume
+
+
+def _read_dicom_headers(
+    mri: str, other: str, mod: str, opts: FuseOptions, stack: Any
+) -> tuple[str, str, dict[str, Any]]:
+    """Resolve DICOM folders to one series each (paths to read, first headers) and refuse two patients."""
     headers: dict[str, Any] = {}
-    inputs = (mri, other)  # as given: a chosen series may be read through a temporary folder of links
     if Path(mri).is_dir():
-        mri, headers["mri"] = _dicom_input(mri, mri_series, "MRI", stack)
+        mri, headers["mri"] = _dicom_input(mri, opts.mri_series, "MRI", stack)
     if Path(other).is_dir():
-        other, headers["other"] = _dicom_input(other, other_series, mod, stack)
+        other, headers["other"] = _dicom_input(other, opts.other_series, mod, stack)
     warning = patient_mismatch(headers["mri"], headers["other"], mod) if len(headers) == 2 else None
     if warning:
-        if not force:
+        if not opts.force:
             raise FusionInputError(f"{warning}; refusing to fuse two patients (pass --force if this is intended)")
         print(f"WARNING: {warning}; fusing anyway because of --force", file=sys.stderr)
-    if dicom_out is not None:
-        if not volume:
-            raise FusionInputError("--dicom-out needs volume inputs (NIfTI files or DICOM series folders)")
-        from .data.dicom import check_dicom_target
+    return mri, other, headers
 
-        check_dicom_target(dicom_out, overwrite, protect=inputs)
-    t0 = time.perf_counter()
-    sample = fusion_preprocess(register=register)({"mri": mri, "other": other, "modality": mod})
-    t1 = time.perf_counter()
+
+def _preprocess(
+    mri: str, other: str, mod: str, inputs: tuple[str, str], volume: bool, opts: FuseOptions
+) -> dict[str, Any]:
+    """Load, register and normalise the pair (the library's preset); refuse swapped 2D inputs, say what moved."""
+    from .transforms.presets import fusion_preprocess
+
+    sample = fusion_preprocess(register=opts.register)({"mri": mri, "other": other, "modality": mod})
     if not volume and looks_swapped(np.asarray(sample["mri"]), np.asarray(sample["other"]), mod):
         warning = (
             f"the inputs look swapped: {inputs[0]} (given as the MRI) has more bone-bright head than "
             f"{inputs[1]} (given as the {mod})"
         )
-        if not force:
+        if not opts.force:
             raise FusionInputError(f"{warning}; give the MRI first (or pass --force if the order is right)")
         print(f"WARNING: {warning}; fusing in the given order because of --force", file=sys.stderr)
-    reg = getattr(sample["other"], "meta", {}).get("registration") if register else None
+    reg = getattr(sample["other"], "meta", {}).get("registration") if opts.register else None
     if reg:  # the default for two files: say that OTHER was moved, and how to keep co-registered inputs as they are
         print(
             f"registered {Path(inputs[1]).name} onto the MRI: {reg.get('summary', reg.get('type'))} "
             "(pass --no-register for inputs that are already aligned)",
             file=sys.stderr,
         )
-    if volume and progress:
+    return sample
+
+
+def _fuse(sample: dict[str, Any], fuser: Any, volume: bool, opts: FuseOptions) -> dict[str, Any]:
+    """Fuse the preprocessed pair, with a progress bar over a volume's slices when asked."""
+    from .engines.inference import fuse_sample
+
+    if volume and opts.progress:
         from tqdm import tqdm
 
         n_slices = int(sample["mri"].shape[-1])
-        with tqdm(total=n_slices, desc=f"fusing ({method})", unit="slice", file=sys.stderr) as bar:
-            result = fuse_sample(sample, _ProgressFuser(fuser, bar), batch_size=batch_size, device=device)
-    else:
-        result = fuse_sample(sample, fuser, batch_size=batch_size, device=device)
-    t2 = time.perf_counter()
+        with tqdm(total=n_slices, desc=f"fusing ({opts.method})", unit="slice", file=sys.stderr) as bar:
+            return fuse_sample(sample, _ProgressFuser(fuser, bar), batch_size=opts.batch_size, device=opts.device)
+    return fuse_sample(sample, fuser, batch_size=opts.batch_size, device=opts.device)
+
+
+def _write(
+    result: dict[str, Any],
+    mri: str,
+    outp: Path | None,
+    headers: dict[str, Any],
+    inputs: tuple[str, str],
+    mod: str,
+    volume: bool,
+    opts: FuseOptions,
+) -> list[Path]:
+    """Write the fused image (PNG and overview; or NIfTI and/or a DICOM series); returns the written paths."""
+    from .data.io import write_nifti, write_png
+
     fused = result["fused"]
     outputs: list[Path] = []
-    if volume:
-        affine = np.asarray(fused.affine)
-        if dicom_out is not None:
-            from .data.dicom import write_dicom_series
+    if not volume:
+        write_png(np.asarray(fused), outp, overwrite=opts.overwrite)
+        if opts.overview:
+            from .data.overview import save_overview
+            from .engines.inference import other_for_display
 
-            outputs.append(
-                write_dicom_series(
-                    np.asarray(fused),
-                    affine,
-                    dicom_out,
-                    reference=headers.get("mri"),
-                    method=method,
-                    overwrite=overwrite,
-                    protect=inputs,
-                    anonymize=anonymize,
-                )
-            )
-        if outp is not None:
-            header = None
-            if Path(mri).is_file():  # a NIfTI MRI: keep its header (units, qform/sform codes, description)
-                import nibabel as nib
-
-                header = nib.load(str(mri)).header
-                if anonymize:  # free text and extensions (e.g. a DICOM header, ecode 2) may name the patient
-                    header = header.copy()
-                    for field in ("descrip", "aux_file", "db_name", "intent_name"):
-                        header[field] = b""
-                    header.extensions.clear()
-            outputs.append(write_nifti(np.asarray(fused), affine, outp, overwrite=overwrite, header=header))
-    else:
-        write_png(np.asarray(fused), outp, overwrite=overwrite)
-        if overview:
-            other_show = other_for_display(result)
+            titles = ("MRI", mod, f"fused ({opts.method})", f"{mod} over MRI")
             save_overview(
-                np.asarray(result["mri"]),
-                other_show,
-                np.asarray(fused),
-                overview,
-                titles=("MRI", mod, f"fused ({method})", f"{mod} over MRI"),
+                np.asarray(result["mri"]), other_for_display(result), np.asarray(fused), opts.overview, titles=titles
             )
-        outputs.append(outp)
-    result["timings"] = {"preprocess_s": t1 - t0, "fuse_s": t2 - t1, "write_s": time.perf_counter() - t2}
-    result["outputs"] = outputs
-    return result
+        return [outp] if outp is not None else []
+    affine = np.asarray(fused.affine)
+    if opts.dicom_out is not None:
+        from .data.dicom import write_dicom_series
+
+        outputs.append(
+            write_dicom_series(
+                np.asarray(fused),
+                affine,
+                opts.dicom_out,
+                reference=headers.get("mri"),
+                method=opts.method,
+                overwrite=opts.overwrite,
+                protect=inputs,
+                anonymize=opts.anonymize,
+            )
+        )
+    if outp is not None:
+        header = None
+        if Path(mri).is_file():  # a NIfTI MRI: keep its header (units, qform/sform codes, description)
+            import nibabel as nib
+
+            header = nib.load(str(mri)).header
+            if opts.anonymize:  # free text and extensions (e.g. a DICOM header, ecode 2) may name the patient
+                header = header.copy()
+                for field in ("descrip", "aux_file", "db_name", "intent_name"):
+                    header[field] = b""
+                header.extensions.clear()
+        outputs.append(write_nifti(np.asarray(fused), affine, outp, overwrite=opts.overwrite, header=header))
+    return outputs
 
 
 def run_demo(
@@ -341,6 +356,7 @@ def build_fuser(method: str, weights: str | None = None, random_weights: bool = 
     """
     from .fusers.base import fuser_factory
     from .fusers.learned import NetworkFuser, ZeroLearningFuser
+    from .networks.utils import MissingWeightsError
 
     cls = fuser_factory(method)
     kind = cls if isinstance(cls, type) else type(None)  # a registered factory function is no network
@@ -353,4 +369,11 @@ def build_fuser(method: str, weights: str | None = None, random_weights: bool = 
     if random_weights:
         print(f"WARNING: {method}: randomly initialised network, its output is no meaningful fusion", file=sys.stderr)
         return cls(random_init=True)
-    return cls(**({} if weights is None else {"weights": weights}))
+    try:
+        return cls(**({} if weights is None else {"weights": weights}))
+    except MissingWeightsError as err:  # the library's advice names keyword arguments; say the options here
+        network = issubclass(kind, NetworkFuser)
+        raise MissingWeightsError(
+            f"{err}\nOn the command line: --weights PATH names the file"
+            + (" (--random-weights runs a randomly initialised network, for timing only)" if network else "")
+        ) from err

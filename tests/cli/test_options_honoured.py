@@ -102,3 +102,55 @@ def test_networks_use_shipped_weights_or_given_ones_random_only_on_request(
     missing = tmp_path / "vgg19.pth"
     assert main([*args, "-o", str(tmp_path / "z.png"), "--method", "zero_learning", "--weights", str(missing)]) == 2
     assert f"weights not found at {missing}" in capsys.readouterr().err
+
+
+def test_options_of_the_other_form_of_fuse_are_refused_by_name(
+    few_real_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = ["fuse", "--pairs", str(few_real_pairs), "--method", "average", "-o", str(tmp_path / "p")]
+    assert main([*pairs, "--overview", str(tmp_path / "ov.png"), "--batch-size", "4", "--modality", "ct"]) == 2
+    err = capsys.readouterr().err
+    assert "fuse with --pairs: --overview, --dicom-out" not in err  # only what was given is named
+    assert "fuse with --pairs: --overview, --modality, --batch-size cannot be used (for two files only)" in err
+    assert not (tmp_path / "p").exists() and not (tmp_path / "ov.png").exists()
+    files = write_demo_files()
+    two = ["fuse", str(files["mri_png"]), str(files["pet_png"]), "--method", "average", "-o", str(tmp_path / "t.png")]
+    assert main([*two, "--pair-types", "PET-MRI"]) == 2
+    assert "fuse without --pairs: --pair-types cannot be used (for a --pairs folder only)" in capsys.readouterr().err
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_missing_weights_name_the_command_line_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monai_fusion.fusers import learned
+
+    files = write_demo_files()
+    args = ["fuse", str(files["mri_png"]), str(files["pet_png"]), "--modality", "pet", "--no-register"]
+    monkeypatch.setattr(learned, "shipped_weights_file", lambda name: tmp_path / f"{name}.pt")  # a broken install
+    assert main([*args, "-o", str(tmp_path / "m.png"), "--method", "msdra"]) == 2
+    err = capsys.readouterr().err
+    assert f"shipped weights {tmp_path / 'msdra.pt'} are missing" in err
+    assert "--weights PATH names the file" in err and "--random-weights runs a randomly initialised" in err
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert main([*args, "-o", str(tmp_path / "z.png"), "--method", "zero_learning"]) == 2
+    err = capsys.readouterr().err
+    assert "ImageNet vgg19 weights not found" in err and "--weights PATH names the file" in err
+    assert "--random-weights" not in err  # not a network: random weights are no option there
+    assert not (tmp_path / "m.png").exists() and not (tmp_path / "z.png").exists()
+
+
+def test_python_warnings_reach_the_console_as_one_clean_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    from monai_fusion import cli
+
+    def warn(*_: object) -> None:
+        warnings.warn("the demo pairs stand in for\n   the atlas", UserWarning, stacklevel=1)
+
+    monkeypatch.setattr(cli, "run_demo", warn)
+    assert main(["demo"]) == 0
+    err = capsys.readouterr().err
+    assert err == "WARNING: the demo pairs stand in for the atlas\n"  # no file name, line number or source line

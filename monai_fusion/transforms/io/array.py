@@ -39,4 +39,5 @@ class LoadFusionImage(Transform):
         meta = dict(loaded.meta)
         meta["spatial_shape"] = tuple(loaded.array.shape[1:])
         meta["original_channel_dim"] = 0
-        return MetaTensor(torch.from_numpy(loaded.array), affine=torch.as_tensor(loaded.affine), meta=meta)
+        array = loaded.array if loaded.array.flags.writeable else loaded.array.copy()  # torch needs a writable one
+        return MetaTensor(torch.from_numpy(array), affine=torch.as_tensor(loaded.affine), meta=meta)
