@@ -205,3 +205,11 @@ def test_background_where_both_sources_are_zero_stays_zero() -> None:
         assert torch.allclose(detail[:, :, 10:], torch.full_like(detail[:, :, 10:], 0.25 * math.tanh(3.0)), atol=1e-6)
         scripted = torch.jit.script(net)
         assert torch.equal(scripted(x)[:, :, :10], y[:, :, :10])
+
+
+def test_torchscript_export_raises_no_user_warning() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.jit.script(WeightMapFusionNet().eval())
+    # PyTorch's FutureWarnings about torch.jit are its own (shown in the bundle docs); no warning of ours
+    assert [str(w.message) for w in caught if not issubclass(w.category, FutureWarning)] == []

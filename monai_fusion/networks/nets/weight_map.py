@@ -96,7 +96,7 @@ class WeightMapFusionNet(nn.Module):
                 f"dilations={tuple(dilations)} must be positive (at least one dilation)"
             )
         gains = _check_gains(SHIPPED_DETAIL_GAIN if detail_gain is None else detail_gain)
-        self.config: dict[str, Any] = {
+        self.config = {
             "channels": int(channels),
             "full_channels": int(full_channels),
             "dilations": [int(d) for d in dilations],
