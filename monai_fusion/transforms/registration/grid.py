@@ -1,0 +1,120 @@
+"""The grid and masks a registration runs on: large 3D volumes are averaged down before SimpleITK sees them.
+
+SimpleITK's registration smooths and resamples the full-resolution images at every pyramid level, whatever the
+shrink factor and the metric's sampling, so a 256x256x180 volume costs about 20 s where its 2x-averaged copy costs
+2 s for a transform within half a voxel of the full-resolution one. Registration works in physical space, so the
+averaged volumes (with their affines adjusted) give the same transform; the result is applied to the full images.
+MONAI's ``Spacing`` would resample by interpolation (a second blur and an interpolation per voxel); a box average
+by an integer factor is the cheap, alias-free choice here, written with PyTorch's ``avg_pool3d``/``max_pool3d``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from monai.config import NdarrayOrTensor
+from monai.utils import convert_to_numpy
+
+from ...utils.errors import FusionInputError
+from .geometry import foreground_mask
+
+__all__ = ["grid_factor", "pool_volume", "pooled_pyramid", "registration_mask"]
+
+
+def registration_mask(
+    given: NdarrayOrTensor | None, scalar: np.ndarray, auto: bool, name: str, dilation: int
+) -> np.ndarray | None:
+    """The metric mask of one image: the given one (checked), an automatic foreground mask, or none.
+
+    Args:
+        given: an explicit mask (the image's spatial shape, optionally with one channel), or ``None``.
+        scalar: the image (spatial shape).
+        auto: make a :func:`~.geometry.foreground_mask` when none is given.
+        name: ``"reference"`` or ``"moving"``, for messages.
+        dilation: dilation of the automatic mask, in voxels.
+
+    Raises:
+        FusionInputError: a mask of another shape, or one that covers fewer than 16 voxels.
+    """
+    if given is not None:
+        m = convert_to_numpy(given)
+        m = m[0] if m.ndim == scalar.ndim + 1 and m.shape[0] == 1 else m
+        if m.shape != scalar.shape:
+            raise FusionInputError(
+                f"{name} mask has shape {tuple(m.shape)}; expected the image's spatial shape {scalar.shape}"
+            )
+        m = m > 0
+    elif auto:
+        m = foreground_mask(scalar, dilation)
+    else:
+        return None
+    if m.sum() < 16:
+        raise FusionInputError(f"{name} mask covers {int(m.sum())} voxels; expected a foreground to register")
+    return m
+
+
+def grid_factor(shapes: Sequence[Sequence[int]], max_voxels: int | None) -> int:
+    """The smallest integer factor that brings every one of ``shapes`` to at most ``max_voxels`` voxels.
+
+    Args:
+        shapes: spatial shapes (3D) of the images to register.
+        max_voxels: the limit; ``None`` keeps the full resolution.
+
+    Returns:
+        1 when no image is larger than the limit (or no limit), else the averaging factor.
+    """
+    if max_voxels is None:
+        return 1
+    k = 1
+    while any(math.prod(math.ceil(n / k) for n in s) > max_voxels for s in shapes):
+        k += 1
+    return k
+
+
+def pool_volume(array: np.ndarray, affine: np.ndarray, k: int, mode: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Average (``mode="mean"``) or take the maximum (``"max"``, for masks) of ``k``x``k``x``k`` blocks.
+
+    Args:
+        array: a 3D ``(X, Y, Z)`` volume.
+        affine: its voxel-to-RAS ``(4, 4)`` affine.
+        k: the block size (1 returns the inputs unchanged).
+        mode: ``"mean"`` or ``"max"``.
+
+    Returns:
+        The pooled volume (edge blocks averaged over the voxels they hold) and its affine, whose voxel ``i`` lies
+        at the centre of the block it averages.
+    """
+    if k == 1:
+        return array, affine
+    t = torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32))[None, None]
+    pool = torch.nn.functional.avg_pool3d if mode == "mean" else torch.nn.functional.max_pool3d
+    out = pool(t, k, ceil_mode=True)[0, 0].numpy()
+    scale = np.diag([float(k), float(k), float(k), 1.0])
+    scale[:3, 3] = (k - 1) / 2.0
+    return out.astype(array.dtype, copy=False), np.asarray(affine, dtype=np.float64) @ scale
+
+
+def pooled_pyramid(
+    levels: Sequence[int], sigmas: Sequence[float], pct: Sequence[float], k: int
+) -> tuple[list[int], list[float], list[float]]:
+    """The pyramid of the full-resolution settings, expressed on a grid averaged by ``k``.
+
+    Shrink factors and smoothing sigmas (in voxels) are divided by ``k`` (a factor at least 1); levels that fall on
+    the same factor are merged into the last of them (the finer smoothing).
+
+    Returns:
+        ``(shrink factors, sigmas, sampling percentages)`` per level of the averaged grid.
+    """
+    if k == 1:
+        return list(levels), list(sigmas), list(pct)
+    out: list[tuple[int, float, float]] = []
+    for f, s, p in zip(levels, sigmas, pct):
+        level = (max(1, int(f) // k), float(s) / k, float(p))
+        if out and out[-1][0] == level[0]:
+            out[-1] = level
+        else:
+            out.append(level)
+    return [lv[0] for lv in out], [lv[1] for lv in out], [lv[2] for lv in out]
