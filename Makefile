@@ -52,7 +52,8 @@ clean:
 	rm -rf $(VENV) $(SHARE_VENV) demo_output .pytest_cache dist
 
 # MONAI Label app (apps/monailabel, docs/label.md): monailabel 0.8.5 needs pydicom<3, which holds
-# numpy<2, so it gets a venv of its own with monai-fusion installed editable beside it.
+# numpy<2, so it gets a venv of its own with monai-fusion installed editable beside it (extra `bundle`: the app
+# trains through the bundle's train.json, whose TensorBoardStatsHandler needs tensorboard).
 LABEL_VENV := .venv-label
 LABEL_STAMP := $(LABEL_VENV)/.installed
 .PHONY: label-env
@@ -62,7 +63,7 @@ label-env: $(LABEL_STAMP)
 $(LABEL_STAMP): setup.cfg pyproject.toml constraints.txt apps/monailabel/requirements.txt
 	test -x $(LABEL_VENV)/bin/python || $(PYTHON) -m venv $(LABEL_VENV)
 	$(LABEL_VENV)/bin/python -m pip install -q --upgrade pip
-	$(LABEL_VENV)/bin/python -m pip install -q -c constraints.txt -r apps/monailabel/requirements.txt -e .
+	$(LABEL_VENV)/bin/python -m pip install -q -c constraints.txt -r apps/monailabel/requirements.txt -e ".[bundle]"
 	touch $(LABEL_STAMP)
 
 # MONAI Deploy app (apps/deploy, docs/deploy.md): monai-deploy-app-sdk 4.0 with holoscan-cu13, plus

@@ -36,6 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._paths import data_root  # noqa: E402
 from monai_fusion.engines.benchmark import BENCHMARK_METRICS, load_pairs, summarise, wins_against  # noqa: E402
 from monai_fusion.engines.benchmark_setup import reusable_rows  # noqa: E402
 from monai_fusion.engines.cross_validation import (  # noqa: E402
@@ -161,7 +162,7 @@ def _wins(margins: dict[str, float]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Scan the gains, print the table and the chosen gain; returns 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "harvard"))
+    p.add_argument("--data", default=data_root())
     p.add_argument(
         "--weights",
         default=str(ROOT / "bundles" / "multimodal_fusion" / "models" / "model.pt"),

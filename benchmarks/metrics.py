@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,11 +22,12 @@ import torch.nn.functional as F
 
 from monai_fusion.metrics import DEFAULT_METRICS, METRICS, FusionInputs, available_metrics, compute_metrics
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._paths import data_root  # noqa: E402
+
 __all__ = ["load_pair", "timed", "main"]
 
-HARVARD = Path(
-    os.environ.get("MONAI_FUSION_HARVARD", Path(__file__).resolve().parents[1].parent / "shared/data/harvard")
-)
+HARVARD = Path(data_root())
 
 
 def load_pair() -> tuple[torch.Tensor, torch.Tensor, str]:

@@ -24,7 +24,6 @@ and it prints a Markdown table (median / 90th percentile / max per pair type) as
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,9 @@ from monai_fusion.data.demo import rigid_matrix
 from monai_fusion.data.io import read_image
 from monai_fusion.transforms.registration import RegisterToReference, displacement_error, foreground_mask, mask_points
 from monai_fusion.utils.constants import PAIR_TYPES
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._paths import data_root  # noqa: E402
 
 #: Configurations of :class:`RegisterToReference` compared (``default``: its defaults); ``plain`` is separate.
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -139,11 +141,14 @@ def stats(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print one Markdown row per (configuration, pair type)."""
-    default_root = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "harvard"
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", default=os.environ.get("MONAI_FUSION_HARVARD", str(default_root)))
+    p.add_argument("--root", default=data_root())
     p.add_argument("--pairs", type=int, default=12, help="pairs per pair type")
-    p.add_argument("--configs", default="plain,default", help=f"comma-separated, of: plain, {', '.join(CONFIGS)}")
+    p.add_argument(
+        "--configs",
+        default="plain,default",
+        help="comma-separated, of: plain, " + ", ".join(CONFIGS).replace("%", "%%"),
+    )
     p.add_argument("--types", default=",".join(PAIR_TYPES))
     p.add_argument("--no-recovery", action="store_true", help="measure the drift only")
     p.add_argument("--per-pair", action="store_true", help="also print every pair's numbers")

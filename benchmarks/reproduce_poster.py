@@ -26,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._paths import data_root  # noqa: E402
 from monai_fusion.engines.benchmark import load_pairs  # noqa: E402
 from monai_fusion.engines.benchmark_report import display, montage_figure  # noqa: E402
 from monai_fusion.engines.inference import other_for_display  # noqa: E402
@@ -128,7 +129,7 @@ def _not_reproduced(results: dict[str, dict[str, np.ndarray]], idx: np.ndarray, 
 def main(argv: Sequence[str] | None = None) -> int:
     """Fuse, score, write the page; returns 0 when the poster network's SSIM and FSIM are within 3%."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "harvard"), help="Whole Brain Atlas pairs")
+    p.add_argument("--data", default=data_root(), help="Whole Brain Atlas pairs")
     p.add_argument("--out", default=str(ROOT / "docs" / "reproduction.md"), help="the markdown page to write")
     p.add_argument("--max-pairs", type=int, help="at most this many pairs per pair type (quick runs)")
     args = p.parse_args(argv)

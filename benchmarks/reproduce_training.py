@@ -35,6 +35,9 @@ from typing import Sequence
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks._paths import data_root  # noqa: E402
+
 BUNDLE = ROOT / "bundles" / "multimodal_fusion"
 WEIGHTS = ROOT / "monai_fusion" / "networks" / "weights"
 
@@ -138,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train, compare; returns 0 when every model is reproduced within the tolerance and its time promise."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", nargs="+", default=["default", *NETWORK_RECIPES], choices=["default", *NETWORK_RECIPES])
-    p.add_argument("--dataset-dir", default=str(ROOT.parent / "shared" / "data" / "harvard"))
+    p.add_argument("--dataset-dir", default=data_root())
     p.add_argument("--workdir", help="work folder (default: a temporary one, removed afterwards)")
     p.add_argument("--tolerance", type=float, default=0.02, help="relative tolerance (default 0.02)")
     args = p.parse_args(argv)

@@ -171,6 +171,10 @@ def _check_request(mri: str, other: str, out: str | None, mod: str, opts: FuseOp
             f"--overview {opts.overview}: the overview PNG is made for 2D pairs only; for volumes leave it out "
             "(view the fused NIfTI/DICOM in a viewer)"
         )
+    if opts.overview:  # before anything is written: the overview needs the plots extra
+        from .utils.optional import require_extra
+
+        require_extra("matplotlib", "plots", "the overview PNG")
     if opts.dicom_out is not None and not volume:
         raise FusionInputError("--dicom-out needs volume inputs (NIfTI files or DICOM series folders)")
     want = (".nii", ".nii.gz") if volume else (".png",)

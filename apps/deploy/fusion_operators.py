@@ -27,6 +27,7 @@ from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
 from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSelectorOperator
 
 from monai_fusion.data.dicom import patient_mismatch
+from monai_fusion.utils.constants import COLOUR_MODALITIES
 from monai_fusion.utils.errors import FusionInputError
 
 __all__ = ["ModalitySeriesSelectorOperator", "FusionOperator", "FusedSeriesWriterOperator"]
@@ -160,7 +161,7 @@ class FusionOperator(Operator):
             f"{dicom_mod} series {other_meta.get('SeriesInstanceUID')}",
             bits_stored=int(other_ds.get("BitsStored", 8)),
         )
-        if other.shape[0] == 1 and modality in ("PET", "SPECT"):
+        if other.shape[0] == 1 and modality in COLOUR_MODALITIES:
             if self.settings.pet_colours == "wba":
                 logger.info(
                     "%s series is grey: rendered in the Whole Brain Atlas PET colours before fusion "

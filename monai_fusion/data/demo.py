@@ -113,9 +113,9 @@ def rigid_matrix(rotation_deg: tuple[float, ...], translation: tuple[float, ...]
 def _template_dir() -> Path:
     try:
         import nilearn.datasets
-    except ImportError as err:  # pragma: no cover - nilearn is a hard dependency
+    except ImportError as err:  # pragma: no cover - nilearn comes with the demo, bundle and all extras
         raise FusionInputError(
-            "the embedded demo needs nilearn (pip install nilearn); it ships the MNI152 templates"
+            'the embedded demo needs nilearn (pip install "monai-fusion[demo]"); it ships the MNI152 templates'
         ) from err
     d = Path(nilearn.datasets.__file__).parent / "data"
     missing = [f for f in _TEMPLATES.values() if not (d / f).is_file()]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.optional import require_extra
+
 __all__ = ["to_display_rgb", "save_overview"]
 
 
@@ -40,8 +42,7 @@ def save_overview(
     Returns:
         The written path.
     """
-    import matplotlib
-
+    matplotlib = require_extra("matplotlib", "plots", "the overview PNG")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

@@ -15,11 +15,10 @@ from typing import Any, Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.constants import OTHER_MODALITIES
 from ..utils.errors import FusionInputError
 
 __all__ = ["find_volume_pairs", "VolumeSliceDataset"]
-
-_OTHER = ("CT", "PET", "SPECT")
 
 
 def _volume_entry(case_dir: Path, modality: str) -> Path | None:
@@ -48,7 +47,7 @@ def find_volume_pairs(root: str | os.PathLike) -> list[dict[str, str]]:
     items = []
     for case_dir in sorted(p for p in base.iterdir() if p.is_dir()):
         mri = _volume_entry(case_dir, "MRI")
-        others = {m: p for m in _OTHER if (p := _volume_entry(case_dir, m)) is not None}
+        others = {m: p for m in OTHER_MODALITIES if (p := _volume_entry(case_dir, m)) is not None}
         if mri is None:
             raise FusionInputError(f"case {case_dir} has no MRI (MRI.nii.gz, MRI.nii or an MRI/ DICOM folder)")
         if len(others) != 1:

@@ -14,7 +14,7 @@ import torch
 from monai.data import MetaTensor
 from monai.engines.utils import PrepareBatch
 
-from ..fusers.base import check_modality
+from ..utils.constants import check_modality
 from ..utils.errors import FusionInputError
 
 __all__ = ["PrepareFusionBatch", "PrepareReconstructionBatch", "stack_sources"]

@@ -12,7 +12,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..networks.nets.two_source import TWO_SOURCE_NETWORKS
 from ..utils.constants import PAIR_TYPES
+from ..utils.optional import require_extra
 from .cross_validation import standing_lines
 
 __all__ = [
@@ -78,7 +80,7 @@ def row_note(name: str, fuser: Any, weights: dict[str, str]) -> str:
     if meta.get("recipe"):
         backbone = meta.get("perceptual_backbone") or "none"
         return f"{where}, trained by `{meta['recipe']}` (perceptual backbone: {backbone})"
-    return where if name in weights or name in ("poster", "msrpan", "msdra") else ""
+    return where if name in weights or name in TWO_SOURCE_NETWORKS else ""
 
 
 @dataclass
@@ -214,8 +216,7 @@ def write_outputs(
 
 
 def bar_plots(summary: dict[str, Any], methods: Sequence[str], metrics: Sequence[str], out: Path) -> list[Path]:
-    import matplotlib
-
+    matplotlib = require_extra("matplotlib", "plots", "the benchmark's bar plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -248,8 +249,7 @@ def display(sample: dict[str, Any], key: str) -> np.ndarray:
 def montage_figure(
     examples: list[tuple[str, dict[str, Any], dict[str, np.ndarray]]], methods: Sequence[str], path: Path
 ) -> Path:
-    import matplotlib
-
+    matplotlib = require_extra("matplotlib", "plots", "the benchmark's montage")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -33,7 +33,7 @@ __all__ = [
     "benchmark_row",
 ]
 
-#: The source-referenced metrics of the comparison (issue 6), in report order.
+#: The source-referenced metrics of the comparison, in report order.
 BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
 
 

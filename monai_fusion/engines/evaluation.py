@@ -24,7 +24,8 @@ import torch
 from ..data.datalist import find_pairs
 from ..data.io import IMAGE_SUFFIXES, read_image
 from ..metrics.protocols import MetricProtocol, get_protocol
-from ..metrics.registry import METRICS, compute_metrics, resolve_metrics
+from ..metrics.registry import compute_metrics, resolve_metrics
+from ..metrics.report import format_metric_table
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
 
@@ -162,39 +163,3 @@ def write_metric_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike, me
         for r in rows:
             writer.writerow([r[c] for c in _ID_COLUMNS] + [f"{r[m]:.8g}" for m in metrics])
     return p
-
-
-def format_metric_table(
-    rows: Sequence[dict[str, Any]], metrics: Sequence[str], protocol: str | MetricProtocol = "standard"
-) -> str:
-    """Markdown table: mean +- sample standard deviation of each metric per pair type, and over all.
-
-    Args:
-        rows: per-image rows as :func:`evaluate_folders` returns.
-        metrics: the metric columns, in order.
-        protocol: named in the caption.
-
-    Returns:
-        The caption line and the table.
-    """
-    proto = get_protocol(protocol)
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[r["pair_type"]].append(r)
-    if len(groups) > 1:
-        groups["all"] = list(rows)
-    header = [m if METRICS[m].higher_is_better else f"{m} (lower is better)" for m in metrics]
-    lines = [
-        f"Metrics under protocol `{proto.name}` (see docs/metrics.md): mean ± sample std per pair type.",
-        "",
-        "| pair type | n | " + " | ".join(header) + " |",
-        "| --- | ---: |" + " ---: |" * len(metrics),
-    ]
-    for key, grp in groups.items():
-        cells = []
-        for m in metrics:
-            v = np.array([r[m] for r in grp], dtype=np.float64)
-            sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
-            cells.append(f"{v.mean():.4f} ± {sd:.4f}")
-        lines.append(f"| {key} | {len(grp)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -46,7 +46,7 @@ def fuse_images(
             f"{tuple(mri.shape)} and {tuple(other.shape)}"
         )
     m, o = torch.as_tensor(mri).float(), torch.as_tensor(other).float()
-    kw = {} if modality is None else {"modality": modality}  # fusers of the earlier fuse(mri, other) still work
+    kw = {} if modality is None else {"modality": modality}  # kept: third-party fusers may lack a modality argument
     if m.ndim == 3:
         with torch.no_grad():
             return fuser.fuse(m[None].to(device), o[None].to(device), **kw)[0].cpu()

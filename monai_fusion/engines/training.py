@@ -1,8 +1,8 @@
 """Trainer and evaluator factories on MONAI engines, as the bundle's configs call them.
 
 - :func:`create_fusion_trainer`: MONAI ``SupervisedTrainer`` with the two-source batch
-  (:class:`~monai_fusion.engines.batch.PrepareFusionBatch`), the paired fusion loss
-  (:class:`~monai_fusion.losses.paired.PairedFusionLoss`, its terms reported by
+  (:class:`~monai_fusion.engines.batch.PrepareFusionBatch`) and the given loss (e.g.
+  :class:`~monai_fusion.losses.paired.PairedFusionLoss`, its terms reported by
   :class:`~monai_fusion.handlers.LossTermsHandler`).
 - :func:`create_fusion_evaluator`: MONAI ``SupervisedEvaluator`` whose key and additional metrics are the
   project's fusion metrics (:func:`~monai_fusion.handlers.fusion_metric_handlers`).
@@ -26,7 +26,6 @@ from torch import nn
 from ..handlers.fusion_metric import fusion_metric_handlers
 from ..handlers.loss_terms import LossTermsHandler
 from ..handlers.propagate_errors import PropagateErrors
-from ..losses.paired import PairedFusionLoss
 from ..metrics.protocols import MetricProtocol
 from ..metrics.registry import resolve_metrics
 from .batch import PrepareFusionBatch
@@ -40,7 +39,7 @@ def create_fusion_trainer(
     train_data_loader: Iterable,
     network: nn.Module,
     optimizer: torch.optim.Optimizer,
-    loss_function: nn.Module | None = None,
+    loss_function: nn.Module,
     epoch_length: int | None = None,
     train_handlers: Sequence[Any] | None = None,
     inferer: Inferer | None = None,
@@ -52,9 +51,8 @@ def create_fusion_trainer(
     """A MONAI ``SupervisedTrainer`` for unsupervised paired fusion.
 
     The batch's ``mri`` and ``other`` are stacked into ``(B, 2, H, W)``, the network's input and the loss
-    target; the loss (default :class:`PairedFusionLoss` with its default weights) compares the fused output
-    with both sources. :class:`PropagateErrors` and :class:`LossTermsHandler` are attached first, so errors leave
-    the run untouched and every loss term is reported.
+    target; the loss compares the fused output with both sources. :class:`PropagateErrors` and
+    :class:`LossTermsHandler` are attached first, so errors leave the run untouched and every loss term is reported.
 
     Args:
         device: where to train.
@@ -62,7 +60,8 @@ def create_fusion_trainer(
         train_data_loader: batches of preprocessed pairs.
         network: takes ``(B, 2, H, W)``, returns ``(B, 1, H, W)`` (e.g. ``TwoSourceFusionNet``).
         optimizer: its optimizer.
-        loss_function: ``loss(pred, sources)``, moved to ``device``; default :class:`PairedFusionLoss`.
+        loss_function: ``loss(pred, sources)``, moved to ``device``, e.g.
+            :class:`~monai_fusion.losses.paired.PairedFusionLoss`.
         epoch_length: iterations per epoch (``None``: the loader's length).
         train_handlers: further handlers, attached in order after :class:`LossTermsHandler`.
         inferer: default ``SimpleInferer``.
@@ -77,7 +76,7 @@ def create_fusion_trainer(
     """
     kwargs.setdefault("decollate", False)
     dev = torch.device(device)
-    loss = (loss_function if loss_function is not None else PairedFusionLoss()).to(dev)  # e.g. its perceptual net
+    loss = loss_function.to(dev)  # e.g. its perceptual net
     return SupervisedTrainer(
         device=dev,
         max_epochs=int(max_epochs),

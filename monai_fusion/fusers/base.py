@@ -24,7 +24,6 @@ __all__ = [
     "get_fuser",
     "available_fusers",
     "check_fuser_inputs",
-    "check_modality",
     "fuser_factory",
     "BaseFuser",
 ]
@@ -130,7 +129,8 @@ class BaseFuser(ABC):
             The fused ``(B, 1, H, W)`` image in [0, 1], on the inputs' device.
 
         Raises:
-            FusionInputError: inputs break the contract (see :func:`check_fuser_inputs`, :func:`check_modality`).
+            FusionInputError: inputs break the contract (see :func:`check_fuser_inputs`,
+                :func:`~monai_fusion.utils.constants.check_modality`).
         """
         check_fuser_inputs(mri, other)
         names = check_modality(modality, mri.shape[0])

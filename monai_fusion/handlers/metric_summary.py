@@ -12,9 +12,9 @@ from ignite.engine import Engine, Events
 from monai.data import decollate_batch
 from monai.utils import string_list_all_gather
 
-from ..engines.evaluation import format_metric_table
 from ..metrics.protocols import MetricProtocol, get_protocol
 from ..metrics.registry import METRICS
+from ..metrics.report import format_metric_table
 from ..utils.constants import PAIR_TYPES
 
 __all__ = ["pair_ids", "MetricSummaryWriter"]
@@ -44,7 +44,7 @@ class MetricSummaryWriter:
 
     Reads the per-image values that the metric handlers keep in ``engine.state.metric_details`` (attach
     after them: use ``save_details=True``, the default of :func:`fusion_metric_handlers`) and the pair types of
-    the batches; writes :func:`~monai_fusion.engines.evaluation.format_metric_table`'s markdown table.
+    the batches; writes :func:`~monai_fusion.metrics.report.format_metric_table`'s markdown table.
 
     Args:
         save_dir: output folder.

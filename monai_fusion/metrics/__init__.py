@@ -12,6 +12,7 @@ from .no_reference import average_gradient, entropy, spatial_frequency, standard
 from .perceptual import PSNR_LIMIT_DB, fsim, psnr, vif
 from .protocols import PROTOCOLS, MetricProtocol, available_protocols, get_protocol, protocol_table
 from .registry import DEFAULT_METRICS, METRICS, available_metrics, compute_metrics, resolve_metrics
+from .report import format_metric_table
 from .structural import correlation_coefficient, ms_ssim, nabf, qabf, scd, ssim
 from .utils import pack_sources, split_sources
 
@@ -29,6 +30,7 @@ __all__ = [
     "available_metrics",
     "resolve_metrics",
     "compute_metrics",
+    "format_metric_table",
     "pack_sources",
     "split_sources",
     "FMI_FEATURES",

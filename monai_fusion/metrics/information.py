@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.errors import FusionInputError
+from ..utils.kernels import sobel
 from .inputs import FusionInputs, metric_function
 from .utils import combine_sources, joint_histogram, plogp, probability_entropy, safe_divide
 
@@ -133,9 +134,8 @@ def _dct_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tenso
 def _matlab_sobel_edges(v: torch.Tensor) -> torch.Tensor:
     """Binary edge map like MATLAB's default ``edge(I)``: Sobel/8 on a replicate border, cutoff
     ``4 mean(g^2)`` and thinning by non-maximum suppression along the dominant gradient axis."""
-    k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=v.dtype, device=v.device) / 8
-    g = F.conv2d(F.pad(v, (1, 1, 1, 1), mode="replicate"), torch.stack([k, k.t()])[:, None]).abs()
-    bx, by = g[:, :1], g[:, 1:]
+    gx, gy = sobel(v, padding="replicate")
+    bx, by = (gx / 8).abs(), (gy / 8).abs()
     b = bx * bx + by * by
     cutoff = 4 * b.mean(dim=(1, 2, 3), keepdim=True)
     left, right = torch.cat([b[..., :1], b[..., :-1]], 3), torch.cat([b[..., 1:], b[..., -1:]], 3)

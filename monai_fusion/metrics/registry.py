@@ -122,8 +122,8 @@ def compute_metrics(
         metrics: names (see :func:`resolve_metrics`); ``None`` for :data:`DEFAULT_METRICS`.
         protocol: protocol name or object.
         images_per_pass: images computed together. One at a time keeps every intermediate of a
-            256x256 image in the CPU cache, so time grows linearly with the batch (measured: 2 and 4
-            at a time were 1.4x and 1.9x slower per image on a 2-core CPU).
+            256x256 image in the CPU cache, so time grows linearly with the batch (more at a time is slower
+            per image).
 
     Returns:
         Canonical name -> ``(B,)`` float64 values, in the requested order.

@@ -15,7 +15,14 @@ import piq
 import torch
 
 from ..utils.errors import FusionInputError
-from ..utils.kernels import HALF_PI, QABF_ORIENTATION, QABF_STRENGTH, qabf_sigmoid
+from ..utils.kernels import (
+    HALF_PI,
+    NABF_ORIENTATION,
+    NABF_STRENGTH,
+    QABF_ORIENTATION,
+    QABF_STRENGTH,
+    qabf_sigmoid,
+)
 from .inputs import FusionInputs, metric_function
 from .utils import combine_sources, gaussian_kernel_1d, local_moments, pearson, safe_divide
 
@@ -174,9 +181,9 @@ def nabf(x: FusionInputs) -> torch.Tensor:
     """Nabf: fusion artefacts, Petrovic's measure as modified by Shreyamsha Kumar (2013).
 
     Where F has a stronger edge than both sources, ``(1 - Q^AF) w_A + (1 - Q^BF) w_B`` is summed and
-    divided by ``sum(w_A + w_B)``; Sobel/8 on a reflected border, ``Q = sqrt(Q_g Q_alpha)``
-    (0.9999, 19, 0.5 and 0.9995, 22, 0.5), ``w = g^1.5`` where ``g >= 2`` (8-bit scale). Lower is
-    better; 0 when neither source has an edge.
+    divided by ``sum(w_A + w_B)``; Sobel/8 on a reflected border, ``Q = sqrt(Q_g Q_alpha)`` (sigmoids
+    :data:`~monai_fusion.utils.kernels.NABF_STRENGTH` and ``NABF_ORIENTATION``), ``w = g^1.5`` where
+    ``g >= 2`` (8-bit scale). Lower is better; 0 when neither source has an edge.
 
     Args:
         fused: F, ``(B, 1, H, W)``; a, b: the sources.
@@ -193,7 +200,7 @@ def nabf(x: FusionInputs) -> torch.Tensor:
     for k in x.sources():
         orient = ((ang[k] - ang["F"]).abs() - HALF_PI).abs() / HALF_PI
         q = torch.sqrt(
-            qabf_sigmoid(_strength_ratio(g[k], g["F"]), 0.9999, -19.0, 0.5) * qabf_sigmoid(orient, 0.9995, -22.0, 0.5)
+            qabf_sigmoid(_strength_ratio(g[k], g["F"]), *NABF_STRENGTH) * qabf_sigmoid(orient, *NABF_ORIENTATION)
         )
         w = torch.where(g[k] >= 2.0, g[k] ** 1.5, torch.zeros_like(g[k]))
         num = num + torch.where(artefact, (1 - q) * w, torch.zeros_like(w))

@@ -16,11 +16,8 @@ from .nets import (
 from .nets.two_source import TWO_SOURCE_NETWORKS
 from .utils import MissingWeightsError, count_parameters, load_weights_file, save_checkpoint, split_checkpoint
 
-#: Registry-style names of the feature-fusion networks (the one table is ``nets.two_source.TWO_SOURCE_NETWORKS``).
-NETWORKS: dict[str, type[FeatureFusionNet]] = TWO_SOURCE_NETWORKS
-
 __all__ = [
-    "NETWORKS",
+    "TWO_SOURCE_NETWORKS",
     "FUSION_STRATEGIES",
     "FeatureFusion",
     "FeatureFusionNet",

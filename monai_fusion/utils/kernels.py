@@ -1,7 +1,8 @@
 """Kernels and constants that the metrics and the losses both use, so a loss optimises what a metric reports.
 
 - :func:`sobel`: 3x3 Sobel responses of every channel (the metrics' Qabf/FMI edges and the losses' gradients).
-- :data:`QABF_STRENGTH`, :data:`QABF_ORIENTATION`, :func:`qabf_sigmoid`: the Xydeas-Petrovic constants.
+- :data:`QABF_STRENGTH`, :data:`QABF_ORIENTATION`, :func:`qabf_sigmoid`: the Xydeas-Petrovic constants;
+  :data:`NABF_STRENGTH`, :data:`NABF_ORIENTATION`: the artefact measure's (Shreyamsha Kumar).
 - :data:`BT601_Y`: full-range BT.601 luminance weights of R, G, B.
 """
 
@@ -12,7 +13,17 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SOBEL_X", "sobel", "BT601_Y", "HALF_PI", "QABF_STRENGTH", "QABF_ORIENTATION", "qabf_sigmoid"]
+__all__ = [
+    "SOBEL_X",
+    "sobel",
+    "BT601_Y",
+    "HALF_PI",
+    "QABF_STRENGTH",
+    "QABF_ORIENTATION",
+    "NABF_STRENGTH",
+    "NABF_ORIENTATION",
+    "qabf_sigmoid",
+]
 
 #: Horizontal 3x3 Sobel kernel (responds to changes along W); its transpose is the vertical one.
 SOBEL_X: tuple[tuple[float, ...], ...] = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
@@ -23,6 +34,10 @@ HALF_PI: float = math.pi / 2
 QABF_STRENGTH: tuple[float, float, float] = (0.9994, -15.0, 0.5)
 #: Qabf edge-orientation sigmoid ``(gamma, kappa, sigma)``.
 QABF_ORIENTATION: tuple[float, float, float] = (0.9879, -22.0, 0.8)
+#: Nabf (fusion artefacts) edge-strength sigmoid ``(gamma, kappa, sigma)`` (Shreyamsha Kumar 2013).
+NABF_STRENGTH: tuple[float, float, float] = (0.9999, -19.0, 0.5)
+#: Nabf edge-orientation sigmoid ``(gamma, kappa, sigma)``.
+NABF_ORIENTATION: tuple[float, float, float] = (0.9995, -22.0, 0.5)
 
 
 def qabf_sigmoid(v: torch.Tensor, gamma: float, kappa: float, sigma: float) -> torch.Tensor:

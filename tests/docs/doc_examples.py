@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Example", "console_examples", "screen_lines", "normalise", "run_examples", "update_page"]
+__all__ = ["Example", "console_examples", "screen_lines", "normalise", "run_examples", "run_captured", "update_page"]
 
 BLOCK = re.compile(r"```console\n(.*?)```", re.S)
 #: tqdm's bar, counts and rate: ``|█████| 94/94 [00:00<00:00, 1340.37slice/s]``.
@@ -77,18 +77,24 @@ def run_examples(examples: list[Example], sandbox: Path, timeout: float = 300) -
     env.update(HOME=str(sandbox), PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", PYTHONUNBUFFERED="1")
     outputs = []
     for ex in examples:
-        proc = subprocess.run(
-            ["bash", "-c", ex.command],
-            cwd=sandbox,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            timeout=timeout,
-        )
+        proc = run_captured(["bash", "-c", ex.command], sandbox, env, timeout)
         outputs.append(proc.stdout.replace(str(sandbox), "~"))
     return outputs
+
+
+def run_captured(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` with stdout and stderr in one stream, decoded as UTF-8 whatever the test process's locale."""
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+    )
 
 
 def update_page(page: Path, sandbox: Path) -> None:

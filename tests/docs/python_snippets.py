@@ -14,10 +14,11 @@ from __future__ import annotations
 import ast
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .doc_examples import run_captured
 
 __all__ = ["Snippet", "python_snippets", "instrument", "run_snippet", "mask"]
 
@@ -80,17 +81,7 @@ def run_snippet(snippet: Snippet, sandbox: Path, repo: Path, timeout: float = 30
         link.symlink_to(repo / "bundles", target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONAI_FUSION_")}
     env.update(HOME=str(sandbox), PYTHONUNBUFFERED="1")
-    proc = subprocess.run(
-        [sys.executable, "-c", snippet.code],
-        cwd=sandbox,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-    )
+    proc = run_captured([sys.executable, "-c", snippet.code], sandbox, env, timeout)
     shown = {}
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):

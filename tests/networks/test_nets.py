@@ -11,7 +11,7 @@ import torch
 from monai_fusion.networks import (
     MSDRA,
     MSRPAN,
-    NETWORKS,
+    TWO_SOURCE_NETWORKS,
     PosterFusionNet,
     count_parameters,
     load_weights_file,
@@ -26,7 +26,7 @@ EXPECTED_PARAMS = {"poster": 253_603, "msrpan": 45_442, "msdra": 247_305}
 
 
 def test_default_parameter_counts() -> None:
-    for name, cls in NETWORKS.items():
+    for name, cls in TWO_SOURCE_NETWORKS.items():
         assert count_parameters(cls()) == EXPECTED_PARAMS[name], name
 
 
@@ -48,11 +48,11 @@ def test_poster_layout_follows_the_poster() -> None:
     assert deeper.config["depth"] == 2 and deeper.config["dilations"] == (1, 2)
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(TWO_SOURCE_NETWORKS))
 @pytest.mark.parametrize("size", [(37, 53), (9, 15)])
 def test_any_size_in_both_modes(name: str, size: tuple[int, int]) -> None:
     torch.manual_seed(0)
-    net = NETWORKS[name](channels=8).eval()
+    net = TWO_SOURCE_NETWORKS[name](channels=8).eval()
     x, y = torch.rand(2, 1, *size), torch.rand(2, 1, *size)
     with torch.no_grad():
         recon, fused = net(x), net(x, y)
@@ -110,10 +110,10 @@ def test_weights_loading_errors(tmp_path: Path) -> None:
         split_checkpoint({"state_dict": {"w": "text"}})
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(TWO_SOURCE_NETWORKS))
 def test_torchscript_matches_eager(name: str, small_configs: dict) -> None:
     torch.manual_seed(0)
-    net = NETWORKS[name](**small_configs[name]).eval()
+    net = TWO_SOURCE_NETWORKS[name](**small_configs[name]).eval()
     x, y = torch.rand(1, 1, 36, 44), torch.rand(1, 1, 36, 44)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated in favour of export
@@ -124,12 +124,12 @@ def test_torchscript_matches_eager(name: str, small_configs: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(TWO_SOURCE_NETWORKS))
 def test_onnx_export_matches_eager(name: str, small_configs: dict, tmp_path: Path) -> None:
     pytest.importorskip("onnxscript")
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
-    net = NETWORKS[name](**small_configs[name]).eval()
+    net = TWO_SOURCE_NETWORKS[name](**small_configs[name]).eval()
     if name == "poster":
         net.set_strategy("attention")  # the nuclear-norm rule needs an SVD, which ONNX lacks
     x, y = torch.rand(1, 1, 36, 44), torch.rand(1, 1, 36, 44)

@@ -14,7 +14,7 @@ import torch
 
 from monai_fusion.fusers import get_fuser
 from monai_fusion.losses import FusionLoss
-from monai_fusion.networks import NETWORKS, save_checkpoint
+from monai_fusion.networks import TWO_SOURCE_NETWORKS, save_checkpoint
 
 pytestmark = pytest.mark.shared_data
 
@@ -55,7 +55,7 @@ def autoencoders(crops, small_configs, loss_fn, tmp_path_factory) -> dict[str, t
     mri, other = crops
     images = torch.cat([mri, other])
     out = {}
-    for name, cls in NETWORKS.items():
+    for name, cls in TWO_SOURCE_NETWORKS.items():
         torch.manual_seed(0)
         net = cls(**small_configs[name])
         history = _train(net, loss_fn, images, None, steps=25)
@@ -63,18 +63,18 @@ def autoencoders(crops, small_configs, loss_fn, tmp_path_factory) -> dict[str, t
     return out
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(TWO_SOURCE_NETWORKS))
 def test_autoencoder_loss_falls(name: str, autoencoders) -> None:
     history, _ = autoencoders[name]
     assert history[-1] < 0.3 * history[0], history
     assert sum(history[-3:]) < sum(history[:3])
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(TWO_SOURCE_NETWORKS))
 def test_paired_fusion_loss_falls(name: str, crops, small_configs, loss_fn) -> None:
     """Mode (b): fuse the pair and take every loss term against both sources."""
     torch.manual_seed(0)
-    net = NETWORKS[name](**small_configs[name], attention_head=True)
+    net = TWO_SOURCE_NETWORKS[name](**small_configs[name], attention_head=True)
     net.set_strategy("attention" if name == "poster" else net.config["fusion"])
     mri, other = crops
     history = _train(net, loss_fn, mri, other, steps=15)
@@ -86,7 +86,7 @@ def test_paired_fusion_loss_falls(name: str, crops, small_configs, loss_fn) -> N
     assert terms["total"] == pytest.approx(terms["mse"] + terms["grad"] + 0.1 * terms["perc"], rel=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(TWO_SOURCE_NETWORKS))
 def test_trained_network_fuser_on_a_real_pair(name: str, autoencoders, train_pairs) -> None:
     """Loaded through the registry from the checkpoint, with each net's own fusion rule."""
     _, weights = autoencoders[name]

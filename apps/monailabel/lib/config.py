@@ -42,7 +42,7 @@ NETWORK_METHODS: tuple[str, ...] = ("default", "poster", "msrpan", "msdra")
 #: Network methods the app runs by name with the package's shipped weights (the default model).
 SHIPPED_METHODS: tuple[str, ...] = (DEFAULT_METHOD,)
 #: ``network_def`` classes the app loads ``model.pt`` into: the bundle's WeightMapFusionNet (fuser ``default``)
-#: and, for bundles of earlier versions, TwoSourceFusionNet (fuser named by ``network_def#network``).
+#: and TwoSourceFusionNet, a bundle that wraps the poster/MSRPAN/MSDRA networks (fuser ``network_def#network``).
 _NETWORK_TARGETS: tuple[str, ...] = ("WeightMapFusionNet", "TwoSourceFusionNet")
 
 
@@ -107,7 +107,7 @@ def bundle_network_args(bundle: Path, overrides: Mapping[str, Any]) -> dict[str,
 
     Raises:
         FusionInputError: the config is missing or its ``network_def`` is not a ``WeightMapFusionNet``
-            (or an earlier bundle's ``TwoSourceFusionNet``).
+            (or a ``TwoSourceFusionNet``).
     """
     from monai.bundle import ConfigParser
 

@@ -15,12 +15,13 @@ from monai.utils import convert_to_tensor
 from monai.utils.type_conversion import convert_to_dst_type
 
 from ...utils.errors import FusionInputError
+from ...utils.kernels import BT601_Y
 
 __all__ = ["RGB_TO_YCBCR", "YCBCR_TO_RGB", "RGBToYCbCr", "YCbCrToRGB", "rgb_to_luminance"]
 
 #: Full-range BT.601 (JFIF) matrix; rows give Y, Cb, Cr from R, G, B.
 RGB_TO_YCBCR = torch.tensor(
-    [[0.299, 0.587, 0.114], [-0.168735892, -0.331264108, 0.5], [0.5, -0.418687589, -0.081312411]], dtype=torch.float64
+    [list(BT601_Y), [-0.168735892, -0.331264108, 0.5], [0.5, -0.418687589, -0.081312411]], dtype=torch.float64
 )
 #: Its inverse (R, G, B from Y, Cb - v/2, Cr - v/2).
 YCBCR_TO_RGB = torch.linalg.inv(RGB_TO_YCBCR)
