@@ -220,7 +220,10 @@ def _preprocess(
         if not opts.force:
             raise FusionInputError(f"{warning}; give the MRI first (or pass --force if the order is right)")
         print(f"WARNING: {warning}; fusing in the given order because of --force", file=sys.stderr)
-    reg = getattr(sample["other"], "meta", {}).get("registration") if opts.register else None
+    meta = getattr(sample["other"], "meta", {})
+    if meta.get("resampled_to_reference"):  # --no-register: two grids, put on the MRI's by the files' geometry
+        print(f"resampled {Path(inputs[1]).name} onto the MRI's grid by the files' geometry", file=sys.stderr)
+    reg = meta.get("registration") if opts.register else None
     if reg:  # the default for two files: say that OTHER was moved, and how to keep co-registered inputs as they are
         print(
             f"registered {Path(inputs[1]).name} onto the MRI: {reg.get('summary', reg.get('type'))} "

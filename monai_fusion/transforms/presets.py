@@ -24,7 +24,7 @@ from ..utils.errors import FusionInputError, find_input_error
 from .colour import RGBToYCbCrd, YCbCrToRGBd
 from .intensity import NormalizeModalityd
 from .io import CheckPaird, CheckRasterSized, LoadFusionImaged
-from .registration import RegisterToReferenced
+from .registration import RegisterToReferenced, ResampleToReferenceGridd
 
 __all__ = [
     "FusionCompose",
@@ -91,6 +91,8 @@ def fusion_preprocess(
     steps.append(CheckRasterSized(keys=keys))  # before registration, which would misplace them
     if register:
         steps.append(RegisterToReferenced(keys=moving, reference_key=ref, **(registration or {})))
+    else:  # volumes on two grids are put on the MRI's by their geometry, never fused voxel by voxel
+        steps.append(ResampleToReferenceGridd(keys=moving, reference_key=ref))
     steps += [
         CheckPaird(keys=keys),
         NormalizeModalityd(keys=keys, **(normalize or {})),

@@ -154,3 +154,19 @@ def test_python_warnings_reach_the_console_as_one_clean_line(
     assert main(["demo"]) == 0
     err = capsys.readouterr().err
     assert err == "WARNING: the demo pairs stand in for the atlas\n"  # no file name, line number or source line
+
+
+def test_volumes_on_two_grids_without_registration_are_resampled_and_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import nibabel as nib
+    import numpy as np
+
+    files = write_demo_files()
+    img = nib.load(str(files["pet_nii"]))
+    half = nib.Nifti1Image(np.asarray(img.dataobj)[::2, ::2, ::2].copy(), img.affine @ np.diag([2, 2, 2, 1]))
+    nib.save(half, str(tmp_path / "pet_half.nii.gz"))  # the same field of view on a grid of twice the voxel size
+    args = ["fuse", str(files["mri_nii"]), str(tmp_path / "pet_half.nii.gz"), "--method", "average", "--no-register"]
+    assert main([*args, "-o", str(tmp_path / "f.nii.gz"), "--modality", "pet"]) == 0
+    assert "resampled pet_half.nii.gz onto the MRI's grid by the files' geometry" in capsys.readouterr().err
+    assert nib.load(str(tmp_path / "f.nii.gz")).shape[:3] == nib.load(str(files["mri_nii"])).shape[:3]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -56,3 +58,27 @@ def test_a_volume_above_the_limit_is_registered_averaged_within_one_voxel() -> N
     assert displacement_error(averaged["matrix"], full["matrix"], points) < 0.5 * voxel
     with pytest.raises(FusionInputError, match="max_voxels=100 must be >= 4096"):
         RegisterToReference(max_voxels=100)
+
+
+def test_volumes_on_two_grids_are_put_on_the_mri_grid_without_registration(tmp_path: Path) -> None:
+    from monai_fusion.data.io import write_nifti
+    from monai_fusion.transforms import fusion_preprocess
+
+    p = demo_volume_pair(resolution=2)
+    affine = p["affine"]
+    write_nifti(p["mri"], affine, tmp_path / "mri.nii.gz")
+    # the aligned PET stored 6 voxels further along x, its origin moved so that it lies where it did
+    pet = np.zeros_like(p["pet_aligned"])
+    pet[:, 6:] = p["pet_aligned"][:, :-6]
+    moved = affine.copy()
+    moved[:3, 3] -= 6 * affine[:3, 0]
+    write_nifti(pet, moved, tmp_path / "pet.nii.gz")
+    write_nifti(p["pet_aligned"], affine, tmp_path / "same.nii.gz")
+    pair = {"mri": str(tmp_path / "mri.nii.gz"), "modality": "PET"}
+    out = fusion_preprocess(register=False)({**pair, "other": str(tmp_path / "pet.nii.gz")})
+    want = p["pet_aligned"][0]
+    got = np.asarray(out["other"])[0]
+    assert out["other"].meta["resampled_to_reference"] is True and got.shape == want.shape
+    assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.999  # voxel by voxel it would be about 0.8
+    same = fusion_preprocess(register=False)({**pair, "other": str(tmp_path / "same.nii.gz")})
+    assert "resampled_to_reference" not in same["other"].meta  # one grid: left as it is, no interpolation

@@ -83,7 +83,7 @@ class CheckPaird(MapTransform):
             if tuple(d[key].shape[1:]) != tuple(d[ref].shape[1:]):
                 raise FusionInputError(
                     f"{_name(d[key], key)} is {tuple(d[key].shape[1:])} but {_name(d[ref], ref)} is "
-                    f"{tuple(d[ref].shape[1:])}; a pair must have the same size (enable registration to resample)"
+                    f"{tuple(d[ref].shape[1:])}; a pair must be two 2D slices of one size or two volumes"
                 )
         return d
 

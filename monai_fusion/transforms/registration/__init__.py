@@ -10,7 +10,7 @@ from .array import (
     foreground_mask,
     mask_points,
 )
-from .dictionary import RegisterToReferenceD, RegisterToReferenced, RegisterToReferenceDict
+from .dictionary import RegisterToReferenceD, RegisterToReferenced, RegisterToReferenceDict, ResampleToReferenceGridd
 
 __all__ = [
     "FOREGROUND_MASKS",
@@ -21,6 +21,7 @@ __all__ = [
     "RegisterToReferenced",
     "RegisterToReferenceD",
     "RegisterToReferenceDict",
+    "ResampleToReferenceGridd",
     "displacement_error",
     "foreground_mask",
     "mask_points",

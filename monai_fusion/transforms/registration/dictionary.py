@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Hashable, Mapping
 
+import numpy as np
+import torch
 from monai.config import KeysCollection
-from monai.transforms import InvertibleTransform, MapTransform
+from monai.data import MetaTensor
+from monai.transforms import InvertibleTransform, MapTransform, ResampleToMatchd
 
 from ...utils.errors import FusionInputError
 from .array import RegisterToReference
 
-__all__ = ["RegisterToReferenced", "RegisterToReferenceD", "RegisterToReferenceDict"]
+__all__ = ["RegisterToReferenced", "RegisterToReferenceD", "RegisterToReferenceDict", "ResampleToReferenceGridd"]
 
 
 class RegisterToReferenced(MapTransform, InvertibleTransform):
@@ -102,3 +105,53 @@ class RegisterToReferenced(MapTransform, InvertibleTransform):
 
 
 RegisterToReferenceD = RegisterToReferenceDict = RegisterToReferenced
+
+
+class ResampleToReferenceGridd(ResampleToMatchd):
+    """Put volumes on the reference's voxel grid by their affines alone, when the grids differ (no registration).
+
+    Without registration, two volumes whose grids differ (another shape, voxel size or origin) would be fused voxel
+    by voxel, placing anatomy wrongly without a word. MONAI's ``ResampleToMatchd`` resamples by the affines
+    (bilinear, zeros outside the moving image's field of view); this subclass applies it only to 3D images whose
+    grid differs from the reference's, so co-registered volumes on one grid stay untouched (no interpolation), and
+    marks a resampled image with ``meta["resampled_to_reference"]``. 2D rasters carry no geometry and are left
+    to :class:`~monai_fusion.transforms.io.dictionary.CheckRasterSized`.
+
+    Args:
+        keys: keys of the moving images, e.g. ``"other"``.
+        reference_key: key of the reference image, e.g. ``"mri"``.
+        atol: largest difference of two affines' entries (mm) still taken as one grid.
+        allow_missing_keys: skip absent moving keys.
+    """
+
+    def __init__(
+        self, keys: KeysCollection, reference_key: str = "mri", atol: float = 1e-3, allow_missing_keys: bool = False
+    ) -> None:
+        super().__init__(keys, key_dst=reference_key, padding_mode="zeros", allow_missing_keys=allow_missing_keys)
+        self.atol = float(atol)
+
+    def _differs(self, img: Any, ref: Any) -> bool:
+        if not (isinstance(img, MetaTensor) and isinstance(ref, MetaTensor) and img.ndim == ref.ndim == 4):
+            return False
+        same_shape = tuple(img.shape[1:]) == tuple(ref.shape[1:])
+        return not (same_shape and np.allclose(np.asarray(img.affine), np.asarray(ref.affine), atol=self.atol))
+
+    def __call__(self, data: Mapping[Hashable, Any], lazy: bool | None = None) -> dict[Hashable, Any]:
+        """Resample the moving keys whose grid differs from the reference's; returns a new dict."""
+        d = dict(data)
+        if self.key_dst not in d:
+            raise FusionInputError(f"ResampleToReferenceGridd: reference key {self.key_dst!r} is missing")
+        todo = [k for k in self.key_iterator(d) if self._differs(d[k], d[self.key_dst])]
+        for key in todo:
+            out = super().__call__({key: d[key], self.key_dst: d[self.key_dst]}, lazy=lazy)[key]
+            out.meta["resampled_to_reference"] = True
+            d[key] = out.to(torch.float32)
+        return d
+
+    def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Put the resampled keys back on their own grids (the others were not touched)."""
+        d = dict(data)
+        for key in self.key_iterator(d):
+            if isinstance(d[key], MetaTensor) and d[key].meta.get("resampled_to_reference"):
+                d[key] = super().inverse({key: d[key]})[key]
+        return d
