@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.locale_guard import preserved_locale
+
 __all__ = ["DEMO_PATIENT", "MRI_SERIES_UID", "PET_SERIES_UID", "write_series", "write_demo_study"]
 
 #: Patient and study tags of the demo study (DICOM ``group|element`` keys, as SimpleITK takes them).
@@ -86,7 +88,8 @@ def write_series(
         for tag, value in tags.items():
             sl.SetMetaData(tag, value)
         writer.SetFileName(str(out / f"{series_uid[-3:]}_{z:03d}.dcm"))
-        writer.Execute(sl)
+        with preserved_locale():  # GDCM leaves the process in the C locale (ASCII text) otherwise
+            writer.Execute(sl)
     return out
 
 

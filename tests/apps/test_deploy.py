@@ -167,7 +167,13 @@ def start_app(study: Path, out: Path, **env: str) -> subprocess.Popen[str]:
     e.update({"MONAI_FUSION_METHOD": "laplacian", "MONAI_FUSION_DEVICE": "cpu", **env})
     cmd = f"ulimit -s 32768 2>/dev/null; exec {python} {APP} -i {study} -o {out}"
     return subprocess.Popen(
-        ["bash", "-c", cmd], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent
+        ["bash", "-c", cmd],
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        cwd=out.parent,
     )
 
 

@@ -56,7 +56,7 @@ def test_dciodvfy_finds_no_error(series: dict[str, Path], kind: str) -> None:
     tool = _tool("dciodvfy")
     files = sorted(series[kind].glob("*.dcm"))
     for path in (files[0], files[len(files) // 2], files[-1]):
-        proc = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run([tool, str(path)], capture_output=True, text=True, encoding="utf-8", timeout=60)
         report = proc.stdout + proc.stderr
         assert "SCImage" in report, report  # it recognised the Secondary Capture IOD
         errors = [line for line in report.splitlines() if line.startswith("Error")]

@@ -53,7 +53,7 @@ def _run(python: Path, args: Sequence[str], cwd: Path, timeout: float = 600) -> 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MONAI_FUSION_HARVARD", "VIRTUAL_ENV")}
     env.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", PATH=f"{python.parent}:{env.get('PATH', '')}")
     cmd = [str(python), *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, text=True, encoding="utf-8", capture_output=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{python} {' '.join(map(str, args))} (in {cwd}) failed:\n{out[-6000:]}"
     return out

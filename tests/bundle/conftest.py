@@ -81,6 +81,7 @@ def run_bundle(
         cwd=cwd,
         env=bundle_env(),
         text=True,
+        encoding="utf-8",
         capture_output=True,
         timeout=timeout,
     )

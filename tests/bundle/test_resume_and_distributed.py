@@ -41,6 +41,7 @@ def test_killed_mid_epoch_resumes_without_losing_epochs(bundle_copy: Path, demo_
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        encoding="utf-8",
     )
     seen = []
     assert proc.stdout is not None

@@ -100,7 +100,7 @@ def test_fuse_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 def test_console_script_info() -> None:
     exe = Path(sys.executable).with_name("monai-fusion")
     cmd = [str(exe), "info"] if exe.exists() else [sys.executable, "-m", "monai_fusion.cli", "info"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert res.returncode == 0, res.stderr
     assert "monai-fusion" in res.stdout and "max" in res.stdout
 

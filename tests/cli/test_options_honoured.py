@@ -170,3 +170,20 @@ def test_volumes_on_two_grids_without_registration_are_resampled_and_said(
     assert main([*args, "-o", str(tmp_path / "f.nii.gz"), "--modality", "pet"]) == 0
     assert "resampled pet_half.nii.gz onto the MRI's grid by the files' geometry" in capsys.readouterr().err
     assert nib.load(str(tmp_path / "f.nii.gz")).shape[:3] == nib.load(str(files["mri_nii"])).shape[:3]
+
+
+def test_a_failed_registration_is_reported_not_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from PIL import Image
+    from scipy.ndimage import shift
+
+    files = write_demo_files()
+    pet = np.asarray(Image.open(files["pet_png"])).astype(float)
+    far = np.stack([shift(pet[..., c], (60, 100), order=1) for c in range(3)], -1)  # beyond what registration finds
+    Image.fromarray(far.clip(0, 255).astype(np.uint8)).save(tmp_path / "pet_far.png")
+    args = ["fuse", str(files["mri_png"]), str(tmp_path / "pet_far.png"), "--modality", "pet", "--method", "average"]
+    assert main([*args, "-o", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err
+    assert "pet_far.png onto the MRI failed: only 4% of its foreground lies inside the MRI's head" in err
+    assert not (tmp_path / "f.png").exists()
+    assert main(["fuse", str(files["mri_png"]), str(files["pet_png"]), *args[3:], "-o", str(tmp_path / "ok.png")]) == 0

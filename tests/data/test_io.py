@@ -12,6 +12,7 @@ from PIL import Image
 
 from monai_fusion.data.io import read_image, read_volume, write_nifti, write_png
 from monai_fusion.utils import FusionInputError
+from monai_fusion.utils.locale_guard import preserved_locale
 
 
 def _gradient(h: int = 16, w: int = 20) -> np.ndarray:
@@ -132,7 +133,8 @@ def _dicom_series(folder: Path, vol_zyx: np.ndarray, uid: str, spacing=(0.9, 0.8
         }.items():
             sl.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{uid[-3:]}_{z:03d}.dcm"))
-        writer.Execute(sl)
+        with preserved_locale():  # GDCM leaves the process in the C locale otherwise
+            writer.Execute(sl)
 
 
 def test_dicom_series_reader(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ def test_mkdocs_strict_build(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
+        encoding="utf-8",
         timeout=300,
         env=env,
     )

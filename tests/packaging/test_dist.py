@@ -21,6 +21,7 @@ def test_the_wheel_ships_the_weights_and_the_bundle_names_its_version(tmp_path: 
         [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(tmp_path), str(ROOT)],
         capture_output=True,
         text=True,
+        encoding="utf-8",
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -31,5 +32,7 @@ def test_the_wheel_ships_the_weights_and_the_bundle_names_its_version(tmp_path: 
     assert shipped and shipped <= names
     meta = json.loads((ROOT / "bundles/multimodal_fusion/configs/metadata.json").read_text(encoding="utf-8"))
     assert meta["required_packages_version"]["monai-fusion"] == monai_fusion.__version__
-    check = subprocess.run([sys.executable, "-m", "twine", "check", str(wheels[0])], capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "twine", "check", str(wheels[0])], capture_output=True, text=True, encoding="utf-8"
+    )
     assert check.returncode == 0 and "PASSED" in check.stdout, check.stdout + check.stderr

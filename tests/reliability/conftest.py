@@ -20,6 +20,8 @@ import SimpleITK as sitk
 import torch
 from PIL import Image
 
+from monai_fusion.utils.locale_guard import preserved_locale
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "build" / "reliability" / "results.json"
 
@@ -138,7 +140,8 @@ def dicom_series(
         for tag, value in tags.items():
             sl.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{uid[-3:]}_{k:03d}.dcm"))
-        writer.Execute(sl)
+        with preserved_locale():  # GDCM leaves the process in the C locale otherwise
+            writer.Execute(sl)
     return folder
 
 

@@ -82,3 +82,16 @@ def test_volumes_on_two_grids_are_put_on_the_mri_grid_without_registration(tmp_p
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.999  # voxel by voxel it would be about 0.8
     same = fusion_preprocess(register=False)({**pair, "other": str(tmp_path / "same.nii.gz")})
     assert "resampled_to_reference" not in same["other"].meta  # one grid: left as it is, no interpolation
+
+
+def test_the_share_inside_the_head_is_recorded_and_checked() -> None:
+    from monai_fusion.transforms.registration import RegisterToReferenced
+
+    p = demo_volume_pair(resolution=4)
+    affine = torch.as_tensor(p["affine"])
+    pair = {k: MetaTensor(torch.as_tensor(p[k]), affine=affine) for k in ("mri", "pet")}
+    out = RegisterToReferenced(keys="pet", reference_key="mri")(pair)
+    assert out["pet"].meta["registration"]["inside_reference"] > 0.9
+    with pytest.raises(FusionInputError, match="min_inside=2"):
+        RegisterToReferenced(keys="pet", min_inside=2)
+    assert "inside_reference" not in RegisterToReferenced(keys="pet", min_inside=None)(pair)["pet"].meta["registration"]
