@@ -16,7 +16,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Example", "console_examples", "screen_lines", "normalise", "run_examples", "run_captured", "update_page"]
+__all__ = [
+    "Example",
+    "console_examples",
+    "screen_lines",
+    "normalise",
+    "run_examples",
+    "run_captured",
+    "excerpt_missing",
+    "update_page",
+]
 
 BLOCK = re.compile(r"```console\n(.*?)```", re.S)
 #: tqdm's bar, counts and rate: ``|█████| 94/94 [00:00<00:00, 1340.37slice/s]``.
@@ -69,6 +78,26 @@ def normalise(text: str) -> str:
     text = "\n".join(screen_lines(text))
     text = PROGRESS.sub(r"| \1/\2 [...]", text)
     return FOLDER.sub("<dir>/", TIME.sub("<t>", text))
+
+
+def excerpt_missing(printed: str, expected: str) -> list[str]:
+    """The lines of ``expected`` (an excerpt of a log) that ``printed`` lacks, in order.
+
+    Each expected line stands for one printed line, the lines in the same order with others between them; ``...``
+    in an expected line stands for any text (a log's time stamp and logger, a folder, columns left out), so the
+    line matches when its other fragments appear in that order within one printed line.
+    """
+    lines = printed.splitlines()
+    missing, at = [], 0
+    for want in (w for w in expected.splitlines() if w.strip()):
+        pattern = re.compile(".*?".join(re.escape(p.strip(" ")) for p in want.split("...")))
+        for k in range(at, len(lines)):
+            if pattern.search(lines[k]):
+                at = k + 1
+                break
+        else:
+            missing.append(want)
+    return missing
 
 
 def run_examples(examples: list[Example], sandbox: Path, timeout: float = 300) -> list[str]:
