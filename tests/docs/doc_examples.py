@@ -23,6 +23,7 @@ __all__ = [
     "normalise",
     "run_examples",
     "run_captured",
+    "sandbox_env",
     "excerpt_missing",
     "update_page",
 ]
@@ -102,13 +103,20 @@ def excerpt_missing(printed: str, expected: str) -> list[str]:
 
 def run_examples(examples: list[Example], sandbox: Path, timeout: float = 300) -> list[str]:
     """Run each example's command in ``sandbox`` (also ``$HOME``); returns what each printed, ``sandbox`` as ``~``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONAI_FUSION_")}
-    env.update(HOME=str(sandbox), PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", PYTHONUNBUFFERED="1")
+    env = sandbox_env(sandbox)
     outputs = []
     for ex in examples:
         proc = run_captured(["bash", "-c", ex.command], sandbox, env, timeout)
         outputs.append(proc.stdout.replace(str(sandbox), "~"))
     return outputs
+
+
+def sandbox_env(home: Path) -> dict[str, str]:
+    """The environment of a documented command: this Python's tools first on ``PATH``, ``home`` as ``$HOME``,
+    unbuffered output, and no ``MONAI_FUSION_*`` variable (a page's example names the data it reads)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONAI_FUSION_")}
+    env.update(HOME=str(home), PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", PYTHONUNBUFFERED="1")
+    return env
 
 
 def run_captured(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:

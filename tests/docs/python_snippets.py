@@ -12,13 +12,12 @@ after the third decimal masked on both sides.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .doc_examples import run_captured
+from .doc_examples import run_captured, sandbox_env
 
 __all__ = ["Snippet", "python_snippets", "instrument", "run_snippet", "mask"]
 
@@ -79,9 +78,7 @@ def run_snippet(snippet: Snippet, sandbox: Path, repo: Path, timeout: float = 30
     link = sandbox / "bundles"
     if not link.exists():
         link.symlink_to(repo / "bundles", target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONAI_FUSION_")}
-    env.update(HOME=str(sandbox), PYTHONUNBUFFERED="1")
-    proc = run_captured([sys.executable, "-c", snippet.code], sandbox, env, timeout)
+    proc = run_captured([sys.executable, "-c", snippet.code], sandbox, sandbox_env(sandbox), timeout)
     shown = {}
     for line in proc.stdout.splitlines():
         if line.startswith(MARK):

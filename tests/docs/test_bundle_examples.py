@@ -7,14 +7,12 @@ the relative paths on the page resolve as they do from a checkout.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from .doc_examples import console_examples, excerpt_missing, run_captured
+from .doc_examples import console_examples, excerpt_missing, run_captured, sandbox_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "bundles" / "multimodal_fusion" / "docs" / "README.md"
@@ -34,8 +32,7 @@ def test_bundle_console_examples_print_what_the_page_shows(tmp_path: Path) -> No
     shutil.copytree(ROOT / "bundles" / "multimodal_fusion", repo / "bundles" / "multimodal_fusion",
                     ignore=shutil.ignore_patterns("eval", "runs", "__pycache__"))  # fmt: skip
     (tmp_path / "shared").symlink_to(ROOT.parent / "shared", target_is_directory=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONAI_FUSION_")}
-    env.update(HOME=str(tmp_path), PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", PYTHONUNBUFFERED="1")
+    env = sandbox_env(tmp_path)
     examples = console_examples(PAGE.read_text(encoding="utf-8"))
     assert len(examples) >= 3
     wrong = []

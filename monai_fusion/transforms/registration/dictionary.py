@@ -98,15 +98,15 @@ class RegisterToReferenced(MapTransform, InvertibleTransform):
         for key in self.key_iterator(d):
             d[key] = self.registrar(d[key], reference, mask, reference_mask)
             if self.min_inside is not None:
-                self._check_inside(d[key], reference, key)
+                self._check_inside(d[key], reference, key, self.min_inside)
         return d
 
-    def _check_inside(self, moved: Any, reference: Any, key: Hashable) -> None:
+    def _check_inside(self, moved: Any, reference: Any, key: Hashable, min_inside: float) -> None:
         """Record the share of ``moved``'s foreground inside the reference's head; refuse a failed registration."""
         inside = foreground_inside(moved, reference)
         record = moved.meta["registration"] if isinstance(moved, MetaTensor) else {}
         record["inside_reference"] = inside
-        if self.min_inside is not None and inside < self.min_inside:
+        if inside < min_inside:
             name = moved.meta.get("filename_or_obj", key) if isinstance(moved, MetaTensor) else key
             ref = "MRI" if self.reference_key == "mri" else self.reference_key
             raise FusionInputError(
