@@ -16,6 +16,7 @@ APP_ENVS += deploy-env
 APP_ENVS += label-env
 APP_ENVS += share-env
 APP_ENVS += dicom-tools
+APP_ENVS += pacs-tools
 
 install: $(STAMP)
 
@@ -106,3 +107,12 @@ $(SHARE_STAMP): setup.cfg pyproject.toml constraints.txt $(META)
 dicom-tools:
 	command -v dciodvfy >/dev/null && command -v dcm2pnm >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dicom3tools dcmtk; }
+
+# A real PACS for the app tests (tests/apps/conftest.py starts it on 127.0.0.1 with a temporary storage): Orthanc
+# and its DICOMweb plugin, Debian packages; nothing is installed when both are present. The Debian service is not
+# used (the tests run their own Orthanc process).
+.PHONY: pacs-tools
+
+pacs-tools:
+	test -x /usr/sbin/Orthanc && dpkg -s orthanc-dicomweb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb; }

@@ -1,13 +1,14 @@
 """MONAI Deploy application: fuse a study's MRI with its CT/PET/SPECT series, DICOM in, DICOM + NIfTI out.
 
-    DICOMDataLoaderOperator (CountCondition 1)
+    StudyLoaderOperator (the SDK's DICOMDataLoaderOperator; CountCondition 1)
       -> ModalitySeriesSelectorOperator "MRI"        (Modality MR)       -> DICOMSeriesToVolumeOperator -+
       -> ModalitySeriesSelectorOperator "functional" (Modality CT|PT|NM) -> DICOMSeriesToVolumeOperator -+
                                                                   FusionOperator (library preset path) <-+
-        -> FusedSeriesWriterOperator (OUT/dicom, OUT/fused.nii.gz)
+        -> FusedSeriesWriterOperator (OUT/dicom, OUT/fused.nii.gz; sent to a PACS with MONAI_FUSION_STORE_SCP)
 
-Run: ``python apps/deploy/app.py -i STUDY_DIR -o OUT [-m MODEL_DIR]`` (settings: ``fusion_core``'s
-environment variables). Bad input ends with one ``error:`` line and exit code 2.
+Run: ``python apps/deploy/app.py -i STUDY_DIR -o OUT [-m MODEL_DIR]`` (settings: ``fusion_core``'s and
+``pacs_store``'s environment variables). Bad input, or a failed send to the PACS, ends with one ``error:`` line
+and exit code 2.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Sequence
 
 from monai.deploy.conditions import CountCondition
 from monai.deploy.core import Application, init_app_context
-from monai.deploy.operators.dicom_data_loader_operator import DICOMDataLoaderOperator
 from monai.deploy.operators.dicom_series_to_volume_operator import DICOMSeriesToVolumeOperator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, also under `python -m` / runpy
@@ -29,7 +29,9 @@ from fusion_operators import (  # noqa: E402
     FusedSeriesWriterOperator,
     FusionOperator,
     ModalitySeriesSelectorOperator,
+    StudyLoaderOperator,
 )
+from pacs_store import StoreTarget  # noqa: E402
 
 from monai_fusion.utils.errors import FusionInputError, find_input_error  # noqa: E402
 
@@ -54,11 +56,14 @@ class FusionDeployApp(Application):
         settings = DeploySettings.from_env()
         model, searched = find_bundle_model(app_context.model_path)
         choice = choose_method(settings.method, model, searched)
+        store = StoreTarget.from_env()
         logger.info("fusion method: %s (%s)", choice.name, choice.reason)
         output_path.mkdir(parents=True, exist_ok=True)
         check_outputs(output_path, input_path, settings.overwrite)
 
-        loader = DICOMDataLoaderOperator(self, CountCondition(self, 1), input_folder=input_path, name="study_loader_op")
+        if store is not None:
+            logger.info("the fused series will be sent to %s (MONAI_FUSION_STORE_SCP)", store)
+        loader = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=input_path, name="study_loader_op")
         mri_sel = ModalitySeriesSelectorOperator(
             self,
             what="MRI",
@@ -79,7 +84,12 @@ class FusionDeployApp(Application):
         other_vol = DICOMSeriesToVolumeOperator(self, name="functional_to_volume_op")
         fusion = FusionOperator(self, settings=settings, choice=choice, name="fusion_op")
         writer = FusedSeriesWriterOperator(
-            self, output_folder=output_path, protect=input_path, overwrite=settings.overwrite, name="fused_writer_op"
+            self,
+            output_folder=output_path,
+            protect=input_path,
+            overwrite=settings.overwrite,
+            store=store,
+            name="fused_writer_op",
         )
 
         self.add_flow(loader, mri_sel, {("dicom_study_list", "dicom_study_list")})

@@ -8,6 +8,9 @@ The fusion operator calls the library (``fusion_core.fuse_volumes``: ``fusion_pr
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,13 +27,15 @@ from fusion_core import (
     volume_to_metatensor,
 )
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
+from monai.deploy.operators.dicom_data_loader_operator import DICOMDataLoaderOperator
 from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSelectorOperator
+from pacs_store import StoreTarget, send_series
 
 from monai_fusion.data.dicom import patient_mismatch
 from monai_fusion.utils.constants import COLOUR_MODALITIES
 from monai_fusion.utils.errors import FusionInputError
 
-__all__ = ["ModalitySeriesSelectorOperator", "FusionOperator", "FusedSeriesWriterOperator"]
+__all__ = ["StudyLoaderOperator", "ModalitySeriesSelectorOperator", "FusionOperator", "FusedSeriesWriterOperator"]
 
 logger = logging.getLogger("monai_fusion.deploy")
 
@@ -44,6 +49,22 @@ def _series_listing(dicom_study_list: Any) -> str:
                 f"'{s.SeriesDescription or ''}')"
             )
     return "; ".join(rows) or "none"
+
+
+class StudyLoaderOperator(DICOMDataLoaderOperator):
+    """The SDK's loader, which also keeps series whose ``SeriesNumber`` is present but empty.
+
+    SeriesNumber is Type 2 (present, may be empty; GDCM writes it empty when none is given). The SDK 4.0 loader
+    calls ``int()`` on the empty value, logs "Error parsing SOP Instance" and drops the whole series, so such a
+    study looked empty ("series found: none"). Here an empty SeriesNumber is left out of the series attributes.
+    """
+
+    def populate_series_attributes(self, series: Any, sop_instance: Any) -> None:
+        """As the SDK's, with an empty SeriesNumber treated as absent."""
+        if "SeriesNumber" in sop_instance and sop_instance["SeriesNumber"].value in (None, ""):
+            sop_instance = sop_instance.copy()  # shallow: the instance itself keeps its element
+            del sop_instance["SeriesNumber"]
+        super().populate_series_attributes(series, sop_instance)
 
 
 class ModalitySeriesSelectorOperator(DICOMSeriesSelectorOperator):
@@ -209,7 +230,11 @@ class FusionOperator(Operator):
 
 
 class FusedSeriesWriterOperator(Operator):
-    """Write the fused volume as a DICOM Secondary Capture series (``OUT/dicom``) and a NIfTI (``OUT/fused.nii.gz``).
+    """Write the fused volume as a DICOM Secondary Capture series (``OUT/dicom``) and a NIfTI (``OUT/fused.nii.gz``),
+    and send the series to a PACS when ``store`` is given (``pacs_store``).
+
+    With a PACS, both outputs are staged in a hidden folder of ``OUT`` and published only once the PACS holds the
+    whole series; a failed send leaves no output behind (and no partial series on the PACS, see ``pacs_store``).
 
     Named input: ``fused`` (from :class:`FusionOperator`).
 
@@ -218,12 +243,21 @@ class FusedSeriesWriterOperator(Operator):
         output_folder: the app's output folder.
         protect: the input folder (never written into).
         overwrite: replace existing outputs.
+        store: the PACS to send the series to, or ``None``.
     """
 
     def __init__(
-        self, fragment: Fragment, *args: Any, output_folder: Path, protect: Path, overwrite: bool = False, **kwargs: Any
+        self,
+        fragment: Fragment,
+        *args: Any,
+        output_folder: Path,
+        protect: Path,
+        overwrite: bool = False,
+        store: StoreTarget | None = None,
+        **kwargs: Any,
     ) -> None:
         self.output_folder, self.protect, self.overwrite = Path(output_folder), Path(protect), overwrite
+        self.store = store
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
@@ -231,23 +265,30 @@ class FusedSeriesWriterOperator(Operator):
         spec.input("fused")
 
     def compute(self, op_input: Any, op_output: Any, context: Any) -> None:
-        """Write both outputs."""
-        from monai_fusion.data.dicom import write_dicom_series
-        from monai_fusion.data.io import write_nifti
-
+        """Write both outputs (staged, sent and then published when a PACS is set)."""
         r = op_input.receive("fused")
         t0 = time.perf_counter()
         check_outputs(self.output_folder, self.protect, self.overwrite)
-        dicom_dir = write_dicom_series(
-            r["array"],
-            r["affine"],
-            self.output_folder / "dicom",
-            reference=r["reference"],
-            method=r["method"],
-            overwrite=self.overwrite,
-            protect=[self.protect],
-        )
-        nifti = write_nifti(r["array"], r["affine"], self.output_folder / "fused.nii.gz", overwrite=self.overwrite)
+        if self.store is None:
+            dicom_dir, nifti = self._write(r, self.output_folder)
+        else:
+            staging = Path(tempfile.mkdtemp(prefix=".fused-staging-", dir=self.output_folder))
+            try:
+                dicom_dir, nifti = self._write(r, staging)
+                first = sorted(dicom_dir.glob("*.dcm"))[0]
+                import pydicom
+
+                head = pydicom.dcmread(first, stop_before_pixels=True)
+                sent = send_series(dicom_dir, self.store, str(head.StudyInstanceUID), str(head.SeriesInstanceUID))
+                logger.info(
+                    "stored %d instances of series %s on %s (C-FIND count checked)",
+                    sent,
+                    head.SeriesInstanceUID,
+                    self.store,
+                )
+                dicom_dir, nifti = self._publish(dicom_dir, nifti)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         kind = "RGB" if r["array"].shape[0] == 3 else "MONOCHROME2"
         logger.info(
             "wrote %s (%d slices, %s, %dx%d) and %s in %.2f s; fusion took %.2f s",
@@ -260,3 +301,29 @@ class FusedSeriesWriterOperator(Operator):
             time.perf_counter() - t0,
             r["timings"]["convert_register_fuse_s"],
         )
+
+    def _write(self, r: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+        from monai_fusion.data.dicom import write_dicom_series
+        from monai_fusion.data.io import write_nifti
+
+        dicom_dir = write_dicom_series(
+            r["array"],
+            r["affine"],
+            folder / "dicom",
+            reference=r["reference"],
+            method=r["method"],
+            overwrite=self.overwrite,
+            protect=[self.protect],
+        )
+        nifti = write_nifti(r["array"], r["affine"], folder / "fused.nii.gz", overwrite=self.overwrite)
+        return Path(dicom_dir), Path(nifti)
+
+    def _publish(self, dicom_dir: Path, nifti: Path) -> tuple[Path, Path]:
+        """Move the staged outputs into the output folder (replacing old ones only under ``overwrite``)."""
+        out_dicom, out_nifti = self.output_folder / "dicom", self.output_folder / "fused.nii.gz"
+        check_outputs(self.output_folder, self.protect, self.overwrite)
+        if out_dicom.exists():
+            shutil.rmtree(out_dicom)
+        os.replace(dicom_dir, out_dicom)
+        os.replace(nifti, out_nifti)
+        return out_dicom, out_nifti

@@ -42,6 +42,8 @@ def write_series(
     series_uid: str,
     modality: str = "MR",
     patient_id: str = "MF-0001",
+    series_number: int | None = None,
+    study_uid: str | None = None,
 ) -> Path:
     """Write a ``(1, X, Y, Z)`` volume in [0, 1] with a RAS affine as an int16 DICOM series (x1000).
 
@@ -52,6 +54,9 @@ def write_series(
         series_uid: SeriesInstanceUID.
         modality: DICOM Modality (``MR``, ``PT``, ``CT``).
         patient_id: PatientID (the other patient tags are :data:`DEMO_PATIENT`'s).
+        series_number: SeriesNumber (default: 1 for MR, 2 otherwise). Written always: an empty SeriesNumber
+            (what GDCM writes when none is given) is legal, but the MONAI Deploy SDK's loader drops such series.
+        study_uid: StudyInstanceUID (default: :data:`DEMO_PATIENT`'s).
 
     Returns:
         ``folder``.
@@ -76,7 +81,9 @@ def write_series(
         tags = {
             **DEMO_PATIENT,
             "0010|0020": patient_id,
+            "0020|000d": study_uid or DEMO_PATIENT["0020|000d"],
             "0020|000e": series_uid,
+            "0020|0011": str(series_number if series_number is not None else 1 if modality == "MR" else 2),
             "0008|0060": modality,
             "0020|0013": str(z + 1),
             "0020|0032": "\\".join(f"{p:.4f}" for p in pos),
