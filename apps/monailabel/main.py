@@ -8,6 +8,10 @@ Start it (in the ``.venv-label`` environment that ``make label-env`` builds; see
 A study is two images of the datastore, ``<study>_MRI.<ext>`` and ``<study>_CT|PET|SPECT.<ext>`` (both PNG
 slices or both NIfTI volumes). ``POST /infer/fusion?image=<either id>`` fuses them; ``POST /train/fusion``
 runs the bundle's training on every 2D study.
+
+With ``--studies http://HOST:PORT/dicom-web`` the datastore is a PACS (:mod:`lib.pacs`): an image id is a
+SeriesInstanceUID, a study is the MR series and the CT/PT/NM series of one StudyInstanceUID, and the fused volume
+is stored back into the MRI's study as a Secondary Capture series (request parameter ``store``, default true).
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
+import requests
 from fastapi import HTTPException
-from lib.config import FusionAppConfig
+from lib.config import FusionAppConfig, parse_bool
 from lib.infers import FusionInferTask
-from lib.studies import split_image_id, study_ids
+from lib.pacs import DICOMwebStoreError, FusionDICOMwebDatastore, store_fused
+from lib.studies import dicomweb_study_ids, split_image_id, study_ids
 from lib.trainers import FusionTrainTask
+from monailabel.config import settings as label_settings
 from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.train import TrainTask
 
@@ -37,7 +45,7 @@ class FusionApp(MONAILabelApp):
 
     Args:
         app_dir: this folder.
-        studies: the datastore folder (or a DICOMweb URL; only local folders are tested).
+        studies: the datastore folder, or a DICOMweb URL (a PACS, see :mod:`lib.pacs`).
         conf: ``--conf`` settings, see :mod:`lib.config`.
 
     Raises:
@@ -80,8 +88,36 @@ class FusionApp(MONAILabelApp):
             )
         }
 
+    def init_remote_datastore(self) -> Datastore:
+        """A DICOMweb URL: the app's PACS datastore (every MR/CT/PT/NM series; no dcmqi download, no SEG)."""
+        if label_settings.MONAI_LABEL_DATASTORE.lower() not in ("", "dicomweb"):
+            return super().init_remote_datastore()
+        cache = (label_settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or "").strip() or None
+        return FusionDICOMwebDatastore(self.studies, cache_path=cache)
+
+    def info(self) -> dict[str, Any]:
+        """MONAI Label's info (every infer request asks it first); an unreachable PACS answers 502 naming it."""
+        try:
+            return super().info()
+        except DICOMwebStoreError as err:
+            logger.error("info: %s", err)
+            raise HTTPException(status_code=502, detail=str(err)) from err
+
+    def _resolve_dicomweb_study(self, request: dict[str, Any], datastore: FusionDICOMwebDatastore) -> dict[str, Any]:
+        """A PACS series id -> the MRI series id, the partner's cached NIfTI, the modality and the study UID."""
+        image = request.get("image")
+        if not isinstance(image, str) or request.get("other"):
+            return request
+        mri_id, other_id, modality, study_uid = dicomweb_study_ids(image, datastore.series_index())
+        out = dict(request)
+        out.update(image=mri_id, other=datastore.get_image_uri(other_id), modality=modality, study=study_uid)
+        out["mri_series"] = mri_id
+        return out
+
     def _resolve_study(self, request: dict[str, Any], datastore: Any) -> dict[str, Any]:
         """Turn the request's image id (and an optional partner id ``other``) into the MRI id + partner path."""
+        if isinstance(datastore, FusionDICOMwebDatastore):
+            return self._resolve_dicomweb_study(request, datastore)
         image = request.get("image")
         ids = set(datastore.list_images())
         if not isinstance(image, str) or image not in ids:
@@ -114,12 +150,28 @@ class FusionApp(MONAILabelApp):
         return out
 
     def infer(self, request: Mapping[str, Any], datastore: Any = None) -> dict[str, Any]:
-        """MONAI Label's infer, with the study resolved first; bad input answers HTTP 400 with the message."""
+        """MONAI Label's infer, with the study resolved first, and the result stored back to a PACS datastore.
+
+        Bad input answers HTTP 400 with the message; an unreachable PACS or a failed store answers 502 naming it.
+        """
+        dstore: Any = None
         try:
             req = dict(request)
+            dstore = datastore or self.datastore()
             if req.get("model") == "fusion":
-                req = self._resolve_study(req, datastore or self.datastore())
-            return super().infer(req, datastore)
+                req = self._resolve_study(req, dstore)
+            result = super().infer(req, datastore)
+            if req.get("mri_series") and parse_bool(req.get("store", True), "store"):
+                method = str(result["params"].get("method", "fusion"))
+                result["params"]["stored"] = store_fused(dstore, result["file"], req["mri_series"], method)
+            return result
+        except DICOMwebStoreError as err:
+            logger.error("infer: %s", err)
+            raise HTTPException(status_code=502, detail=str(err)) from err
+        except requests.RequestException as err:
+            url = getattr(dstore, "url", self.studies)
+            logger.error("infer: DICOMweb server %s: %s", url, err)
+            raise HTTPException(status_code=502, detail=f"DICOMweb server {url} failed: {err}") from err
         except Exception as err:
             cause = find_input_error(err)
             if cause is None:

@@ -6,6 +6,9 @@ its extension). A fusion study is two of them: ``<study>_MRI.<ext>`` and exactly
 ``.jpg``, ``.jpeg``, ``.tif``, ``.tiff``, ``.bmp``) or both NIfTI volumes (``.nii``, ``.nii.gz``). An
 infer request names either image of the study; the task finds the partner beside it. The train
 task gathers every complete 2D study into the Whole Brain Atlas layout that the bundle reads.
+
+A DICOMweb datastore (a PACS) has no file names: an image id is a SeriesInstanceUID, and a study is the series
+of one StudyInstanceUID: exactly one MR series and one CT, PT or NM series (:func:`dicomweb_study_ids`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ __all__ = [
     "find_study_pair",
     "study_ids",
     "study_pairs",
+    "DICOM_MODALITIES",
+    "dicomweb_study_ids",
 ]
 
 #: File suffixes a study image may have (2D slices, then volumes).
@@ -235,3 +240,36 @@ def study_pairs(images: Iterable[tuple[str, str | os.PathLike]]) -> tuple[list[S
             continue
         pairs.append(pair)
     return pairs, skipped
+
+
+#: DICOM Modality (0008,0060) of a PACS series -> the library's modality name.
+DICOM_MODALITIES: dict[str, str] = {"MR": "MRI", "CT": "CT", "PT": "PET", "NM": "SPECT"}
+
+
+def dicomweb_study_ids(series_uid: str, index: Iterable[tuple[str, str, str]]) -> tuple[str, str, str, str]:
+    """The study of a PACS series: its MR series and its one CT/PT/NM series, grouped by StudyInstanceUID.
+
+    Args:
+        series_uid: the SeriesInstanceUID a request names (either series of the study).
+        index: ``(SeriesInstanceUID, StudyInstanceUID, DICOM Modality)`` of the datastore's series.
+
+    Returns:
+        ``(mri_series, other_series, MODALITY, StudyInstanceUID)`` with MODALITY ``CT``, ``PET`` or ``SPECT``.
+
+    Raises:
+        FusionInputError: the series is not listed, or its study lacks an MR series or a partner, or has several.
+    """
+    rows = list(index)
+    study = next((st for uid, st, _ in rows if uid == series_uid), None)
+    if study is None:
+        raise FusionInputError(f"series {series_uid!r} is not an MR, CT, PT or NM series of the DICOMweb datastore")
+    members = [(uid, mod) for uid, st, mod in rows if st == study]
+    mris = [uid for uid, mod in members if DICOM_MODALITIES.get(mod) == "MRI"]
+    others = [(uid, DICOM_MODALITIES[mod]) for uid, mod in members if DICOM_MODALITIES.get(mod) in OTHER_MODALITIES]
+    if len(mris) != 1 or len(others) != 1:
+        listing = ", ".join(f"{mod} {uid}" for uid, mod in sorted(members, key=lambda m: m[1]))
+        raise FusionInputError(
+            f"study {study} must hold exactly one MR series and one CT, PT or NM series "
+            f"(or pass the partner as request parameter 'other'); found: {listing}"
+        )
+    return mris[0], others[0][0], others[0][1], study
