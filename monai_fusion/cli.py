@@ -13,15 +13,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .batch_commands import fuse_folder
-from .commands import (
-    OTHER_MODALITIES,
-    FuseOptions,
-    fuse_files,
-    run_demo,
-)
+from .batch_commands import fuse_folder, run_demo
+from .commands import OTHER_MODALITIES, FuseOptions, fuse_files
 from .info import info as _info
 from .info import weights_present
+from .utils.colormaps import COLORMAPS, NO_COLORMAP
 from .utils.constants import DEFAULT_METHOD
 from .utils.errors import FusionInputError
 
@@ -106,6 +102,18 @@ def _add_fuse_parser(sub: Any) -> None:
     )
     fuse.add_argument("--modality", choices=OTHER_MODALITIES, help="modality of OTHER (guessed from its path)")
     fuse.add_argument(
+        "--colormap",
+        choices=(*COLORMAPS, NO_COLORMAP),
+        help="render a grey OTHER in this colour map before fusing (default: a grey PET/SPECT in the atlas "
+        "colours, a CT grey; 'bone' tints a CT's bone; 'none' keeps it grey)",
+    )
+    fuse.add_argument(
+        "--window",
+        metavar="NAME|LOW,HIGH",
+        help="intensity window of a CT in Hounsfield units (brain, subdural, stroke, bone; default brain) or a PET "
+        "in SUV (default 0,10), or LOW,HIGH in those units; 'percentile' for percentiles",
+    )
+    fuse.add_argument(
         "--register",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -114,7 +122,7 @@ def _add_fuse_parser(sub: Any) -> None:
     )
     fuse.add_argument("--device", default="cpu", help="cpu or cuda")
     fuse.add_argument("--batch-size", type=int, help="slices per batch for volumes (default: 16)")
-    fuse.add_argument("--overview", help="also write an overview PNG here (2D)")
+    fuse.add_argument("--overview", help="also write an overview PNG here (volumes: three planes through the head)")
     fuse.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
@@ -202,6 +210,8 @@ PAIRS_ONLY_FOR_FILES = (
     "batch_size",
     "mri_series",
     "other_series",
+    "colormap",
+    "window",
 )
 
 
@@ -278,6 +288,8 @@ def _fuse_two(args: argparse.Namespace) -> None:
         anonymize=args.anonymize,
         weights=args.weights,
         random_weights=args.random_weights,
+        colormap=args.colormap or "auto",
+        window=args.window or "auto",
     )
     res = fuse_files(args.mri, args.other, args.output, options)
     t = res["timings"]

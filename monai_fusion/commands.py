@@ -1,4 +1,4 @@
-"""What the ``monai-fusion`` sub-commands do: fuse two files, the demo (a folder of pairs: ``batch_commands``).
+"""What ``monai-fusion fuse`` does for two files (a folder of pairs and the demo: ``batch_commands``).
 
 :mod:`monai_fusion.cli` parses the command line and calls these; they are callable from Python too.
 """
@@ -19,7 +19,7 @@ from .utils import constants
 from .utils.constants import check_modality
 from .utils.errors import FusionInputError
 
-__all__ = ["OTHER_MODALITIES", "FuseOptions", "build_fuser", "fuse_files", "run_demo"]
+__all__ = ["OTHER_MODALITIES", "FuseOptions", "build_fuser", "fuse_files"]
 
 OTHER_MODALITIES = tuple(m.lower() for m in constants.OTHER_MODALITIES)
 
@@ -73,7 +73,7 @@ class FuseOptions:
         overwrite: replace an existing output.
         device: ``cpu`` or ``cuda``.
         batch_size: slices per call for volumes.
-        overview: optional path of an overview PNG (2D only).
+        overview: optional path of an overview PNG (four panels; for volumes in three planes).
         dicom_out: also (or only) write a DICOM Secondary Capture series into this new folder (volumes only).
         mri_series: series UID to read when the MRI folder holds several.
         other_series: series UID to read when the other folder holds several.
@@ -83,6 +83,10 @@ class FuseOptions:
             the MRI header's free-text fields and extensions.
         weights: the method's weights file (see :func:`build_fuser`).
         random_weights: run a network method without weights, randomly initialised (for timing only).
+        colormap: how a grey ``other`` is rendered (``auto``: PET/SPECT in the atlas colours, CT grey; a name of
+            :data:`~monai_fusion.utils.colormaps.COLORMAPS`; ``none``).
+        window: the intensity window of a CT in HU or a PET in SUV (``auto``, ``percentile``, a CT window name or
+            ``LOW,HIGH``; see :class:`~monai_fusion.transforms.NormalizeModality`).
     """
 
     method: str = constants.DEFAULT_METHOD
@@ -100,6 +104,8 @@ class FuseOptions:
     anonymize: bool = False
     weights: str | None = None
     random_weights: bool = False
+    colormap: str = "auto"
+    window: str = "auto"
 
 
 def fuse_files(
@@ -166,11 +172,6 @@ def _check_request(mri: str, other: str, out: str | None, mod: str, opts: FuseOp
     volume = is_volume_path(mri)
     if volume != is_volume_path(other):
         raise FusionInputError(f"{mri} and {other} must both be 2D images or both be volumes")
-    if opts.overview and volume:
-        raise FusionInputError(
-            f"--overview {opts.overview}: the overview PNG is made for 2D pairs only; for volumes leave it out "
-            "(view the fused NIfTI/DICOM in a viewer)"
-        )
     if opts.overview:  # before anything is written: the overview needs the plots extra
         from .utils.optional import require_extra
 
@@ -211,7 +212,8 @@ def _preprocess(
     """Load, register and normalise the pair (the library's preset); refuse swapped 2D inputs, say what moved."""
     from .transforms.presets import fusion_preprocess
 
-    sample = fusion_preprocess(register=opts.register)({"mri": mri, "other": other, "modality": mod})
+    pre = fusion_preprocess(register=opts.register, colormap=opts.colormap, normalize={"window": opts.window})
+    sample = pre({"mri": mri, "other": other, "modality": mod})
     if not volume and looks_swapped(np.asarray(sample["mri"]), np.asarray(sample["other"]), mod):
         warning = (
             f"the inputs look swapped: {inputs[0]} (given as the MRI) has more bone-bright head than "
@@ -223,6 +225,8 @@ def _preprocess(
     meta = getattr(sample["other"], "meta", {})
     if meta.get("resampled_to_reference"):  # --no-register: two grids, put on the MRI's by the files' geometry
         print(f"resampled {Path(inputs[1]).name} onto the MRI's grid by the files' geometry", file=sys.stderr)
+    if volume:  # a clinical volume's window and colours are a reading choice: say which were used
+        print(f"{Path(inputs[1]).name}: {_rendering_note(sample)}", file=sys.stderr)
     reg = meta.get("registration") if opts.register else None
     if reg:  # the default for two files: say that OTHER was moved, and how to keep co-registered inputs as they are
         print(
@@ -231,6 +235,14 @@ def _preprocess(
             file=sys.stderr,
         )
     return sample
+
+
+def _rendering_note(sample: dict[str, Any]) -> str:
+    """``colour map <name>; <intensity window>`` of the other source (:func:`processing_notes`)."""
+    from .engines.inference import processing_notes
+
+    notes = processing_notes(sample)
+    return f"colour map {notes.get('colormap', 'none')}; {notes.get('intensity_window', 'window not recorded')}"
 
 
 def _fuse(sample: dict[str, Any], fuser: Any, volume: bool, opts: FuseOptions) -> dict[str, Any]:
@@ -272,7 +284,21 @@ def _write(
                 np.asarray(result["mri"]), other_for_display(result), np.asarray(fused), opts.overview, titles=titles
             )
         return [outp] if outp is not None else []
-    affine = np.asarray(fused.affine)
+    affine, note = np.asarray(fused.affine), f"{mod}: {_rendering_note(result)}"
+    if opts.overview:  # three planes through the head
+        from .data.overview import save_volume_overview
+        from .engines.inference import other_for_display
+
+        titles = ("MRI", f"{mod} ({note.split('; ')[0].split(': ')[1]})", f"fused ({opts.method})", f"{mod} over MRI")
+        spacing = tuple(np.linalg.norm(affine[:3, :3], axis=0))
+        save_volume_overview(
+            np.asarray(result["mri"]),
+            other_for_display(result),
+            np.asarray(fused),
+            opts.overview,
+            spacing=spacing,
+            titles=titles,
+        )
     if opts.dicom_out is not None:
         from .data.dicom import write_dicom_series
 
@@ -286,6 +312,7 @@ def _write(
                 overwrite=opts.overwrite,
                 protect=inputs,
                 anonymize=opts.anonymize,
+                description=note,
             )
         )
     if outp is not None:
@@ -299,47 +326,10 @@ def _write(
                 for field in ("descrip", "aux_file", "db_name", "intent_name"):
                     header[field] = b""
                 header.extensions.clear()
-        outputs.append(write_nifti(np.asarray(fused), affine, outp, overwrite=opts.overwrite, header=header))
+        outputs.append(
+            write_nifti(np.asarray(fused), affine, outp, overwrite=opts.overwrite, header=header, description=note)
+        )
     return outputs
-
-
-def run_demo(
-    output_dir: str = "demo_output", method: str = constants.DEFAULT_METHOD, overwrite: bool = False
-) -> dict[str, Path]:
-    """Fuse the embedded MNI152 MRI/PET pair (registered first) and write the fused PNG and an overview.
-
-    Returns:
-        ``{"fused": path, "overview": path, "mri": path, "pet": path}``.
-    """
-    from .data.demo import demo_slice_pair, write_demo_files
-
-    files = write_demo_files()
-    out = Path(output_dir)
-    fused_p, overview_p = out / "demo_fused.png", out / "demo_overview.png"
-    for p in (fused_p, overview_p):
-        if p.exists() and not overwrite:
-            raise FusionInputError(f"{p} exists; pass --overwrite to replace it")
-    mis = demo_slice_pair()["misalignment"]
-    print(  # before the fusion, whose registration line (on stderr) says what moved
-        f"embedded pair: {files['mri_png']} + {files['pet_png']} (PET misaligned on purpose: rotated "
-        f"{mis['rotation_deg'][0]:g} deg, shifted {mis['translation_mm']} px; registered first)",
-        flush=True,
-    )
-    res = fuse_files(
-        str(files["mri_png"]),
-        str(files["pet_png"]),
-        str(fused_p),
-        method=method,
-        modality="pet",
-        register=True,
-        overwrite=overwrite,
-        overview=str(overview_p),
-    )
-    t = res["timings"]
-    print(f"fused with '{method}' in {t['fuse_s'] * 1000:.0f} ms (preprocess {t['preprocess_s']:.2f} s)")
-    print(f"fused image: {fused_p.resolve()}")
-    print(f"overview:    {overview_p.resolve()}")
-    return {"fused": fused_p, "overview": overview_p, "mri": files["mri_png"], "pet": files["pet_png"]}
 
 
 def build_fuser(method: str, weights: str | None = None, random_weights: bool = False) -> Any:

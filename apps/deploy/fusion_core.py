@@ -12,7 +12,8 @@ Settings come from environment variables, because the SDK's command line (``-i``
 | ``MONAI_FUSION_METHOD`` | ``auto`` | a registered method; ``auto``: the bundle model (``default``) when a ``model.pt`` is found, else ``default`` with the package's shipped weights |
 | ``MONAI_FUSION_REGISTER`` | ``1`` | register the functional series onto the MRI first |
 | ``MONAI_FUSION_DEVICE`` | ``auto`` | ``cpu``, ``cuda`` or ``auto`` (CUDA when available) |
-| ``MONAI_FUSION_PET_COLOURS`` | ``wba`` | grey PET/SPECT series: ``wba`` renders them in the Whole Brain Atlas PET colours (RGB output), ``none`` keeps them grey |
+| ``MONAI_FUSION_PET_COLOURS`` | ``wba`` | grey PET/SPECT series: ``wba`` renders them in the Whole Brain Atlas PET colours (colour map ``atlas``, RGB output), another colour map name (``hot``, ``jet``) renders them in that one, ``none`` keeps them grey |
+| ``MONAI_FUSION_WINDOW`` | ``auto`` | intensity window of a CT in HU (``brain``, ``subdural``, ``stroke``, ``bone`` or ``LOW,HIGH``; default ``brain``) or a PET in SUV (``LOW,HIGH``; default ``0,10``), ``percentile`` for percentiles |
 | ``MONAI_FUSION_MRI_SERIES`` / ``MONAI_FUSION_OTHER_SERIES`` | unset | SeriesInstanceUID to pick when several series match |
 | ``MONAI_FUSION_OVERWRITE`` | ``0`` | replace existing outputs in the output folder |
 """
@@ -26,7 +27,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from monai_fusion.data.units import parse_window
 from monai_fusion.utils import constants
+from monai_fusion.utils.colormaps import check_colormap
 from monai_fusion.utils.errors import FusionInputError
 
 __all__ = [
@@ -41,7 +44,6 @@ __all__ = [
     "series_geometry",
     "volume_to_metatensor",
     "check_outputs",
-    "colourise_grey",
     "fuse_volumes",
 ]
 
@@ -74,7 +76,8 @@ class DeploySettings:
         method: a registered method name or ``auto``.
         register: register the functional series onto the MRI.
         device: ``cpu``, ``cuda`` or ``auto``.
-        pet_colours: ``wba`` or ``none`` (grey PET/SPECT series only).
+        pet_colours: ``wba`` (the atlas colour map), another colour map name, or ``none`` (grey PET/SPECT only).
+        window: the intensity window of a CT in HU or a PET in SUV (``NormalizeModality``'s ``window``).
         mri_series: SeriesInstanceUID of the MRI when several MR series match.
         other_series: SeriesInstanceUID of the functional series when several match.
         overwrite: replace existing outputs.
@@ -84,6 +87,7 @@ class DeploySettings:
     register: bool = True
     device: str = "auto"
     pet_colours: str = "wba"
+    window: str = "auto"
     mri_series: str | None = None
     other_series: str | None = None
     overwrite: bool = False
@@ -100,13 +104,16 @@ class DeploySettings:
         if device not in ("auto", "cpu", "cuda"):
             raise FusionInputError(f"MONAI_FUSION_DEVICE={device!r}: expected auto, cpu or cuda")
         colours = e.get("MONAI_FUSION_PET_COLOURS", "wba").strip().lower() or "wba"
-        if colours not in ("wba", "none"):
-            raise FusionInputError(f"MONAI_FUSION_PET_COLOURS={colours!r}: expected wba or none")
+        if colours != "wba":
+            check_colormap(colours, "MONAI_FUSION_PET_COLOURS")
+        window = e.get("MONAI_FUSION_WINDOW", "auto").strip().lower() or "auto"
+        parse_window(window, "MONAI_FUSION_WINDOW")
         return cls(
             method=e.get("MONAI_FUSION_METHOD", "auto").strip() or "auto",
             register=_flag(e, "MONAI_FUSION_REGISTER", True),
             device=device,
             pet_colours=colours,
+            window=window,
             mri_series=e.get("MONAI_FUSION_MRI_SERIES", "").strip() or None,
             other_series=e.get("MONAI_FUSION_OTHER_SERIES", "").strip() or None,
             overwrite=_flag(e, "MONAI_FUSION_OVERWRITE", False),
@@ -331,31 +338,15 @@ def check_outputs(output_folder: str | os.PathLike, protect: str | os.PathLike, 
         raise FusionInputError(f"output {nifti} exists; set MONAI_FUSION_OVERWRITE=1 to replace it")
 
 
-def colourise_grey(image: Any) -> Any:
-    """Render a grey PET/SPECT volume in the Whole Brain Atlas PET colours (the colours of the pairs the
-    library's models are trained on): percentile window to [0, 1], then the look-up table.
-
-    Args:
-        image: ``(1, X, Y, Z)`` MetaTensor.
-
-    Returns:
-        ``(3, X, Y, Z)`` MetaTensor in [0, 1] with ``value_max = 1``, same affine.
-    """
-    import torch
-    from monai.data import MetaTensor
-
-    from monai_fusion.data.demo import apply_colormap
-    from monai_fusion.transforms.intensity import NormalizeModality
-
-    grey = NormalizeModality(mode="percentile")(image)
-    rgb = apply_colormap(np.asarray(grey))
-    meta = {k: v for k, v in image.meta.items() if k != "affine"}
-    meta["value_max"] = 1.0
-    return MetaTensor(torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)), affine=image.affine, meta=meta)
-
-
 def fuse_volumes(
-    mri: Any, other: Any, modality: str, choice: MethodChoice, register: bool = True, device: str = "cpu"
+    mri: Any,
+    other: Any,
+    modality: str,
+    choice: MethodChoice,
+    register: bool = True,
+    device: str = "cpu",
+    colormap: str = "auto",
+    window: str = "auto",
 ) -> dict[str, Any]:
     """Fuse two volumes through the library's preset path (the one ``monai-fusion fuse`` walks).
 
@@ -366,6 +357,9 @@ def fuse_volumes(
         choice: the method (:func:`choose_method`).
         register: register ``other`` onto ``mri`` first.
         device: where the fuser runs.
+        colormap: how a grey ``other`` is rendered (``fusion_preprocess``'s ``colormap``: ``auto`` renders a grey
+            PET/SPECT in the atlas colours and keeps a CT grey).
+        window: the intensity window of a CT in HU or a PET in SUV (``NormalizeModality``'s ``window``).
 
     Returns:
         The library's sample dict: ``fused`` ``(1|3, X, Y, Z)`` in [0, 1] on the MRI's grid, with its affine.
@@ -375,5 +369,6 @@ def fuse_volumes(
     from monai_fusion.transforms.presets import fusion_preprocess
 
     fuser = get_fuser(choice.name, **choice.kwargs)
-    sample = fusion_preprocess(register=register, load=False)({"mri": mri, "other": other, "modality": modality})
+    pre = fusion_preprocess(register=register, load=False, colormap=colormap, normalize={"window": window})
+    sample = pre({"mri": mri, "other": other, "modality": modality})
     return fuse_sample(sample, fuser, device=device)

@@ -21,7 +21,6 @@ from fusion_core import (
     DeploySettings,
     MethodChoice,
     check_outputs,
-    colourise_grey,
     fuse_volumes,
     series_geometry,
     volume_to_metatensor,
@@ -32,6 +31,8 @@ from monai.deploy.operators.dicom_series_selector_operator import DICOMSeriesSel
 from pacs_store import StoreTarget, send_series
 
 from monai_fusion.data.dicom import patient_mismatch
+from monai_fusion.data.units import dicom_units
+from monai_fusion.engines.inference import processing_notes
 from monai_fusion.utils.constants import COLOUR_MODALITIES
 from monai_fusion.utils.errors import FusionInputError
 
@@ -182,16 +183,12 @@ class FusionOperator(Operator):
             f"{dicom_mod} series {other_meta.get('SeriesInstanceUID')}",
             bits_stored=int(other_ds.get("BitsStored", 8)),
         )
-        if other.shape[0] == 1 and modality in COLOUR_MODALITIES:
-            if self.settings.pet_colours == "wba":
-                logger.info(
-                    "%s series is grey: rendered in the Whole Brain Atlas PET colours before fusion "
-                    "(MONAI_FUSION_PET_COLOURS=wba; 'none' keeps it grey)",
-                    modality,
-                )
-                other = colourise_grey(other)
-            else:
-                logger.info("%s series is grey and MONAI_FUSION_PET_COLOURS=none: the fused series is grey", modality)
+        other.meta.update(
+            dicom_units(other_ds, modality, other.numpy())
+        )  # HU / SUV: the clinical window (MONAI_FUSION_WINDOW)
+        colormap = "auto" if self.settings.pet_colours == "wba" else self.settings.pet_colours
+        if other.shape[0] == 3 or modality not in COLOUR_MODALITIES:
+            colormap = "auto"  # RGB renderings keep their colours; CT stays grey
         device = self.settings.torch_device()
         logger.info(
             "fusing MRI %s with %s %s: method '%s' (%s), registration %s, device %s",
@@ -203,8 +200,20 @@ class FusionOperator(Operator):
             "on" if self.settings.register else "off",
             device,
         )
-        result = fuse_volumes(mri, other, modality, self.choice, register=self.settings.register, device=device)
+        result = fuse_volumes(
+            mri,
+            other,
+            modality,
+            self.choice,
+            register=self.settings.register,
+            device=device,
+            colormap=colormap,
+            window=self.settings.window,
+        )
         t1 = time.perf_counter()
+        notes = processing_notes(result)
+        rendering = f"colour map {notes.get('colormap', 'none')}; {notes.get('intensity_window', '')}"
+        logger.info("%s series: %s (MONAI_FUSION_PET_COLOURS, MONAI_FUSION_WINDOW)", modality, rendering)
         reg = result["other"].meta.get("registration") if hasattr(result["other"], "meta") else None
         if isinstance(reg, dict) and "metric_value" in reg:
             params = ", ".join(f"{float(v):.3g}" for v in reg.get("parameters", []))
@@ -223,6 +232,7 @@ class FusionOperator(Operator):
                 "reference": mri_ds,
                 "method": self.choice.name,
                 "modality": modality,
+                "rendering": f"{modality}: {rendering}",
                 "timings": {"convert_register_fuse_s": t1 - t0},
             },
             "fused",
@@ -314,8 +324,11 @@ class FusedSeriesWriterOperator(Operator):
             method=r["method"],
             overwrite=self.overwrite,
             protect=[self.protect],
+            description=r.get("rendering"),
         )
-        nifti = write_nifti(r["array"], r["affine"], folder / "fused.nii.gz", overwrite=self.overwrite)
+        nifti = write_nifti(
+            r["array"], r["affine"], folder / "fused.nii.gz", overwrite=self.overwrite, description=r.get("rendering")
+        )
         return Path(dicom_dir), Path(nifti)
 
     def _publish(self, dicom_dir: Path, nifti: Path) -> tuple[Path, Path]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..utils.colormaps import apply_colormap, wba_pet_colormap
 from ..utils.errors import FusionInputError
 from ..utils.paths import DATASET_ROOT_ENV, dataset_root
 
@@ -53,36 +54,6 @@ _TEMPLATES = {
     "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
     "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
 }
-
-
-def wba_pet_colormap(levels: int = 256) -> np.ndarray:
-    """The Whole Brain Atlas PET look-up table: black, blue, yellow, red, magenta.
-
-    Anchors were read off the atlas' PET renderings (128 colours along that path).
-
-    Args:
-        levels: number of entries.
-
-    Returns:
-        ``(levels, 3)`` float array in [0, 1].
-    """
-    anchors = np.array([0.0, 0.16, 0.30, 0.55, 0.80, 1.0])
-    colours = np.array([[0, 0, 0], [0, 0, 0.5], [0, 0.31, 0.96], [1, 1, 0], [1, 0, 0], [1, 0, 1]], dtype=float)
-    x = np.linspace(0, 1, levels)
-    return np.stack([np.interp(x, anchors, colours[:, c]) for c in range(3)], axis=1)
-
-
-def apply_colormap(grey: np.ndarray, lut: np.ndarray | None = None) -> np.ndarray:
-    """Render a grey ``(1, ...)`` or ``(...)`` image in [0, 1] with a look-up table.
-
-    Returns:
-        ``(3, ...)`` RGB float array in [0, 1].
-    """
-    lut = wba_pet_colormap() if lut is None else lut
-    g = np.asarray(grey)
-    g = g[0] if g.ndim >= 3 and g.shape[0] == 1 else g
-    idx = np.clip(np.rint(g * (len(lut) - 1)), 0, len(lut) - 1).astype(np.int64)
-    return np.moveaxis(lut[idx], -1, 0).astype(np.float32)
 
 
 def rigid_matrix(rotation_deg: tuple[float, ...], translation: tuple[float, ...], center: np.ndarray) -> np.ndarray:

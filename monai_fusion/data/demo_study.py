@@ -1,7 +1,8 @@
 """The embedded demo volumes as DICOM series: the study folders the DICOM examples of the docs use.
 
 :func:`write_demo_study` writes ``MRI/`` (MR) and ``PET/`` (PT) of one synthetic patient from
-:func:`~monai_fusion.data.demo.demo_volume_pair` (the PET misaligned on purpose, as in the demo), ``MIXED/`` (both
+:func:`~monai_fusion.data.demo.demo_volume_pair` (the PET misaligned on purpose, as in the demo), ``CT/`` (a CT-like
+volume in Hounsfield units on the MRI's grid, :func:`demo_ct_hu`), ``MIXED/`` (both
 series in one folder, for choosing a series by UID) and ``PET_OTHER/`` (the PET of another PatientID, which
 fusion refuses). Slices are int16 (x1000) written by SimpleITK's GDCM writer with the patient, study and
 geometry tags a scanner series carries. It exists because no package ships a registered MRI/PET DICOM study.
@@ -18,7 +19,15 @@ import numpy as np
 
 from ..utils.locale_guard import preserved_locale
 
-__all__ = ["DEMO_PATIENT", "MRI_SERIES_UID", "PET_SERIES_UID", "write_series", "write_demo_study"]
+__all__ = [
+    "DEMO_PATIENT",
+    "MRI_SERIES_UID",
+    "PET_SERIES_UID",
+    "CT_SERIES_UID",
+    "demo_ct_hu",
+    "write_series",
+    "write_demo_study",
+]
 
 #: Patient and study tags of the demo study (DICOM ``group|element`` keys, as SimpleITK takes them).
 DEMO_PATIENT: dict[str, str] = {
@@ -33,6 +42,26 @@ DEMO_PATIENT: dict[str, str] = {
 }
 MRI_SERIES_UID = "1.2.826.0.1.3680043.8.498.101"
 PET_SERIES_UID = "1.2.826.0.1.3680043.8.498.102"
+CT_SERIES_UID = "1.2.826.0.1.3680043.8.498.104"
+
+
+def demo_ct_hu(mri: np.ndarray) -> np.ndarray:
+    """A CT-like volume in Hounsfield units on the demo MRI's grid: air -1000, brain 10-35 HU, a skull of 1000 HU.
+
+    Args:
+        mri: the demo MRI ``(1, X, Y, Z)`` in [0, 1] (skull-stripped).
+
+    Returns:
+        ``(1, X, Y, Z)`` float array in HU: a 4-voxel shell around the brain is bone, so the CT windows
+        (brain, bone) and the bone colour map have something to show.
+    """
+    from scipy import ndimage
+
+    brain = mri[0] > 0.05
+    skull = ndimage.binary_dilation(brain, iterations=5) & ~ndimage.binary_dilation(brain, iterations=1)
+    hu = np.where(brain, 10.0 + 25.0 * mri[0], -1000.0)
+    hu[skull] = 1000.0
+    return hu[None]
 
 
 def write_series(
@@ -49,7 +78,7 @@ def write_series(
 
     Args:
         folder: where the slices go (created; files ``<uid[-3:]>_<z>.dcm``, so two series can share it).
-        vol: the volume.
+        vol: the volume (stored as ``rint(vol * 1000)``: a CT in HU is given as HU / 1000).
         affine: its voxel-to-RAS affine (as NIfTI's).
         series_uid: SeriesInstanceUID.
         modality: DICOM Modality (``MR``, ``PT``, ``CT``).
@@ -104,16 +133,16 @@ def write_demo_study(folder: str | os.PathLike, resolution: int = 2) -> dict[str
     """Write ``MRI/``, ``PET/``, ``MIXED/`` and ``PET_OTHER/`` under ``folder`` (see the module docstring).
 
     Args:
-        folder: the study folder; its four sub-folders must not exist yet (nothing is overwritten).
+        folder: the study folder; its five sub-folders must not exist yet (nothing is overwritten).
         resolution: voxel size of the demo volumes in mm (2: 98x116x94 voxels).
 
     Returns:
-        ``{"MRI": path, "PET": path, "MIXED": path, "PET_OTHER": path}``.
+        ``{"MRI": path, "PET": path, "CT": path, "MIXED": path, "PET_OTHER": path}``.
     """
     from .demo import demo_volume_pair
 
     root = Path(folder)
-    names = ("MRI", "PET", "MIXED", "PET_OTHER")
+    names = ("MRI", "PET", "CT", "MIXED", "PET_OTHER")
     taken = [str(root / n) for n in names if (root / n).exists()]
     if taken:
         raise FileExistsError(f"demo study folders exist already: {', '.join(taken)}; choose another folder")
@@ -124,6 +153,7 @@ def write_demo_study(folder: str | os.PathLike, resolution: int = 2) -> dict[str
     return {
         "MRI": write_series(root / "MRI", mri, affine, MRI_SERIES_UID),
         "PET": write_series(root / "PET", pet, affine, PET_SERIES_UID, "PT"),
+        "CT": write_series(root / "CT", demo_ct_hu(mri) / 1000.0, affine, CT_SERIES_UID, "CT"),
         "MIXED": root / "MIXED",
         "PET_OTHER": write_series(root / "PET_OTHER", pet, affine, "1.2.826.0.1.3680043.8.498.103", "PT", "XY-0002"),
     }

@@ -168,6 +168,7 @@ def write_dicom_series(
     overwrite: bool = False,
     protect: Sequence[str | os.PathLike] = (),
     anonymize: bool = False,
+    description: str | None = None,
 ) -> Path:
     """Write a ``(C, X, Y, Z)`` volume in [0, 1] (C = 1 grey, 3 RGB) as a Secondary Capture series.
 
@@ -182,6 +183,8 @@ def write_dicom_series(
         anonymize: carry nothing of ``reference`` over: the patient and study identifiers of
             :data:`PATIENT_STUDY_KEYWORDS` are left empty (or absent), the Study and Frame of Reference UIDs
             are new, and ``PatientIdentityRemoved`` is ``YES``.
+        description: how the sources were rendered (intensity window, colour map), appended to
+            ``DerivationDescription``.
 
     Returns:
         The output folder. Without ``anonymize`` it carries the identifiers of ``reference`` (and of nothing
@@ -195,7 +198,7 @@ def write_dicom_series(
     if a.ndim != 4 or a.shape[0] not in (1, 3):
         raise FusionInputError(f"write_dicom_series: expected a (1|3, X, Y, Z) volume, got shape {a.shape}")
     u8 = to_uint8(a)
-    series = _SeriesContext.create(affine, reference, method, anonymize)
+    series = _SeriesContext.create(affine, reference, method, anonymize, description)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.part", dir=out.parent))
     try:
@@ -236,9 +239,12 @@ class _SeriesContext:
     method: str
     anonymize: bool
     now: _dt.datetime
+    description: str | None = None
 
     @classmethod
-    def create(cls, affine: np.ndarray, reference: Any, method: str, anonymize: bool) -> "_SeriesContext":
+    def create(
+        cls, affine: np.ndarray, reference: Any, method: str, anonymize: bool, description: str | None = None
+    ) -> "_SeriesContext":
         import pydicom
         from pydicom.uid import generate_uid
 
@@ -255,6 +261,7 @@ class _SeriesContext:
             method=method,
             anonymize=anonymize,
             now=_dt.datetime.now(),
+            description=description,
         )
 
     def slice_dataset(self, u8: np.ndarray, k: int, path: Path) -> Any:
@@ -286,6 +293,7 @@ class _SeriesContext:
         ds.SeriesDescription = f"Fused MRI ({self.method}) monai-fusion {__version__}"
         ds.DerivationDescription = (
             f"MRI fused with a CT/PET/SPECT series by '{self.method}' (monai-fusion {__version__})"
+            + (f"; {self.description}" if self.description else "")
         )
         ds.SeriesDate = ds.ContentDate = self.now.strftime("%Y%m%d")
         ds.SeriesTime = ds.ContentTime = self.now.strftime("%H%M%S")

@@ -19,6 +19,7 @@ import numpy as np
 from ..utils.constants import COLOUR_MODALITIES, MODALITIES
 from ..utils.errors import FusionInputError
 from .dicom_series import read_dicom_series
+from .units import dicom_units, nifti_units
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -220,7 +221,8 @@ def read_volume(path: str | os.PathLike, modality: str = "MRI", series_uid: str 
         series_uid: which series to read when the folder holds several.
 
     Returns:
-        ``(1, X, Y, Z)`` float32 array with a RAS affine; ``meta`` holds the file name and, for
+        ``(1, X, Y, Z)`` float32 array with a RAS affine; ``meta`` holds the file name, the units where they are
+        known (``units``: ``HU``, ``SUV`` with ``suv_factor``; see :mod:`~monai_fusion.data.units`) and, for
         DICOM, the series UID, file list and the first slice's tags.
 
     Raises:
@@ -235,14 +237,25 @@ def read_volume(path: str | os.PathLike, modality: str = "MRI", series_uid: str 
     if p.is_dir():
         arr, affine, extra = read_dicom_series(p, modality, series_uid)
         meta.update(extra)
+        meta.update(_dicom_units(extra.get("dicom_files") or [], modality, arr))
     elif _suffix(p) in VOLUME_SUFFIXES:
         arr, affine = _read_nifti(p, modality)
+        meta.update(nifti_units(arr, modality))
     else:
         raise FusionInputError(
             f"{modality}: {p} is not a volume; expected a .nii/.nii.gz file or a DICOM series folder"
         )
     check_finite_nonconstant(arr, f"{modality}: {p}")
     return LoadedImage(np.ascontiguousarray(arr[None]), affine, meta)
+
+
+def _dicom_units(files: list[str], modality: str, array: np.ndarray) -> dict[str, Any]:
+    """Units of a DICOM series from its first file's tags (:func:`~monai_fusion.data.units.dicom_units`)."""
+    if not files or modality == "MRI":
+        return {}
+    import pydicom
+
+    return dicom_units(pydicom.dcmread(files[0], stop_before_pixels=True), modality, array)
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
@@ -288,7 +301,12 @@ def write_png(array: np.ndarray, path: str | os.PathLike, overwrite: bool = Fals
 
 
 def write_nifti(
-    array: np.ndarray, affine: np.ndarray, path: str | os.PathLike, overwrite: bool = False, header: Any = None
+    array: np.ndarray,
+    affine: np.ndarray,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    header: Any = None,
+    description: str | None = None,
 ) -> Path:
     """Write a ``(C, X, Y, Z)`` or ``(X, Y, Z)`` volume as NIfTI, atomically (RGB as a 4th dim of 3).
 
@@ -298,6 +316,7 @@ def write_nifti(
         path: output ``.nii`` or ``.nii.gz`` file.
         overwrite: replace an existing file.
         header: optional nibabel header to copy (e.g. the MRI's).
+        description: text for the header's ``descrip`` field (how the volume was made; cut to its 80 bytes).
 
     Returns:
         The written path.
@@ -311,6 +330,8 @@ def write_nifti(
         a = a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
     img = nib.Nifti1Image(a, affine, header=header)
     img.set_data_dtype(np.float32)
+    if description is not None:
+        img.header["descrip"] = description.encode("ascii", "replace")[:80]
     tmp = _atomic_target(p)
     tmp = tmp.with_name(tmp.name + ("".join(p.suffixes[-2:]) if p.name.endswith(".nii.gz") else ".nii"))
     nib.save(img, str(tmp))

@@ -1,4 +1,8 @@
-"""The overview figure a reader looks at first: MRI | other modality | fused | colour overlay."""
+"""The overview figure a reader looks at first: MRI | other modality | fused | colour overlay.
+
+For a volume the four columns are shown in three planes (axial, coronal, sagittal) through the centre of the MRI's
+head; matplotlib draws them (the ``plots`` extra).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import numpy as np
 
 from ..utils.optional import require_extra
 
-__all__ = ["to_display_rgb", "save_overview"]
+__all__ = ["to_display_rgb", "save_overview", "save_volume_overview", "orthogonal_slices"]
 
 
 def to_display_rgb(img: np.ndarray) -> np.ndarray:
@@ -42,18 +46,71 @@ def save_overview(
     Returns:
         The written path.
     """
+    return _save_rows([(mri, other, fused)], path, titles, overlay_alpha, suptitle, [1.0])
+
+
+def orthogonal_slices(volume: np.ndarray, centre: tuple[int, int, int]) -> list[np.ndarray]:
+    """Axial, coronal and sagittal planes of a ``(C, X, Y, Z)`` RAS volume through ``centre``, as ``(C, H, W)``
+    display images (anterior or superior at the top, the patient's left on the right)."""
+    x, y, z = centre
+    planes = (volume[:, :, :, z], volume[:, :, y, :], volume[:, x, :, :])
+    return [np.ascontiguousarray(np.flip(np.swapaxes(p, 1, 2), axis=1)) for p in planes]
+
+
+def save_volume_overview(
+    mri: np.ndarray,
+    other: np.ndarray,
+    fused: np.ndarray,
+    path: str | os.PathLike,
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    titles: tuple[str, str, str, str] = ("MRI", "other", "fused", "overlay"),
+    suptitle: str | None = None,
+) -> Path:
+    """Save the four panels of :func:`save_overview` in the axial, coronal and sagittal planes of a volume.
+
+    The planes pass through the centre of the MRI's head (voxels above 5 % of its range).
+
+    Args:
+        mri: ``(1, X, Y, Z)`` in [0, 1], RAS.
+        other: ``(1|3, X, Y, Z)`` in [0, 1] on the MRI's grid.
+        fused: ``(1|3, X, Y, Z)`` in [0, 1].
+        path: output PNG.
+        spacing: voxel size along X, Y, Z (mm), for the planes' aspect ratios.
+        titles: column titles.
+        suptitle: optional figure title.
+
+    Returns:
+        The written path.
+    """
+    head = np.argwhere(np.asarray(mri)[0] > 0.05)
+    centre = tuple(int(v) for v in (head.mean(axis=0) if len(head) else np.array(mri.shape[1:]) // 2))
+    rows = list(zip(*(orthogonal_slices(np.asarray(v), centre) for v in (mri, other, fused))))
+    sx, sy, sz = (float(s) for s in spacing)
+    return _save_rows(rows, path, titles, 0.5, suptitle, [sy / sx, sz / sx, sz / sy])
+
+
+def _save_rows(
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    path: str | os.PathLike,
+    titles: tuple[str, str, str, str],
+    overlay_alpha: float,
+    suptitle: str | None,
+    aspects: list[float],
+) -> Path:
+    """One figure row per ``(mri, other, fused)`` triple: the three images and the other over the MRI."""
     matplotlib = require_extra("matplotlib", "plots", "the overview PNG")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    m, o, f = to_display_rgb(mri), to_display_rgb(other), to_display_rgb(fused)
-    weight = overlay_alpha * (o.max(axis=-1, keepdims=True) > 0.05)
-    overlay = (1 - weight) * m + weight * o
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4), dpi=100)
-    for ax, im, title in zip(axes, (m, o, f, overlay), titles):
-        ax.imshow(im, interpolation="nearest")
-        ax.set_title(title)
-        ax.axis("off")
+    fig, axes = plt.subplots(len(rows), 4, figsize=(16, 4.4 * len(rows)), dpi=100, squeeze=False)
+    for r, ((mri, other, fused), aspect) in enumerate(zip(rows, aspects)):
+        m, o, f = to_display_rgb(mri), to_display_rgb(other), to_display_rgb(fused)
+        weight = overlay_alpha * (o.max(axis=-1, keepdims=True) > 0.05)
+        overlay = (1 - weight) * m + weight * o
+        for ax, im, title in zip(axes[r], (m, o, f, overlay), titles):
+            ax.imshow(im, interpolation="nearest", aspect=aspect)
+            ax.set_title(title if r == 0 else "")
+            ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

@@ -16,7 +16,7 @@ from ..fusers import Fuser
 from ..transforms.presets import fusion_postprocess
 from ..utils.errors import FusionInputError
 
-__all__ = ["fuse_images", "fuse_sample", "other_for_display"]
+__all__ = ["fuse_images", "fuse_sample", "other_for_display", "processing_notes"]
 
 
 def fuse_images(
@@ -98,3 +98,17 @@ def other_for_display(sample: Mapping[str, Any]) -> np.ndarray:
             YCbCrToRGB(1.0)(np.concatenate([y, np.asarray(sample["other_cb"]), np.asarray(sample["other_cr"])]))
         )
     return y
+
+
+def processing_notes(sample: Mapping[str, Any]) -> dict[str, str]:
+    """How the other source was rendered: its intensity window and colour map, for the console and the output's
+    metadata (NIfTI ``descrip``, DICOM ``DerivationDescription``).
+
+    Args:
+        sample: a preprocessed pair dict (``fusion_preprocess``'s output).
+
+    Returns:
+        ``{"intensity_window": ..., "colormap": ...}`` with the entries the preset recorded.
+    """
+    meta = getattr(sample.get("other"), "meta", {}) or {}
+    return {k: str(meta[k]) for k in ("intensity_window", "colormap") if k in meta}

@@ -21,7 +21,7 @@ from monai.transforms import (
 )
 
 from ..utils.errors import FusionInputError, find_input_error
-from .colour import RGBToYCbCrd, YCbCrToRGBd
+from .colour import ColourMapd, RGBToYCbCrd, YCbCrToRGBd
 from .intensity import NormalizeModalityd
 from .io import CheckPaird, CheckRasterSized, LoadFusionImaged
 from .registration import RegisterToReferenced, ResampleToReferenceGridd
@@ -72,19 +72,24 @@ def fusion_preprocess(
     normalize: dict[str, Any] | None = None,
     load: bool = True,
     keys: Sequence[str] = ("mri", "other"),
+    colormap: str = "auto",
 ) -> Compose:
     """Build the preprocessing ``Compose`` for a pair dict ``{"mri": path, "other": path, "modality": ...}``.
 
     Args:
         register: register ``other`` onto ``mri`` (SimpleITK, Mattes MI, rigid by default).
         registration: keyword arguments for :class:`RegisterToReferenced` (e.g. ``{"transform": "affine"}``).
-        normalize: keyword arguments for :class:`NormalizeModalityd` (e.g. ``{"mode": "percentile"}``).
+        normalize: keyword arguments for :class:`NormalizeModalityd` (e.g. ``{"mode": "percentile"}``, or
+            ``{"window": "bone"}`` for a CT in Hounsfield units).
         load: start with :class:`LoadFusionImaged` (set False when the dict already holds images).
         keys: the reference key and the moving key.
+        colormap: how a grey ``other`` is rendered before the colour split (:class:`ColourMapd`): ``"auto"``
+            (grey PET/SPECT in the atlas colours, CT grey), a colour map name, or ``"none"``.
 
     Returns:
         A :class:`FusionCompose` whose output has ``mri`` ``(1, ...)`` and ``other`` ``(1, ...)`` in [0, 1]; for
-        RGB inputs also ``other_cb`` and ``other_cr``. ``Compose.inverse`` restores the RGB ``other``.
+        RGB or colour-mapped inputs also ``other_cb`` and ``other_cr``. ``Compose.inverse`` restores the RGB
+        ``other``.
     """
     ref, moving = keys
     steps: list[Any] = [LoadFusionImaged(keys=keys, mri_key=ref)] if load else []
@@ -96,6 +101,7 @@ def fusion_preprocess(
     steps += [
         CheckPaird(keys=keys),
         NormalizeModalityd(keys=keys, **(normalize or {})),
+        ColourMapd(keys=moving, colormap=colormap),
         RGBToYCbCrd(keys=moving, value_max=1.0),
     ]
     return FusionCompose(steps)

@@ -136,11 +136,8 @@ def ras_affine() -> np.ndarray:
 def library_fusion(study: dict, register: bool, method: str = "laplacian", **fuser_kwargs: str) -> np.ndarray:
     """The library's fusion of a study's volumes (as written), through the CLI's preset path.
 
-    Grey PET is rendered with the library's Whole Brain Atlas PET colours first (percentile window,
-    ``apply_colormap``), as the app does by default.
+    A grey PET is rendered in the atlas colour map by the preset itself (``colormap="auto"``), as in the app.
     """
-    from monai_fusion.data.demo import apply_colormap
-    from monai_fusion.transforms.intensity import NormalizeModality
 
     def mt(a: np.ndarray, value_max: float) -> MetaTensor:
         chw = np.transpose(a, (3, 2, 1, 0)) if a.ndim == 4 else np.transpose(a, (2, 1, 0))[None]
@@ -151,9 +148,6 @@ def library_fusion(study: dict, register: bool, method: str = "laplacian", **fus
         )
 
     other = mt(study["other"], 255.0 if study["other"].ndim == 4 else float("nan"))  # RGB keeps its range
-    if study["other"].ndim == 3 and study["modality"] == "PET":
-        rgb = apply_colormap(np.asarray(NormalizeModality(mode="percentile")(other)))
-        other = MetaTensor(torch.from_numpy(rgb), affine=torch.as_tensor(study["affine"]), meta={"value_max": 1.0})
     sample = fusion_preprocess(register=register, load=False)(
         {"mri": mt(study["mri"], float("nan")), "other": other, "modality": study["modality"]}
     )
@@ -387,7 +381,7 @@ def test_deploy_app_fuses_a_study(
     if photometric == "RGB":
         assert series[0].PlanarConfiguration == 0
     if key == "demo":
-        assert "rendered in the Whole Brain Atlas PET colours" in log
+        assert "PET series: colour map atlas; percentiles 0.5 to 99.5" in log
 
 
 def test_deploy_app_fuses_with_the_bundle_model(app_runs: dict, demo_study: dict) -> None:
@@ -529,14 +523,22 @@ def test_grey_pet_is_rendered_in_colour_and_rgb_ct_refused() -> None:
     grey = np.linspace(0, 1000, 4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)  # (slices, rows, cols)
     pet = core.volume_to_metatensor(grey, ras_affine(), "PET", "PT series 1")
     assert tuple(pet.shape) == (1, 6, 5, 4) and np.isnan(pet.meta["value_max"])
-    rgb = core.colourise_grey(pet)
-    assert tuple(rgb.shape) == (3, 6, 5, 4) and rgb.meta["value_max"] == 1.0
-    assert float(rgb.min()) >= 0 and float(rgb.max()) <= 1 and float((rgb[0] - rgb[2]).abs().max()) > 0.1
+    mri = core.volume_to_metatensor(grey[::-1].copy(), ras_affine(), "MRI", "MR series 1")
+    choice = core.MethodChoice("average", {}, "test")
+    rgb = core.fuse_volumes(mri, pet, "PET", choice, register=False)["fused"]  # the library's colour map
+    assert tuple(rgb.shape) == (3, 6, 5, 4) and float((rgb[0] - rgb[2]).abs().max()) > 0.1
     np.testing.assert_allclose(np.asarray(rgb.affine), ras_affine())
+    kept = core.fuse_volumes(mri, pet, "PET", choice, register=False, colormap="none")["fused"]
+    assert tuple(kept.shape) == (1, 6, 5, 4)
     with pytest.raises(FusionInputError, match="CT: CT series 2 is an RGB series"):
         core.volume_to_metatensor(
             np.zeros((4, 5, 6, 3), np.uint8) + np.arange(6, dtype=np.uint8)[:, None], ras_affine(), "CT", "CT series 2"
         )
+    with pytest.raises(FusionInputError, match="MONAI_FUSION_PET_COLOURS='viridis' is not a known colour map"):
+        core.DeploySettings.from_env({"MONAI_FUSION_PET_COLOURS": "viridis"})
+    with pytest.raises(FusionInputError, match="MONAI_FUSION_WINDOW='wide'"):
+        core.DeploySettings.from_env({"MONAI_FUSION_WINDOW": "wide"})
+    assert core.DeploySettings.from_env({"MONAI_FUSION_WINDOW": "Bone"}).window == "bone"
 
 
 def test_requirements_list_the_library_requirements() -> None:

@@ -80,3 +80,23 @@ def test_the_type_2c_attributes_secondary_capture_requires(series: dict[str, Pat
     assert patient_orientation([0.6, 0.8, 0]) == "PL" and patient_orientation([0, 0, -1]) == "F"
     ds = pydicom.dcmread(sorted(series["grey"].glob("*.dcm"))[0])
     assert list(ds.PatientOrientation) == ["R", "A"] and ds.BodyPartExamined == "BRAIN" and "Laterality" not in ds
+
+
+def test_the_validator_output_shown_in_the_cli_docs_is_what_it_prints(tmp_path: Path) -> None:
+    """docs/cli.md shows dciodvfy's report on a slice of `fuse study/MRI study/PET --dicom-out fd`: run the same."""
+    import re
+
+    from monai_fusion.commands import fuse_files
+    from monai_fusion.data.demo_study import write_demo_study
+
+    tool = _tool("dciodvfy")
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    block = re.search(r"```text\n\$ dciodvfy fd/0047\.dcm\n(.*?)```", page, re.S)
+    assert block, "docs/cli.md has no dciodvfy block"
+    study = write_demo_study(tmp_path / "study")
+    fuse_files(str(study["MRI"]), str(study["PET"]), None, dicom_out=str(tmp_path / "fd"))
+    proc = subprocess.run(
+        [tool, str(tmp_path / "fd" / "0047.dcm")], capture_output=True, text=True, encoding="utf-8", timeout=60
+    )
+    printed = [line.rstrip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert printed == block.group(1).strip().splitlines()

@@ -381,15 +381,20 @@ def test_infer_volume_returns_nifti_on_the_mri_grid(server: LabelServer) -> None
     out.write_bytes(body)
     img = nib.load(str(out))
     mri = nib.load(str(server.studies / "demovol_MRI.nii.gz"))
-    assert img.shape == mri.shape and img.get_data_dtype() == np.float32
+    # a grey PET volume is fused in colour (the atlas colour map): RGB as a 4th dimension of 3
+    assert img.shape == (*mri.shape, 3) and img.get_data_dtype() == np.float32
     np.testing.assert_allclose(img.affine, mri.affine, atol=1e-5)
-    want = _library_fusion(
-        server.studies / "demovol_MRI.nii.gz",
-        server.studies / "demovol_PET.nii.gz",
-        "PET",
-        False,
-        get_fuser("laplacian"),
-    )[0]
+    want = np.moveaxis(
+        _library_fusion(
+            server.studies / "demovol_MRI.nii.gz",
+            server.studies / "demovol_PET.nii.gz",
+            "PET",
+            False,
+            get_fuser("laplacian"),
+        ),
+        0,
+        -1,
+    )
     np.testing.assert_allclose(np.asarray(img.dataobj), want, atol=1e-5)
 
 

@@ -70,7 +70,7 @@ def test_fuse_png_and_nifti(tmp_path: Path) -> None:
     import nibabel as nib
 
     img = nib.load(out_nii)
-    assert img.shape == (98, 116, 94)  # the NIfTI PET is grey uptake, so the fusion is grey
+    assert img.shape == (98, 116, 94, 3)  # the NIfTI PET is grey uptake, rendered in the atlas colours: RGB
     mri_img = nib.load(files["mri_nii"])
     np.testing.assert_allclose(img.affine, mri_img.affine, atol=1e-5)
     for field in ("xyzt_units", "qform_code", "sform_code", "pixdim"):  # the MRI's header is kept

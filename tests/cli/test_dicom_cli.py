@@ -42,6 +42,8 @@ def test_fuse_dicom_series_to_nifti_and_dicom(
                 "pet",
                 "--method",
                 "laplacian",
+                "--colormap",
+                "none",  # grey, so the pixels compare with SimpleITK's reading (colour: test_clinical_windows)
             ]
         )
         == 0
@@ -56,7 +58,7 @@ def test_fuse_dicom_series_to_nifti_and_dicom(
     out_ds = [pydicom.dcmread(f) for f in files]
     first = out_ds[0]
     assert first.SOPClassUID == SECONDARY_CAPTURE_SOP_CLASS == first.file_meta.MediaStorageSOPClassUID
-    assert first.PhotometricInterpretation == "MONOCHROME2" and first.SamplesPerPixel == 1  # grey PET volume
+    assert first.PhotometricInterpretation == "MONOCHROME2" and first.SamplesPerPixel == 1  # --colormap none
     assert first.BitsAllocated == 8 and (first.Rows, first.Columns) == (116, 98)
     for kw in (
         "PatientName",
@@ -160,6 +162,8 @@ def test_dicom_folder_with_several_series(
                 "1.2.826.0.1.3680043.8.498.777",
                 "--method",
                 "max",
+                "--colormap",
+                "none",
             ]
         )
         == 0

@@ -10,14 +10,21 @@ from monai_fusion.cli import main
 from monai_fusion.data.demo import write_demo_files
 
 
-def test_overview_with_volumes_is_refused_not_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_overview_with_volumes_shows_three_planes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from PIL import Image
+
     files = write_demo_files()
     out, ov = tmp_path / "f.nii.gz", tmp_path / "ov.png"
-    args = ["fuse", str(files["mri_nii"]), str(files["pet_nii"]), "-o", str(out), "--no-register"]
-    assert main([*args, "--overview", str(ov)]) == 2
-    err = capsys.readouterr().err
-    assert f"error: --overview {ov}: the overview PNG is made for 2D pairs only" in err
-    assert not out.exists() and not ov.exists()
+    args = ["fuse", str(files["mri_nii"]), str(files["pet_nii"]), "-o", str(out), "--no-register", "--no-progress"]
+    assert main([*args, "--overview", str(ov)]) == 0
+    assert "colour map atlas; percentiles 0.5 to 99.5" in capsys.readouterr().err
+    with Image.open(ov) as im:
+        rgb = np.asarray(im.convert("RGB")).astype(int)
+    assert rgb.shape[0] > 0.7 * rgb.shape[1]  # three rows of four panels
+    third = rgb.shape[0] // 3
+    for row in (rgb[:third], rgb[third : 2 * third], rgb[2 * third :]):  # every plane shows colour on anatomy
+        assert (np.ptp(row, axis=-1) > 100).mean() > 0.01
 
 
 def test_no_progress_hides_the_bar_of_fuse_pairs(

@@ -242,7 +242,7 @@ ROWS: list[CliRow] = [
         ],
         check=lambda d: (
             (
-                nib.load(d / "out" / "f.nii.gz").shape == (21, 19, 3)
+                nib.load(d / "out" / "f.nii.gz").shape == (21, 19, 3, 3)  # grey PET fused in colour: RGB
                 and np.allclose(nib.load(d / "out" / "f.nii.gz").affine, SAG)
             )
             or pytest.fail("grid")

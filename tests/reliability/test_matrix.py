@@ -793,7 +793,7 @@ ROWS: list[Row] = [
             ),
             _quiet_poster(),
         )["fused"],
-        check=lambda r: tuple(r.shape) == (1, 21, 19, 3) or pytest.fail(str(r.shape)),
+        check=lambda r: tuple(r.shape) == (3, 21, 19, 3) or pytest.fail(str(r.shape)),  # grey PET: in colour
     ),
 ]
 

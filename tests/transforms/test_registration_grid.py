@@ -75,12 +75,12 @@ def test_volumes_on_two_grids_are_put_on_the_mri_grid_without_registration(tmp_p
     write_nifti(pet, moved, tmp_path / "pet.nii.gz")
     write_nifti(p["pet_aligned"], affine, tmp_path / "same.nii.gz")
     pair = {"mri": str(tmp_path / "mri.nii.gz"), "modality": "PET"}
-    out = fusion_preprocess(register=False)({**pair, "other": str(tmp_path / "pet.nii.gz")})
+    out = fusion_preprocess(register=False, colormap="none")({**pair, "other": str(tmp_path / "pet.nii.gz")})
     want = p["pet_aligned"][0]
     got = np.asarray(out["other"])[0]
     assert out["other"].meta["resampled_to_reference"] is True and got.shape == want.shape
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.999  # voxel by voxel it would be about 0.8
-    same = fusion_preprocess(register=False)({**pair, "other": str(tmp_path / "same.nii.gz")})
+    same = fusion_preprocess(register=False, colormap="none")({**pair, "other": str(tmp_path / "same.nii.gz")})
     assert "resampled_to_reference" not in same["other"].meta  # one grid: left as it is, no interpolation
 
 

@@ -1,13 +1,24 @@
-"""RGB <-> YCbCr transforms for pseudo-colour PET/SPECT."""
+"""Colour transforms for PET/SPECT: RGB <-> YCbCr, and grey rendered through a named colour map."""
 
-from .array import RGB_TO_YCBCR, YCBCR_TO_RGB, RGBToYCbCr, YCbCrToRGB, rgb_to_luminance
-from .dictionary import RGBToYCbCrD, RGBToYCbCrd, RGBToYCbCrDict, YCbCrToRGBD, YCbCrToRGBd, YCbCrToRGBDict
+from .array import RGB_TO_YCBCR, YCBCR_TO_RGB, ColourMap, RGBToYCbCr, YCbCrToRGB, rgb_to_luminance
+from .dictionary import (
+    ColourMapD,
+    ColourMapd,
+    ColourMapDict,
+    RGBToYCbCrD,
+    RGBToYCbCrd,
+    RGBToYCbCrDict,
+    YCbCrToRGBD,
+    YCbCrToRGBd,
+    YCbCrToRGBDict,
+)
 
 __all__ = [
     "RGB_TO_YCBCR",
     "YCBCR_TO_RGB",
     "RGBToYCbCr",
     "YCbCrToRGB",
+    "ColourMap",
     "rgb_to_luminance",
     "RGBToYCbCrd",
     "RGBToYCbCrD",
@@ -15,4 +26,7 @@ __all__ = [
     "YCbCrToRGBd",
     "YCbCrToRGBD",
     "YCbCrToRGBDict",
+    "ColourMapd",
+    "ColourMapD",
+    "ColourMapDict",
 ]

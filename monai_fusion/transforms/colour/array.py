@@ -1,4 +1,4 @@
-"""Colour-space transforms for pseudo-colour PET/SPECT: RGB <-> YCbCr (full-range BT.601).
+"""Colour transforms for PET/SPECT: RGB <-> YCbCr (full-range BT.601), and grey rendered through a colour map.
 
 MONAI has no colour-space transforms. These follow JPEG/PIL's full-range ITU-R BT.601 definition
 (Y in [0, v], Cb/Cr centred on v/2 for a value range [0, v]) on channel-first tensors, so a fusion
@@ -10,14 +10,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 from monai.config import NdarrayOrTensor
+from monai.data import MetaTensor
 from monai.transforms import Transform
 from monai.utils import convert_to_tensor
 from monai.utils.type_conversion import convert_to_dst_type
 
+from ...utils.colormaps import check_colormap, colormap_lut
 from ...utils.errors import FusionInputError
 from ...utils.kernels import BT601_Y
 
-__all__ = ["RGB_TO_YCBCR", "YCBCR_TO_RGB", "RGBToYCbCr", "YCbCrToRGB", "rgb_to_luminance"]
+__all__ = ["RGB_TO_YCBCR", "YCBCR_TO_RGB", "RGBToYCbCr", "YCbCrToRGB", "ColourMap", "rgb_to_luminance"]
 
 #: Full-range BT.601 (JFIF) matrix; rows give Y, Cb, Cr from R, G, B.
 RGB_TO_YCBCR = torch.tensor(
@@ -102,3 +104,32 @@ class YCbCrToRGB(Transform):
             out = out.clamp(0, self.value_max)
         res, *_ = convert_to_dst_type(out, img, dtype=out.dtype)
         return res
+
+
+class ColourMap(Transform):
+    """Render a grey ``(1, ...)`` image in [0, 1] as RGB ``(3, ...)`` through a named look-up table.
+
+    A clinical PET/SPECT volume is grey uptake; rendered in colour (the atlas table by default) it is fused as the
+    atlas' pseudo-colour slices are: its luminance with the MRI, its chroma put back. The tables are in
+    :mod:`monai_fusion.utils.colormaps`.
+
+    Args:
+        colormap: a name of :data:`~monai_fusion.utils.colormaps.COLORMAPS` (``atlas``, ``hot``, ``jet``, ``bone``).
+    """
+
+    backend = [torch.Tensor.__module__, np.ndarray.__module__]
+
+    def __init__(self, colormap: str = "atlas") -> None:
+        self.colormap = check_colormap(colormap, "ColourMap: colormap")
+        self.lut = torch.as_tensor(colormap_lut(self.colormap), dtype=torch.float32)
+
+    def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
+        """Args: img: ``(1, ...)`` grey in [0, 1]. Returns: ``(3, ...)`` RGB in [0, 1], same type and metadata."""
+        _check_channels(img, "ColourMap", 1)
+        t = convert_to_tensor(img, track_meta=False).float()
+        idx = (t[0].clamp(0, 1) * (len(self.lut) - 1)).round().long()
+        rgb = self.lut.to(t.device)[idx].movedim(-1, 0).contiguous()
+        out, *_ = convert_to_dst_type(rgb, img, dtype=rgb.dtype)
+        if isinstance(out, MetaTensor):
+            out.meta["colormap"] = self.colormap
+        return out

@@ -15,10 +15,21 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import InvertibleTransform, MapTransform
 
+from ...utils.colormaps import COLORMAPS, DEFAULT_COLORMAPS, NO_COLORMAP, check_colormap
 from ...utils.errors import FusionInputError
-from .array import RGBToYCbCr, YCbCrToRGB
+from .array import ColourMap, RGBToYCbCr, YCbCrToRGB
 
-__all__ = ["RGBToYCbCrd", "YCbCrToRGBd", "RGBToYCbCrD", "YCbCrToRGBD", "RGBToYCbCrDict", "YCbCrToRGBDict"]
+__all__ = [
+    "RGBToYCbCrd",
+    "YCbCrToRGBd",
+    "ColourMapd",
+    "RGBToYCbCrD",
+    "YCbCrToRGBD",
+    "ColourMapD",
+    "RGBToYCbCrDict",
+    "YCbCrToRGBDict",
+    "ColourMapDict",
+]
 
 
 def _as_meta(x: object) -> MetaTensor:
@@ -139,5 +150,68 @@ class YCbCrToRGBd(MapTransform):
         return d
 
 
+class ColourMapd(MapTransform):
+    """Render each grey ``key`` in colour through a colour map chosen by the sample's modality or by name.
+
+    Runs after the intensity window (it needs [0, 1]) and before :class:`RGBToYCbCrd`, so a grey clinical PET is
+    fused like the atlas' pseudo-colour PET. Images that are already RGB keep their colours.
+
+    Args:
+        keys: keys of the moving image, e.g. ``"other"``.
+        colormap: ``"auto"`` (:data:`~monai_fusion.utils.colormaps.DEFAULT_COLORMAPS`: ``atlas`` for PET/SPECT,
+            grey for CT), a name of :data:`~monai_fusion.utils.colormaps.COLORMAPS` (applied to every grey image,
+            e.g. ``bone`` tints a CT's bone), or ``"none"`` (keep grey).
+        modality_key: key of the sample's modality (``CT``, ``PET``, ``SPECT``).
+        allow_missing_keys: skip absent keys.
+
+    Raises:
+        FusionInputError: an unknown colour map; a named colour map for an image that is already RGB.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        colormap: str = "auto",
+        modality_key: str = "modality",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.colormap = "auto" if str(colormap).lower() == "auto" else check_colormap(colormap, "colormap")
+        self.modality_key = modality_key
+        self.maps = {name: ColourMap(name) for name in COLORMAPS}
+
+    def _name_for(self, d: Mapping[Hashable, object]) -> str:
+        if self.colormap != "auto":
+            return self.colormap
+        mod = d.get(self.modality_key)
+        mod = mod[0] if isinstance(mod, (list, tuple)) and mod else mod
+        return DEFAULT_COLORMAPS.get(str(mod).upper(), NO_COLORMAP) if isinstance(mod, str) else NO_COLORMAP
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            img, name = d[key], self._name_for(d)
+            if img.shape[0] == 3:  # already pseudo-colour (the atlas' PET/SPECT slices)
+                if self.colormap not in ("auto", NO_COLORMAP):
+                    raise FusionInputError(
+                        f"colormap {self.colormap!r}: {_name(img, key)} is already a colour (RGB) image; a colour "
+                        f"map renders grey images (leave it out, or give {NO_COLORMAP!r})"
+                    )
+                continue
+            if name == NO_COLORMAP:
+                if isinstance(img, MetaTensor):
+                    img.meta["colormap"] = NO_COLORMAP
+                continue
+            d[key] = self.maps[name](img)
+        return d
+
+
+def _name(img: object, key: Hashable) -> str:
+    if isinstance(img, MetaTensor) and "filename_or_obj" in img.meta:
+        return str(img.meta["filename_or_obj"])
+    return f"key {key!r}"
+
+
 RGBToYCbCrD = RGBToYCbCrDict = RGBToYCbCrd
 YCbCrToRGBD = YCbCrToRGBDict = YCbCrToRGBd
+ColourMapD = ColourMapDict = ColourMapd

@@ -25,10 +25,11 @@ class NormalizeModalityd(MapTransform):
         lower: float = 0.5,
         upper: float = 99.5,
         value_max: float | None = None,
+        window: str | tuple[float, float] = "auto",
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.normalizer = NormalizeModality(mode, lower, upper, value_max)
+        self.normalizer = NormalizeModality(mode, lower, upper, value_max, window)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
