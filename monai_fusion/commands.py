@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .data.checks import looks_swapped
+from .data.checks import looks_swapped, volume_swap_reason
 from .data.dicom import patient_mismatch
 from .utils import constants
 from .utils.constants import check_modality
@@ -209,16 +209,20 @@ def _read_dicom_headers(
 def _preprocess(
     mri: str, other: str, mod: str, inputs: tuple[str, str], volume: bool, opts: FuseOptions
 ) -> dict[str, Any]:
-    """Load, register and normalise the pair (the library's preset); refuse swapped 2D inputs, say what moved."""
+    """Load, register and normalise the pair (the library's preset); refuse swapped inputs, say what moved."""
     from .transforms.presets import fusion_preprocess
 
     pre = fusion_preprocess(register=opts.register, colormap=opts.colormap, normalize={"window": opts.window})
     sample = pre({"mri": mri, "other": other, "modality": mod})
-    if not volume and looks_swapped(np.asarray(sample["mri"]), np.asarray(sample["other"]), mod):
-        warning = (
-            f"the inputs look swapped: {inputs[0]} (given as the MRI) has more bone-bright head than "
-            f"{inputs[1]} (given as the {mod})"
-        )
+    if volume:
+        why = volume_swap_reason(getattr(sample["mri"], "meta", {}), getattr(sample["other"], "meta", {}))
+        why = why and f"{why} ({inputs[0]} given as the MRI, {inputs[1]} as the {mod})"
+    elif looks_swapped(np.asarray(sample["mri"]), np.asarray(sample["other"]), mod):
+        why = f"{inputs[0]} (given as the MRI) has more bone-bright head than {inputs[1]} (given as the {mod})"
+    else:
+        why = None
+    if why:
+        warning = f"the inputs look swapped: {why}"
         if not opts.force:
             raise FusionInputError(f"{warning}; give the MRI first (or pass --force if the order is right)")
         print(f"WARNING: {warning}; fusing in the given order because of --force", file=sys.stderr)

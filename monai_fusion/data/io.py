@@ -246,6 +246,7 @@ def read_volume(path: str | os.PathLike, modality: str = "MRI", series_uid: str 
             f"{modality}: {p} is not a volume; expected a .nii/.nii.gz file or a DICOM series folder"
         )
     check_finite_nonconstant(arr, f"{modality}: {p}")
+    meta["value_min"] = float(arr.min())  # a CT in HU holds air near -1000, an MRI never (swapped-input check)
     return LoadedImage(np.ascontiguousarray(arr[None]), affine, meta)
 
 

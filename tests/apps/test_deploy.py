@@ -472,7 +472,7 @@ def test_settings_from_env_and_selection_rules() -> None:
     for env, msg in (
         ({"MONAI_FUSION_REGISTER": "maybe"}, "MONAI_FUSION_REGISTER='maybe'"),
         ({"MONAI_FUSION_DEVICE": "tpu"}, "MONAI_FUSION_DEVICE='tpu'"),
-        ({"MONAI_FUSION_PET_COLOURS": "jet"}, "MONAI_FUSION_PET_COLOURS='jet'"),
+        ({"MONAI_FUSION_PET_COLOURS": "plasma"}, "MONAI_FUSION_PET_COLOURS=.plasma. is not a known colour map"),
     ):
         with pytest.raises(FusionInputError, match=msg):
             core.DeploySettings.from_env(env)

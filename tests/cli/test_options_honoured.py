@@ -49,6 +49,36 @@ def test_default_registration_of_two_files_is_reported(tmp_path: Path, capsys: p
     assert "registered" not in capsys.readouterr().err
 
 
+def test_swapped_volumes_are_refused_by_their_units_and_dicom_modality(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import nibabel as nib
+    import numpy as np
+
+    from monai_fusion.data.demo import demo_volume_pair
+    from monai_fusion.data.demo_study import write_series
+
+    pair = demo_volume_pair(4)
+    ct, mri = tmp_path / "ct.nii.gz", tmp_path / "mri.nii.gz"
+    hu = np.where(pair["mri"][0] > 0.05, 10 + 25 * pair["mri"][0], -1000.0).astype(np.float32)  # a CT in HU
+    nib.save(nib.Nifti1Image(hu, pair["affine"]), ct)
+    nib.save(nib.Nifti1Image(pair["mri"][0], pair["affine"]), mri)
+    common = ["--modality", "ct", "--method", "average", "--no-register", "--no-progress"]
+    assert main(["fuse", str(ct), str(mri), "-o", str(tmp_path / "s.nii.gz"), *common]) == 2
+    err = capsys.readouterr().err
+    assert "the inputs look swapped: the volume given as the MRI holds values down to -1000" in err
+    assert f"({ct} given as the MRI, {mri} as the CT)" in err and not (tmp_path / "s.nii.gz").exists()
+    assert main(["fuse", str(ct), str(mri), "-o", str(tmp_path / "f.nii.gz"), *common, "--force"]) == 0
+    assert "WARNING: the inputs look swapped" in capsys.readouterr().err
+    assert main(["fuse", str(mri), str(ct), "-o", str(tmp_path / "ok.nii.gz"), *common]) == 0
+    assert "swapped" not in capsys.readouterr().err
+    mr_dir = write_series(tmp_path / "MR", pair["mri"], pair["affine"], "1.2.826.0.1.3680043.8.498.901")
+    pt_dir = write_series(tmp_path / "PT", pair["pet_aligned"], pair["affine"], "1.2.826.0.1.3680043.8.498.902", "PT")
+    pet = ["--modality", "pet", "--method", "average", "--no-register", "--no-progress"]
+    assert main(["fuse", str(pt_dir), str(mr_dir), "-o", str(tmp_path / "d.nii.gz"), *pet]) == 2
+    assert "the series given as the MRI is of DICOM Modality PT" in capsys.readouterr().err
+
+
 def test_ct_given_as_the_mri_is_refused_naming_both_files(
     harvard_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
