@@ -110,9 +110,9 @@ dicom-tools:
 
 # A real PACS for the app tests (tests/apps/conftest.py starts it on 127.0.0.1 with a temporary storage): Orthanc
 # and its DICOMweb plugin, Debian packages; nothing is installed when both are present. The Debian service is not
-# used (the tests run their own Orthanc process).
+# used (the tests run their own Orthanc process, with a bind shim built by gcc so it listens on 127.0.0.1 only).
 .PHONY: pacs-tools
 
 pacs-tools:
-	test -x /usr/sbin/Orthanc && dpkg -s orthanc-dicomweb >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb; }
+	test -x /usr/sbin/Orthanc && dpkg -s orthanc-dicomweb >/dev/null 2>&1 && command -v cc >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb gcc; }

@@ -108,6 +108,12 @@ def _add_fuse_parser(sub: Any) -> None:
         "colours, a CT grey; 'bone' tints a CT's bone; 'none' keeps it grey)",
     )
     fuse.add_argument(
+        "--same-field-of-view",
+        action="store_true",
+        help="2D files of two sizes show the same field of view: resample OTHER to the MRI's size (raster files "
+        "carry no pixel size, so they are refused otherwise)",
+    )
+    fuse.add_argument(
         "--window",
         metavar="NAME|LOW,HIGH",
         help="intensity window of a CT in Hounsfield units (brain, subdural, stroke, bone; default brain) or a PET "
@@ -212,6 +218,7 @@ PAIRS_ONLY_FOR_FILES = (
     "other_series",
     "colormap",
     "window",
+    "same_field_of_view",
 )
 
 
@@ -290,6 +297,7 @@ def _fuse_two(args: argparse.Namespace) -> None:
         random_weights=args.random_weights,
         colormap=args.colormap or "auto",
         window=args.window or "auto",
+        same_field_of_view=args.same_field_of_view,
     )
     res = fuse_files(args.mri, args.other, args.output, options)
     t = res["timings"]

@@ -87,6 +87,7 @@ class FuseOptions:
             :data:`~monai_fusion.utils.colormaps.COLORMAPS`; ``none``).
         window: the intensity window of a CT in HU or a PET in SUV (``auto``, ``percentile``, a CT window name or
             ``LOW,HIGH``; see :class:`~monai_fusion.transforms.NormalizeModality`).
+        same_field_of_view: 2D files of two sizes show the same field of view: resample OTHER to the MRI's size.
     """
 
     method: str = constants.DEFAULT_METHOD
@@ -106,6 +107,7 @@ class FuseOptions:
     random_weights: bool = False
     colormap: str = "auto"
     window: str = "auto"
+    same_field_of_view: bool = False
 
 
 def fuse_files(
@@ -212,7 +214,12 @@ def _preprocess(
     """Load, register and normalise the pair (the library's preset); refuse swapped inputs, say what moved."""
     from .transforms.presets import fusion_preprocess
 
-    pre = fusion_preprocess(register=opts.register, colormap=opts.colormap, normalize={"window": opts.window})
+    pre = fusion_preprocess(
+        register=opts.register,
+        colormap=opts.colormap,
+        normalize={"window": opts.window},
+        same_field_of_view=opts.same_field_of_view,
+    )
     sample = pre({"mri": mri, "other": other, "modality": mod})
     if volume:
         why = volume_swap_reason(getattr(sample["mri"], "meta", {}), getattr(sample["other"], "meta", {}))
@@ -227,6 +234,9 @@ def _preprocess(
             raise FusionInputError(f"{warning}; give the MRI first (or pass --force if the order is right)")
         print(f"WARNING: {warning}; fusing in the given order because of --force", file=sys.stderr)
     meta = getattr(sample["other"], "meta", {})
+    if meta.get("resized_to_reference"):  # raster files of two sizes, said to show the same field of view
+        size = "x".join(str(v) for v in meta["resized_to_reference"])
+        print(f"resized {Path(inputs[1]).name} from {size} to the MRI's size (--same-field-of-view)", file=sys.stderr)
     if meta.get("resampled_to_reference"):  # --no-register: two grids, put on the MRI's by the files' geometry
         print(f"resampled {Path(inputs[1]).name} onto the MRI's grid by the files' geometry", file=sys.stderr)
     if volume:  # a clinical volume's window and colours are a reading choice: say which were used

@@ -73,6 +73,7 @@ def fusion_preprocess(
     load: bool = True,
     keys: Sequence[str] = ("mri", "other"),
     colormap: str = "auto",
+    same_field_of_view: bool = False,
 ) -> Compose:
     """Build the preprocessing ``Compose`` for a pair dict ``{"mri": path, "other": path, "modality": ...}``.
 
@@ -85,6 +86,8 @@ def fusion_preprocess(
         keys: the reference key and the moving key.
         colormap: how a grey ``other`` is rendered before the colour split (:class:`ColourMapd`): ``"auto"``
             (grey PET/SPECT in the atlas colours, CT grey), a colour map name, or ``"none"``.
+        same_field_of_view: raster files (no pixel size) of two sizes show the same field of view: the moving one
+            is resampled to the reference's size (:class:`CheckRasterSized`) instead of refused.
 
     Returns:
         A :class:`FusionCompose` whose output has ``mri`` ``(1, ...)`` and ``other`` ``(1, ...)`` in [0, 1]; for
@@ -93,7 +96,7 @@ def fusion_preprocess(
     """
     ref, moving = keys
     steps: list[Any] = [LoadFusionImaged(keys=keys, mri_key=ref)] if load else []
-    steps.append(CheckRasterSized(keys=keys))  # before registration, which would misplace them
+    steps.append(CheckRasterSized(keys=keys, same_field_of_view=same_field_of_view))  # before registration
     if register:
         steps.append(RegisterToReferenced(keys=moving, reference_key=ref, **(registration or {})))
     else:  # volumes on two grids are put on the MRI's by their geometry, never fused voxel by voxel

@@ -3,10 +3,11 @@
 ``make pacs-tools`` installs the Debian packages ``orthanc`` and ``orthanc-dicomweb``. Without them the tests
 that use :func:`orthanc` skip; under ``MONAI_FUSION_REQUIRE_APPS=1`` (``make test-apps``) they fail instead.
 
-Orthanc 1.10 has no bind-address option: its HTTP server answers loopback clients only (``RemoteAccessAllowed``
-false) and its DICOM server accepts only the AE titles registered below, from 127.0.0.1
-(``DicomCheckModalityHost``, ``DicomCheckCalledAet``, no ``DicomAlwaysAllow*``). Every request of the tests goes
-to 127.0.0.1.
+Orthanc 1.10 has no bind-address option, so it runs with ``loopback_bind.c`` preloaded (built with ``cc`` into the
+server's folder): its wildcard binds become 127.0.0.1 binds, and :meth:`OrthancServer.start` checks in
+``/proc/net/tcp*`` that both ports listen on loopback only. Besides, its HTTP server answers loopback clients only
+(``RemoteAccessAllowed`` false) and its DICOM server accepts only the AE titles registered below, from 127.0.0.1
+(``DicomCheckModalityHost``, ``DicomCheckCalledAet``, no ``DicomAlwaysAllow*``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,28 @@ def require_tool(name: str, package: str, target: str) -> str:
             pytest.fail(msg + " (MONAI_FUSION_REQUIRE_APPS=1)")
         pytest.skip(msg)
     return path
+
+
+def loopback_shim(folder: Path) -> Path:
+    """Build ``loopback_bind.c`` (beside this file) into ``folder`` with ``cc``; skip or fail without a compiler."""
+    out = folder / "libloopback_bind.so"
+    if not out.exists():
+        cc = require_tool("cc", "gcc", "pacs-tools")
+        src = Path(__file__).with_name("loopback_bind.c")
+        subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(out), str(src), "-ldl"], check=True, timeout=120)
+    return out
+
+
+def listening_addresses(port: int) -> list[str]:
+    """The local addresses (hex, as ``/proc/net/tcp`` and ``tcp6`` write them) of the sockets listening on ``port``."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.append(address)
+    return found
 
 
 def free_port() -> int:
@@ -125,7 +148,9 @@ class OrthancServer:
         (root / "orthanc.json").write_text(json.dumps(config, indent=1))
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start Orthanc and wait (bounded) until ``/system`` answers."""
+        """Start Orthanc on loopback only and wait (bounded) until ``/system`` answers."""
+        shim = loopback_shim(self.root)
+        env = {**os.environ, "LD_PRELOAD": str(shim)}
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [self.binary, str(self.root / "orthanc.json")],
@@ -133,6 +158,7 @@ class OrthancServer:
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
                 start_new_session=True,
+                env=env,
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -140,6 +166,7 @@ class OrthancServer:
                 pytest.fail(f"Orthanc exited with code {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 if self.request("GET", "/system", timeout=2)[0] == 200:
+                    self._check_loopback_only()
                     return
             except OSError:
                 pass
@@ -147,6 +174,14 @@ class OrthancServer:
                 self.stop()
                 pytest.fail(f"Orthanc did not answer {self.url}/system within {timeout:.0f} s:\n{self.log_tail()}")
             time.sleep(0.2)
+
+    def _check_loopback_only(self) -> None:
+        """Fail unless the HTTP and DICOM ports listen, and only on 127.0.0.1 / ::1 (``/proc/net/tcp*``)."""
+        for port in (self.http_port, self.dicom_port):
+            addresses = listening_addresses(port)
+            if not addresses or any(a not in ("0100007F", "00000000000000000000000001000000") for a in addresses):
+                self.stop()
+                pytest.fail(f"Orthanc port {port} listens on {addresses or 'nothing'}; expected 127.0.0.1 only")
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop Orthanc: SIGTERM, then SIGKILL after ``timeout`` seconds."""

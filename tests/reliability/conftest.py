@@ -115,6 +115,7 @@ def dicom_series(
     iop: str = "1\\0\\0\\0\\1\\0",
     spacing_z: float = 2.0,
     positions: list[float] | None = None,
+    modality: str = "MR",
 ) -> Path:
     """Write an int16 DICOM series (one file per slice) with SimpleITK; ``positions`` overrides slice z."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,7 +129,7 @@ def dicom_series(
         tags = {
             "0020|000e": uid,
             "0020|000d": "1.2.826.0.1.3680043.8.498.9",
-            "0008|0060": "MR",
+            "0008|0060": modality,
             "0010|0010": "Test^Patient",
             "0010|0020": "REL-001",
             "0020|0013": str(k + 1),

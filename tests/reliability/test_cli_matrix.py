@@ -75,9 +75,9 @@ def _fused_dir(d: Path, pairs: Path, size: int = 32, bad: str | None = None) -> 
 def _dicom_pair(d: Path, mixed: bool = False) -> list[str]:
     vol = (volume((16, 14, 5)) * 5).transpose(2, 1, 0)
     mri = dicom_series(d / "in" / "mri dicom", vol, "1.2.826.0.1.3680043.8.498.301")
-    pet = dicom_series(d / "in" / "pet", vol[:, ::-1] + 1, "1.2.826.0.1.3680043.8.498.302")
+    pet = dicom_series(d / "in" / "pet", vol[:, ::-1] + 1, "1.2.826.0.1.3680043.8.498.302", modality="PT")
     if mixed:
-        dicom_series(d / "in" / "pet", vol, "1.2.826.0.1.3680043.8.498.303")
+        dicom_series(d / "in" / "pet", vol, "1.2.826.0.1.3680043.8.498.303", modality="PT")
     return [str(mri), str(pet)]
 
 

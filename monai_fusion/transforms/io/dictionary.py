@@ -96,16 +96,27 @@ class CheckRasterSized(MapTransform):
     size; registration would treat both as 1 mm pixels and place the PET wrongly without a word. Volumes
     (NIfTI, DICOM) carry their spacing and are resampled by registration instead.
 
+    When the user says the two show the same field of view (``same_field_of_view=True``), the moving image is
+    resampled to the reference's size instead (MONAI's ``Resize``, area averaging when it shrinks, bilinear when
+    it grows), and ``meta["resized_to_reference"]`` records the original size.
+
     Args:
         keys: the two keys, reference first.
+        same_field_of_view: resample a raster image of another size to the reference's size.
         allow_missing_keys: skip absent keys.
 
     Raises:
         FusionInputError: naming both files and sizes and how to make them match.
     """
 
-    def __init__(self, keys: KeysCollection = ("mri", "other"), allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection = ("mri", "other"),
+        same_field_of_view: bool = False,
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
+        self.same_field_of_view = same_field_of_view
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -117,15 +128,30 @@ class CheckRasterSized(MapTransform):
             shapes = tuple(d[ref].shape[1:]), tuple(d[key].shape[1:])
             raster = [k for k in (ref, key) if isinstance(d[k], MetaTensor) and d[k].meta.get("spacing_known") is False]
             if shapes[0] != shapes[1] and raster and d[ref].ndim == d[key].ndim:  # 2D with 3D: CheckPaird's
+                if self.same_field_of_view:
+                    d[key] = _resize_to(d[key], shapes[0])
+                    continue
                 size = "x".join(map(str, shapes[0]))
                 moving = d[key].meta.get("filename_or_obj", key) if isinstance(d[key], MetaTensor) else key
                 raise FusionInputError(
                     f"{_name(d[key], key)} is {'x'.join(map(str, shapes[1]))} pixels but {_name(d[ref], ref)} is "
                     f"{size}; raster files (PNG, JPEG, TIFF, BMP) carry no pixel size, so how the two overlap is "
-                    f"unknown and registration would misplace them. Resample {moving} to {size} over the same field "
-                    "of view first (if that is what it shows), or give NIfTI/DICOM files, which carry their spacing"
+                    f"unknown and registration would misplace them. If {moving} shows the same field of view, say "
+                    "so (--same-field-of-view; same_field_of_view=True) and it is resampled to "
+                    f"{size}; else give NIfTI/DICOM files, which carry their spacing"
                 )
         return d
+
+
+def _resize_to(img: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """``img`` resampled to ``size`` over the same field of view, its original size recorded in the metadata."""
+    from monai.transforms import Resize
+
+    shrink = all(s <= o for s, o in zip(size, img.shape[1:]))
+    out = Resize(spatial_size=size, mode="area" if shrink else "bilinear", anti_aliasing=False)(img)
+    if isinstance(out, MetaTensor):
+        out.meta["resized_to_reference"] = tuple(int(v) for v in img.shape[1:])
+    return out
 
 
 def _name(img: object, key: Hashable) -> str:
