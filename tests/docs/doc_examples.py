@@ -19,6 +19,8 @@ from pathlib import Path
 __all__ = [
     "Example",
     "console_examples",
+    "console_blocks",
+    "MARKED_BLOCK",
     "screen_lines",
     "normalise",
     "run_examples",
@@ -29,6 +31,8 @@ __all__ = [
 ]
 
 BLOCK = re.compile(r"```console\n(.*?)```", re.S)
+#: A console block with the ``<!-- not run: REASON -->`` marker (the python-snippet checker's) on the line before it.
+MARKED_BLOCK = re.compile(r"(?:<!-- not run: (?P<why>[^>]*?) -->\n)?```console\n(?P<body>.*?)```", re.S)
 #: tqdm's bar, counts and rate: ``|█████| 94/94 [00:00<00:00, 1340.37slice/s]``.
 PROGRESS = re.compile(r"\|[^|\n]*\| *(\d+)/(\d+) \[[^\]\n]*\]")
 TIME = re.compile(r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|s)\b")
@@ -56,6 +60,14 @@ def console_examples(text: str) -> list[Example]:
             else:
                 raise ValueError(f"console block output before any '$ ' command: {line!r}")
     return out
+
+
+def console_blocks(text: str) -> list[tuple[str | None, list[Example]]]:
+    """Each ``console`` block of ``text`` in page order: the reason of its ``<!-- not run: REASON -->`` marker
+    (``None`` when it has none: a block to run) and its examples."""
+    return [
+        (m.group("why"), console_examples(f"```console\n{m.group('body')}```")) for m in MARKED_BLOCK.finditer(text)
+    ]
 
 
 def screen_lines(text: str) -> list[str]:
