@@ -301,9 +301,10 @@ def _write(
     affine, note = np.asarray(fused.affine), f"{mod}: {_rendering_note(result)}"
     if opts.overview:  # three planes through the head
         from .data.overview import save_volume_overview
-        from .engines.inference import other_for_display
+        from .engines.inference import other_for_display, processing_notes
 
-        titles = ("MRI", f"{mod} ({note.split('; ')[0].split(': ')[1]})", f"fused ({opts.method})", f"{mod} over MRI")
+        colormap = processing_notes(result).get("colormap", "none")
+        titles = ("MRI", f"{mod} (colour map {colormap})", f"fused ({opts.method})", f"{mod} over MRI")
         spacing = tuple(np.linalg.norm(affine[:3, :3], axis=0))
         save_volume_overview(
             np.asarray(result["mri"]),

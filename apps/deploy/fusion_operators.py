@@ -183,9 +183,8 @@ class FusionOperator(Operator):
             f"{dicom_mod} series {other_meta.get('SeriesInstanceUID')}",
             bits_stored=int(other_ds.get("BitsStored", 8)),
         )
-        other.meta.update(
-            dicom_units(other_ds, modality, other.numpy())
-        )  # HU / SUV: the clinical window (MONAI_FUSION_WINDOW)
+        # HU / SUV from the series' tags: the clinical window (MONAI_FUSION_WINDOW)
+        other.meta.update(dicom_units(other_ds, modality, float(other.min())))
         colormap = "auto" if self.settings.pet_colours == "wba" else self.settings.pet_colours
         if other.shape[0] == 3 or modality not in COLOUR_MODALITIES:
             colormap = "auto"  # RGB renderings keep their colours; CT stays grey

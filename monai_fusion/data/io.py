@@ -237,26 +237,25 @@ def read_volume(path: str | os.PathLike, modality: str = "MRI", series_uid: str 
     if p.is_dir():
         arr, affine, extra = read_dicom_series(p, modality, series_uid)
         meta.update(extra)
-        meta.update(_dicom_units(extra.get("dicom_files") or [], modality, arr))
     elif _suffix(p) in VOLUME_SUFFIXES:
         arr, affine = _read_nifti(p, modality)
-        meta.update(nifti_units(arr, modality))
     else:
         raise FusionInputError(
             f"{modality}: {p} is not a volume; expected a .nii/.nii.gz file or a DICOM series folder"
         )
     check_finite_nonconstant(arr, f"{modality}: {p}")
-    meta["value_min"] = float(arr.min())  # a CT in HU holds air near -1000, an MRI never (swapped-input check)
+    low = meta["value_min"] = float(arr.min())  # a CT in HU holds air near -1000, an MRI never (units, swap check)
+    meta.update(_dicom_units(meta["dicom_files"], modality, low) if p.is_dir() else nifti_units(low, modality))
     return LoadedImage(np.ascontiguousarray(arr[None]), affine, meta)
 
 
-def _dicom_units(files: list[str], modality: str, array: np.ndarray) -> dict[str, Any]:
+def _dicom_units(files: list[str], modality: str, value_min: float) -> dict[str, Any]:
     """Units of a DICOM series from its first file's tags (:func:`~monai_fusion.data.units.dicom_units`)."""
     if not files or modality == "MRI":
         return {}
     import pydicom
 
-    return dicom_units(pydicom.dcmread(files[0], stop_before_pixels=True), modality, array)
+    return dicom_units(pydicom.dcmread(files[0], stop_before_pixels=True), modality, value_min)
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:

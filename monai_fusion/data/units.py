@@ -102,14 +102,14 @@ def suv_factor(ds: Any) -> tuple[float | None, str]:
     return factor, f"SUVbw: {weight:g} kg, {dose / 1e6:.0f} MBq, decay factor {decay:.3f}"
 
 
-def dicom_units(ds: Any, modality: str, array: Any) -> dict[str, Any]:
+def dicom_units(ds: Any, modality: str, value_min: float) -> dict[str, Any]:
     """The units metadata of a DICOM volume of ``modality`` (``MRI``, ``CT``, ``PET``, ``SPECT``).
 
     Args:
         ds: a ``pydicom.Dataset`` of the series' first slice.
         modality: the modality the file was given as.
-        array: the series' values after the rescale (a CT is in Hounsfield units only if it holds air, below
-            :data:`HU_AIR_BELOW`; a rendering stored with Modality CT does not).
+        value_min: the series' lowest value after the rescale (a CT is in Hounsfield units only if it holds air,
+            below :data:`HU_AIR_BELOW`; a rendering stored with Modality CT does not).
 
     Returns:
         ``{"units": "HU"}`` for a CT series in HU; ``{"units": "SUV", "suv_factor": f, "units_note": ...}`` for a PET
@@ -117,7 +117,7 @@ def dicom_units(ds: Any, modality: str, array: Any) -> dict[str, Any]:
     """
     dicom_modality = str(ds.get("Modality", "")).upper()
     if modality == "CT" and dicom_modality == "CT":
-        if float(np.min(array)) < HU_AIR_BELOW:
+        if value_min < HU_AIR_BELOW:
             return {"units": "HU", "units_note": "CT series (rescaled to Hounsfield units)"}
         return {"units": "", "units_note": f"CT series without air below {HU_AIR_BELOW:g}: not Hounsfield units"}
     if modality == "PET" and dicom_modality == "PT":
@@ -128,12 +128,12 @@ def dicom_units(ds: Any, modality: str, array: Any) -> dict[str, Any]:
     return {}
 
 
-def nifti_units(array: np.ndarray, modality: str) -> dict[str, Any]:
+def nifti_units(value_min: float, modality: str) -> dict[str, Any]:
     """The units metadata of a NIfTI volume: a CT whose air is below :data:`HU_AIR_BELOW` is in Hounsfield units.
 
     NIfTI has no units field for intensities, so only CT (whose air is -1000 HU) can be recognised.
     """
-    if modality == "CT" and float(np.min(array)) < HU_AIR_BELOW:
+    if modality == "CT" and value_min < HU_AIR_BELOW:
         return {"units": "HU", "units_note": f"NIfTI CT with air below {HU_AIR_BELOW:g} (Hounsfield units)"}
     return {}
 

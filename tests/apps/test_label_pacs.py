@@ -12,9 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -81,34 +79,9 @@ def pacs_server(orthanc: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env["MONAI_LABEL_DICOMWEB_CACHE_PATH"] = str(work / "cache")
     cmd = [str(python), "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", orthanc.dicomweb]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--conf", "model_dir", str(work / "models")]
-    log = work / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=work, env=env, start_new_session=True)
-    srv = label.LabelServer(proc, f"http://127.0.0.1:{port}", work, work / "studies", log, {})
-    srv.folders = folders
-    try:
-        deadline = time.monotonic() + label.START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the MONAI Label server exited with code {proc.returncode}:\n{srv.log_tail()}")
-            try:
-                if srv.request("GET", "/info/", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the MONAI Label server did not answer within {label.START_TIMEOUT_S:.0f} s")
-            time.sleep(0.5)
+    with label.running_server(cmd, env, port, work, work / "studies", {}) as srv:
+        srv.folders = folders
         yield srv
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        sys.stdout.write(f"\nMONAI Label server log ({log}), last lines:\n{srv.log_tail(15)}\n")
 
 
 def _fused_series(orthanc: Any) -> dict[str, dict[str, Any]]:

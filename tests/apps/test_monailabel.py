@@ -8,6 +8,7 @@ builds it); with ``MONAI_FUSION_REQUIRE_APPS=1`` (as ``make test`` sets) they fa
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -182,6 +183,16 @@ def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         "network_def#channels",
         str(CHANNELS),
     ]
+    with running_server(cmd, env, port, work, studies, found) as srv:
+        yield srv
+
+
+@contextlib.contextmanager
+def running_server(
+    cmd: list[str], env: dict[str, str], port: int, work: Path, studies: Path, found: dict[str, Any]
+) -> Iterator[LabelServer]:
+    """Start the server ``cmd`` (on 127.0.0.1:``port``, log in ``work``), wait (bounded) until ``/info/`` answers,
+    and stop it afterwards by PID: SIGTERM, then SIGKILL after 20 s."""
     log = work / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=work, env=env, start_new_session=True)
