@@ -10,7 +10,9 @@ STAMP := $(VENV)/.installed
 # Integration environments that `make test-apps` builds before running tests/apps (MONAI Label and MONAI
 # Deploy live in venvs of their own because their pins clash with the main one). Building them takes about
 # 9 minutes on the 2-core machine, which would push `make test` past 15 minutes, so CI (.ci/run) runs
-# `make test-apps` as a second step; in `make test` the app tests skip with a reason.
+# `make test-apps` as a second step; in `make test` the app tests skip with a reason. Each app venv is first
+# seeded with hard links to .venv's torch stack (.ci/seed_venv.py: about 5.3 GB of CUDA libraries that would
+# otherwise be installed four times over and fill the CI machine's disk).
 APP_ENVS :=
 APP_ENVS += deploy-env
 APP_ENVS += label-env
@@ -61,10 +63,11 @@ LABEL_STAMP := $(LABEL_VENV)/.installed
 
 label-env: $(LABEL_STAMP)
 
-$(LABEL_STAMP): setup.cfg pyproject.toml constraints.txt apps/monailabel/requirements.txt
+$(LABEL_STAMP): $(STAMP) .ci/seed_venv.py setup.cfg pyproject.toml constraints.txt apps/monailabel/requirements.txt
 	test -x $(LABEL_VENV)/bin/python || $(PYTHON) -m venv $(LABEL_VENV)
+	$(BIN)/python .ci/seed_venv.py $(VENV) $(LABEL_VENV)
 	$(LABEL_VENV)/bin/python -m pip install -q --upgrade pip
-	$(LABEL_VENV)/bin/python -m pip install -q -c constraints.txt -r apps/monailabel/requirements.txt -e ".[bundle]"
+	$(LABEL_VENV)/bin/python -m pip install -q --no-cache-dir -c constraints.txt -r apps/monailabel/requirements.txt -e ".[bundle]"
 	touch $(LABEL_STAMP)
 
 # MONAI Deploy app (apps/deploy, docs/deploy.md): monai-deploy-app-sdk 4.0 with holoscan-cu13, plus
@@ -76,10 +79,11 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 
 deploy-env: $(DEPLOY_STAMP)
 
-$(DEPLOY_STAMP): setup.cfg pyproject.toml constraints.txt apps/deploy/requirements.txt apps/deploy/requirements-env.txt
+$(DEPLOY_STAMP): $(STAMP) .ci/seed_venv.py setup.cfg pyproject.toml constraints.txt apps/deploy/requirements.txt apps/deploy/requirements-env.txt
 	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(BIN)/python .ci/seed_venv.py $(VENV) $(DEPLOY_VENV)
 	$(DEPLOY_VENV)/bin/python -m pip install -q --upgrade pip
-	$(DEPLOY_VENV)/bin/python -m pip install -q -c constraints.txt -r apps/deploy/requirements-env.txt -e .
+	$(DEPLOY_VENV)/bin/python -m pip install -q --no-cache-dir -c constraints.txt -r apps/deploy/requirements-env.txt -e .
 	touch $(DEPLOY_STAMP)
 
 # Bundle sharing (tests/apps/test_sharing.py, docs/bundle.md "Sharing this bundle"): a venv with only what a user
@@ -92,12 +96,13 @@ META := bundles/multimodal_fusion/configs/metadata.json
 
 share-env: $(SHARE_STAMP)
 
-$(SHARE_STAMP): setup.cfg pyproject.toml constraints.txt $(META)
+$(SHARE_STAMP): $(STAMP) .ci/seed_venv.py setup.cfg pyproject.toml constraints.txt $(META)
 	$(MAKE) dist
 	test -x $(SHARE_VENV)/bin/python || $(PYTHON) -m venv $(SHARE_VENV)
+	$(BIN)/python .ci/seed_venv.py $(VENV) $(SHARE_VENV)
 	$(SHARE_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BIN)/python -m monai_fusion.bundle.sharing requirements $(META) > $(SHARE_VENV)/requirements.txt
-	$(SHARE_VENV)/bin/python -m pip install -q -c constraints.txt dist/monai_fusion-*.whl -r $(SHARE_VENV)/requirements.txt
+	$(SHARE_VENV)/bin/python -m pip install -q --no-cache-dir -c constraints.txt dist/monai_fusion-*.whl -r $(SHARE_VENV)/requirements.txt
 	touch $(SHARE_STAMP)
 
 # DICOM validators (tests/apps/test_dicom_validator.py): dicom3tools' dciodvfy and dcmtk's dcm2pnm, Debian packages

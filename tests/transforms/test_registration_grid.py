@@ -95,3 +95,35 @@ def test_the_share_inside_the_head_is_recorded_and_checked() -> None:
     with pytest.raises(FusionInputError, match="min_inside=2"):
         RegisterToReferenced(keys="pet", min_inside=2)
     assert "inside_reference" not in RegisterToReferenced(keys="pet", min_inside=None)(pair)["pet"].meta["registration"]
+
+
+def test_a_registration_that_runs_out_of_iterations_is_refused() -> None:
+    from monai_fusion.transforms.registration import RegisterToReferenced
+
+    p = demo_volume_pair(resolution=4)
+    affine = torch.as_tensor(p["affine"])
+    pair = {k: MetaTensor(torch.as_tensor(p[k]), affine=affine) for k in ("mri", "pet")}
+    # two iterations per level: the optimiser is still moving when the finest level stops
+    with pytest.raises(FusionInputError, match="did not converge .*used all 2 iterations.*--no-register"):
+        RegisterToReferenced(keys="pet", iterations=2)(pair)
+    out = RegisterToReferenced(keys="pet", iterations=2, refuse_unconverged=False)(pair)
+    assert "Maximum number of iterations" in out["pet"].meta["registration"]["stop_condition"]
+    # the default cap: the embedded pair converges well inside it
+    levels = RegisterToReferenced(keys="pet")(pair)["pet"].meta["registration"]["iterations_per_level"]
+    assert levels[-1] < 300
+
+
+def test_an_atlas_pet_shifted_beyond_reach_is_refused(harvard_root) -> None:
+    """PET-MRI 41023 rolled 100 px: the optimiser oscillates until the finest level's cap (measured 300 of 300)."""
+    from PIL import Image
+
+    from monai_fusion.transforms.registration import RegisterToReferenced
+
+    mri = np.asarray(Image.open(harvard_root / "PET-MRI" / "MRI" / "41023.png").convert("L"), np.float32)[None]
+    pet = np.asarray(Image.open(harvard_root / "PET-MRI" / "PET" / "41023.png").convert("RGB"), np.float32)
+    pet = np.roll(pet.transpose(2, 0, 1), 100, axis=2)
+    pair = {"mri": MetaTensor(torch.as_tensor(mri / 255)), "pet": MetaTensor(torch.as_tensor(pet / 255))}
+    with pytest.raises(FusionInputError, match="did not converge"):
+        RegisterToReferenced(keys="pet")(pair)
+    aligned = {**pair, "pet": MetaTensor(torch.as_tensor(np.roll(pet, -100, axis=2) / 255))}
+    assert RegisterToReferenced(keys="pet")(aligned)["pet"].meta["registration"]["iterations_per_level"][-1] < 300
