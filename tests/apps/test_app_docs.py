@@ -2,10 +2,11 @@
 
 Every ``console`` block of docs/deploy.md and docs/label.md either runs here or is preceded by a
 ``<!-- not run: REASON -->`` marker (the convention of the python-snippet checker) saying why it cannot run from
-documented inputs (an atlas study no documented command writes, a PACS on fixed ports, Docker, a MONAI Label server
-on a fixed port). The blocks that run do so in page order in one fresh folder (also ``$HOME``), with the
-repository's ``.venv-deploy`` and ``apps/`` linked into it so the page's relative paths resolve, and the inputs made
-by the commands the page shows (``python -m monai_fusion.data.demo_study study``).
+documented inputs (an atlas study no documented command writes, a PACS on fixed ports, Docker, 3D Slicer).
+docs/label.md's walk-through (a server and requests to it) runs in tests/apps/test_label_docs.py. The blocks
+of docs/deploy.md that run do so in page order in one fresh folder (also ``$HOME``), with the repository's
+``.venv-deploy`` and ``apps/`` linked into it so the page's relative paths resolve, and the inputs made by the
+commands the page shows (``python -m monai_fusion.data.demo_study study``).
 
 The Deploy app's console is mostly the SDK's and Holoscan's log. The page shows the app's own lines (logger
 ``monai_fusion.deploy`` without its time stamp, ``error:`` lines) and what other commands print;
@@ -133,9 +134,9 @@ def test_every_console_block_of_the_app_pages_runs_or_says_why_not(page: Path) -
     assert all(examples for _, examples in blocks), "a console block without a '$ ' command"
     assert all(why is None or why.strip() for why, _ in blocks), "a 'not run' marker without a reason"
     run = [ex for why, examples in blocks if why is None for ex in examples]
-    # docs/deploy.md: the embedded 3D pair's study and its fusion, and the bad input; docs/label.md: none (its
-    # blocks need a MONAI Label server on the fixed port 8000 and the atlas studies of the page's work folder).
-    assert len(run) == {"deploy.md": 4, "label.md": 0}[page.name], [ex.command for ex in run]
+    # docs/deploy.md: the embedded 3D pair's study and its fusion, and the bad input; docs/label.md: the server and
+    # the requests of its walk-through (tests/apps/test_label_docs.py runs them).
+    assert len(run) == {"deploy.md": 4, "label.md": 12}[page.name], [ex.command for ex in run]
 
 
 def test_the_deploy_page_console_examples_print_what_the_page_shows(tmp_path: Path) -> None:

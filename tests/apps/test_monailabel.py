@@ -189,13 +189,21 @@ def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
 
 @contextlib.contextmanager
 def running_server(
-    cmd: list[str], env: dict[str, str], port: int, work: Path, studies: Path, found: dict[str, Any]
+    cmd: list[str],
+    env: dict[str, str],
+    port: int,
+    work: Path,
+    studies: Path,
+    found: dict[str, Any],
+    cwd: Path | None = None,
 ) -> Iterator[LabelServer]:
-    """Start the server ``cmd`` (on 127.0.0.1:``port``, log in ``work``), wait (bounded) until ``/info/`` answers,
-    and stop it afterwards by PID: SIGTERM, then SIGKILL after 20 s."""
+    """Start the server ``cmd`` (on 127.0.0.1:``port``, log in ``work``, run in ``cwd``, default ``work``), wait
+    (bounded) until ``/info/`` answers, and stop it afterwards by PID: SIGTERM, then SIGKILL after 20 s."""
     log = work / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=work, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or work, env=env, start_new_session=True
+        )
     srv = LabelServer(proc, f"http://127.0.0.1:{port}", work, studies, log, found)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

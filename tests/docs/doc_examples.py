@@ -49,12 +49,15 @@ class Example:
 
 
 def console_examples(text: str) -> list[Example]:
-    """The examples of every ``console`` block of ``text``, in page order."""
+    """The examples of every ``console`` block of ``text``, in page order (a command ending in ``\\`` goes on in
+    the next line, as in a shell)."""
     out: list[Example] = []
     for block in BLOCK.findall(text):
         for line in block.splitlines():
             if line.startswith("$ "):
                 out.append(Example(line[2:], ""))
+            elif out and not out[-1].expected and out[-1].command.endswith("\\"):  # a command's next line
+                out[-1].command += "\n" + line
             elif out:
                 out[-1].expected += line + "\n"
             else:
