@@ -6,7 +6,8 @@ volume in Hounsfield units on the MRI's grid, :func:`demo_ct_hu`), ``MIXED/`` (b
 series in one folder, for choosing a series by UID) and ``PET_OTHER/`` (the PET of another PatientID, which
 fusion refuses). Slices are int16 (x1000) written by SimpleITK's GDCM writer with the patient, study and
 geometry tags a scanner series carries. It exists because no package ships a registered MRI/PET DICOM study.
-Run ``python -m monai_fusion.data.demo_study DIR``.
+Run ``python -m monai_fusion.data.demo_study DIR``. :func:`write_atlas_study` (``--atlas PAIR_DIR --case N``) writes
+a real Whole Brain Atlas case's MRI and PET/SPECT rendering as a study in the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ __all__ = [
     "demo_ct_hu",
     "write_series",
     "write_demo_study",
+    "write_atlas_study",
+    "atlas_volume",
+    "ATLAS_MODALITIES",
 ]
 
 #: Patient and study tags of the demo study (DICOM ``group|element`` keys, as SimpleITK takes them).
@@ -73,12 +77,16 @@ def write_series(
     patient_id: str = "MF-0001",
     series_number: int | None = None,
     study_uid: str | None = None,
+    patient: dict[str, str] | None = None,
+    description: str | None = None,
 ) -> Path:
-    """Write a ``(1, X, Y, Z)`` volume in [0, 1] with a RAS affine as an int16 DICOM series (x1000).
+    """Write a ``(1, X, Y, Z)`` volume in [0, 1] with a RAS affine as an int16 DICOM series (x1000), or a
+    ``(3, X, Y, Z)`` one as an 8-bit RGB series (x255; a pseudo-colour rendering such as the atlas PET).
 
     Args:
         folder: where the slices go (created; files ``<uid[-3:]>_<z>.dcm``, so two series can share it).
-        vol: the volume (stored as ``rint(vol * 1000)``: a CT in HU is given as HU / 1000).
+        vol: the volume (grey: stored as ``rint(vol * 1000)``, so a CT in HU is given as HU / 1000; RGB: as
+            ``rint(vol * 255)``).
         affine: its voxel-to-RAS affine (as NIfTI's).
         series_uid: SeriesInstanceUID.
         modality: DICOM Modality (``MR``, ``PT``, ``CT``).
@@ -86,6 +94,8 @@ def write_series(
         series_number: SeriesNumber (default: 1 for MR, 2 otherwise). Written always: an empty SeriesNumber
             (what GDCM writes when none is given) is legal, but the MONAI Deploy SDK's loader drops such series.
         study_uid: StudyInstanceUID (default: :data:`DEMO_PATIENT`'s).
+        patient: patient and study tags in place of :data:`DEMO_PATIENT` (``group|element`` keys).
+        description: SeriesDescription (default ``demo <modality>``).
 
     Returns:
         ``folder``.
@@ -96,7 +106,11 @@ def write_series(
     out.mkdir(parents=True, exist_ok=True)
     lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
     spacing = np.linalg.norm(lps[:3, :3], axis=0)
-    img = sitk.GetImageFromArray(np.transpose(np.rint(vol[0] * 1000), (2, 1, 0)).astype(np.int16))
+    if vol.shape[0] == 3:
+        rgb = np.transpose(np.clip(np.rint(vol * 255), 0, 255), (3, 2, 1, 0)).astype(np.uint8)
+        img = sitk.GetImageFromArray(rgb, isVector=True)
+    else:
+        img = sitk.GetImageFromArray(np.transpose(np.rint(vol[0] * 1000), (2, 1, 0)).astype(np.int16))
     img.SetSpacing(spacing.tolist())
     img.SetOrigin(lps[:3, 3].tolist())
     direction = lps[:3, :3] / spacing
@@ -107,10 +121,11 @@ def write_series(
     for z in range(img.GetDepth()):
         sl = img[:, :, z]
         pos = img.TransformIndexToPhysicalPoint((0, 0, z))
+        base = patient or DEMO_PATIENT
         tags = {
-            **DEMO_PATIENT,
+            **base,
             "0010|0020": patient_id,
-            "0020|000d": study_uid or DEMO_PATIENT["0020|000d"],
+            "0020|000d": study_uid or base["0020|000d"],
             "0020|000e": series_uid,
             "0020|0011": str(series_number if series_number is not None else 1 if modality == "MR" else 2),
             "0008|0060": modality,
@@ -119,7 +134,7 @@ def write_series(
             "0020|0037": iop,
             "0028|0030": f"{spacing[1]:g}\\{spacing[0]:g}",
             "0018|0050": f"{spacing[2]:g}",
-            "0008|103e": f"demo {modality}",
+            "0008|103e": description or f"demo {modality}",
         }
         for tag, value in tags.items():
             sl.SetMetaData(tag, value)
@@ -159,11 +174,109 @@ def write_demo_study(folder: str | os.PathLike, resolution: int = 2) -> dict[str
     }
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m monai_fusion.data.demo_study DIR")
+#: DICOM Modality of the second source of each colour atlas pair type.
+ATLAS_MODALITIES = {"PET-MRI": ("PET", "PT"), "SPECT-MRI": ("SPECT", "NM")}
+
+
+def atlas_volume(files: list[Path], rgb: bool) -> np.ndarray:
+    """Stack atlas PNG slices into a ``(C, X, Y, Z)`` volume in [0, 1] (X = column, Y = row; C = 3 for RGB)."""
+    from PIL import Image
+
+    slices = [np.asarray(Image.open(f).convert("RGB" if rgb else "L"), dtype=np.float32) / 255.0 for f in files]
+    vol = np.stack(slices, axis=-1)  # (rows, cols[, 3], Z)
+    return np.transpose(vol, (2, 1, 0, 3)) if rgb else np.transpose(vol, (1, 0, 2))[None]
+
+
+def write_atlas_study(
+    folder: str | os.PathLike, pair_dir: str | os.PathLike, case: str, slices: int = 16
+) -> dict[str, Path]:
+    """Write a Whole Brain Atlas case's MRI and its PET/SPECT rendering as an MR and a PT/NM series of one study.
+
+    The atlas pairs are co-registered 256x256 PNG slices named ``<case><slice:3 digits>.png`` under
+    ``<pair_dir>/MRI`` and ``<pair_dir>/PET`` (or ``SPECT``); the first ``slices`` slices of ``case`` are stacked.
+    The PNGs carry no geometry, so 1 mm pixels and 5 mm between slices are assumed (the fusion does not depend
+    on them; a registration would). The PET/SPECT is written as it is, an RGB rendering (8-bit RGB series).
+
+    Args:
+        folder: the study folder (created; it must hold no DICOM file yet: nothing is overwritten).
+        pair_dir: the atlas pair type's folder, e.g. ``../shared/data/harvard/PET-MRI``.
+        case: the case number, e.g. ``"25"``.
+        slices: how many slices (the first ones of the case).
+
+    Returns:
+        ``{"MRI": folder, "PET": folder}`` (or ``"SPECT"``): both series are in ``folder``.
+
+    Raises:
+        FileNotFoundError: the pair folder or the case's slices are missing.
+        FileExistsError: ``folder`` holds DICOM files already.
+        ValueError: a pair type without a colour source (CT-MRI), or ``slices`` < 1.
+    """
+    pair = Path(pair_dir)
+    if pair.name not in ATLAS_MODALITIES:
+        raise ValueError(f"{pair}: expected a PET-MRI or SPECT-MRI atlas folder (CT-MRI PNGs are not in HU)")
+    modality, dicom_modality = ATLAS_MODALITIES[pair.name]
+    if int(slices) < 1:
+        raise ValueError(f"slices={slices}: expected at least 1")
+    names = sorted(p.name for p in (pair / "MRI").glob(f"{case}???.png"))[: int(slices)]
+    if not names or not all((pair / modality / n).is_file() for n in names):
+        raise FileNotFoundError(
+            f"case {case}: no MRI/{modality} slice pairs {case}NNN.png under {pair} (found {len(names)} MRI slices)"
+        )
+    out = Path(folder)
+    if any(out.glob("*.dcm")):
+        raise FileExistsError(f"{out} holds DICOM files already; choose another folder")
+    affine = np.diag([-1.0, -1.0, 5.0, 1.0])
+    affine[:3, 3] = (127.5, 127.5, 0.0)  # RAS; the slices' centre on the axis
+    study = f"1.2.826.0.1.3680043.8.498.{int(case)}"
+    patient = {**DEMO_PATIENT, "0010|0010": "Atlas^Case", "0020|000d": study, "0008|0050": f"WBA{int(case)}"}
+    common = {"patient_id": f"WBA-{case}", "study_uid": study, "patient": patient}
+    write_series(
+        out,
+        atlas_volume([pair / "MRI" / n for n in names], False),
+        affine,
+        study + ".1",
+        "MR",
+        description="MRI (Whole Brain Atlas)",
+        **common,
+    )
+    write_series(
+        out,
+        atlas_volume([pair / modality / n for n in names], True),
+        affine,
+        study + ".2",
+        dicom_modality,
+        description=f"{modality} (atlas colours)",
+        **common,
+    )
+    return {"MRI": out, modality: out}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m monai_fusion.data.demo_study DIR [--atlas PAIR_DIR --case N [--slices K]]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m monai_fusion.data.demo_study",
+        description="Write DICOM studies for the docs' examples: the embedded demo study (sub-folders MRI, PET, CT, "
+        "MIXED, PET_OTHER), or with --atlas a Whole Brain Atlas case as an MR and a PT/NM series in DIR.",
+    )
+    parser.add_argument("dir", help="the study folder to write")
+    parser.add_argument("--atlas", metavar="PAIR_DIR", help="an atlas PET-MRI or SPECT-MRI folder")
+    parser.add_argument("--case", help="the atlas case number (with --atlas), e.g. 25")
+    parser.add_argument("--slices", type=int, default=16, help="how many slices of the case (default 16)")
+    args = parser.parse_args(argv)
+    if (args.atlas is None) != (args.case is None):
+        parser.error("--atlas and --case go together")
     try:
-        written = write_demo_study(sys.argv[1])
-    except FileExistsError as err:
+        if args.atlas:
+            written = write_atlas_study(args.dir, args.atlas, args.case, args.slices)
+        else:
+            written = write_demo_study(args.dir)
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     print("\n".join(f"{name}: {path}" for name, path in written.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

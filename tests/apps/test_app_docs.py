@@ -2,11 +2,12 @@
 
 Every ``console`` block of docs/deploy.md and docs/label.md either runs here or is preceded by a
 ``<!-- not run: REASON -->`` marker (the convention of the python-snippet checker) saying why it cannot run from
-documented inputs (an atlas study no documented command writes, a PACS on fixed ports, Docker, 3D Slicer).
+documented inputs (a PACS on fixed ports, Docker, 3D Slicer).
 docs/label.md's walk-through (a server and requests to it) runs in tests/apps/test_label_docs.py. The blocks
 of docs/deploy.md that run do so in page order in one fresh folder (also ``$HOME``), with the repository's
 ``.venv-deploy`` and ``apps/`` linked into it so the page's relative paths resolve, and the inputs made by the
-commands the page shows (``python -m monai_fusion.data.demo_study study``).
+commands the page shows (``python -m monai_fusion.data.demo_study``: the embedded pair's study and, with
+``--atlas``, an atlas case's from ``../shared/data/harvard``; the test skips without the atlas pairs).
 
 The Deploy app's console is mostly the SDK's and Holoscan's log. The page shows the app's own lines (logger
 ``monai_fusion.deploy`` without its time stamp, ``error:`` lines) and what other commands print;
@@ -44,6 +45,8 @@ from tests.docs.doc_examples import (  # noqa: E402
 DEPLOY_PAGE = ROOT / "docs" / "deploy.md"
 LABEL_PAGE = ROOT / "docs" / "label.md"
 DEPLOY_VENV = ROOT / ".venv-deploy"
+#: The atlas folder as the page names it (relative to the checkout).
+DOC_HARVARD = "../shared/data/harvard"
 #: ``[2026-12-05 18:56:58,768] [INFO] (logger) - message``: a Python log line of the app or the SDK.
 STAMPED = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\] (?P<line>\[\w+\] \((?P<logger>[\w.]+)\) - .*)$")
 #: Holoscan's C++ log (``[info] [fragment.cpp:1135] ...``) and Python warnings (``/x/y.py:99: RuntimeWarning: ...``).
@@ -78,14 +81,17 @@ def deploy_sandbox(folder: Path) -> Path:
     return folder
 
 
-def run_blocks(examples: list[Example], sandbox: Path, timeout: float = 300) -> list[str]:
+def run_blocks(examples: list[Example], sandbox: Path, harvard: Path, timeout: float = 300) -> list[str]:
     """Run ``examples`` in ``sandbox`` (also ``$HOME``) as doc_examples.run_examples does; returns what each printed
-    as :func:`app_screen` shows it, ``sandbox`` as ``~``."""
+    as :func:`app_screen` shows it, ``sandbox`` as ``~``. The page's atlas folder (``../shared/data/harvard``, beside
+    the checkout) is ``harvard`` here."""
     env = sandbox_env(sandbox)
-    return [
-        app_screen(run_captured(["bash", "-c", ex.command], sandbox, env, timeout).stdout.replace(str(sandbox), "~"))
-        for ex in examples
-    ]
+    printed = []
+    for ex in examples:
+        command = ex.command.replace(DOC_HARVARD, str(harvard))
+        out = run_captured(["bash", "-c", command], sandbox, env, timeout).stdout
+        printed.append(app_screen(out.replace(str(harvard), DOC_HARVARD).replace(str(sandbox), "~")))
+    return printed
 
 
 def _require_deploy_env() -> None:
@@ -134,17 +140,17 @@ def test_every_console_block_of_the_app_pages_runs_or_says_why_not(page: Path) -
     assert all(examples for _, examples in blocks), "a console block without a '$ ' command"
     assert all(why is None or why.strip() for why, _ in blocks), "a 'not run' marker without a reason"
     run = [ex for why, examples in blocks if why is None for ex in examples]
-    # docs/deploy.md: the embedded 3D pair's study and its fusion, and the bad input; docs/label.md: the server and
-    # the requests of its walk-through (tests/apps/test_label_docs.py runs them).
-    assert len(run) == {"deploy.md": 4, "label.md": 12}[page.name], [ex.command for ex in run]
+    # docs/deploy.md: the atlas study and its fusion, the embedded 3D pair's, and the bad input; docs/label.md: the
+    # server and the requests of its walk-through (tests/apps/test_label_docs.py runs them).
+    assert len(run) == {"deploy.md": 6, "label.md": 12}[page.name], [ex.command for ex in run]
 
 
-def test_the_deploy_page_console_examples_print_what_the_page_shows(tmp_path: Path) -> None:
+def test_the_deploy_page_console_examples_print_what_the_page_shows(tmp_path: Path, harvard_root: Path) -> None:
     _require_deploy_env()
     examples = [
         ex for why, block in console_blocks(DEPLOY_PAGE.read_text(encoding="utf-8")) if why is None for ex in block
     ]
-    printed = run_blocks(examples, deploy_sandbox(tmp_path))
+    printed = run_blocks(examples, deploy_sandbox(tmp_path), harvard_root)
     wrong = [
         f"$ {ex.command}\n--- the page shows:\n{normalise(ex.expected)}\n--- it prints:\n{normalise(got)}"
         for ex, got in zip(examples, printed)
@@ -153,11 +159,11 @@ def test_the_deploy_page_console_examples_print_what_the_page_shows(tmp_path: Pa
     assert not wrong, "\n\n".join(wrong) + "\n\n(rewrite with: python tests/apps/test_app_docs.py)"
 
 
-def update_deploy_page(sandbox: Path) -> None:
+def update_deploy_page(sandbox: Path, harvard: Path) -> None:
     """Rewrite the outputs of docs/deploy.md's run blocks (those without a 'not run' marker) with what they print."""
     text = DEPLOY_PAGE.read_text(encoding="utf-8")
     examples = [ex for why, block in console_blocks(text) if why is None for ex in block]
-    printed = iter(run_blocks(examples, deploy_sandbox(sandbox)))
+    printed = iter(run_blocks(examples, deploy_sandbox(sandbox), harvard))
 
     def block(match: re.Match[str]) -> str:
         if match.group("why") is not None:
@@ -174,5 +180,6 @@ def update_deploy_page(sandbox: Path) -> None:
 if __name__ == "__main__":
     import tempfile
 
+    harvard = Path(os.environ.get("MONAI_FUSION_HARVARD", ROOT.parent / "shared" / "data" / "harvard"))
     with tempfile.TemporaryDirectory(prefix="deploy-docs-") as tmp:
-        update_deploy_page(Path(tmp))
+        update_deploy_page(Path(tmp), harvard.resolve())
