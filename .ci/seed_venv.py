@@ -11,8 +11,8 @@ wheel) does this, hence the script.
 
 Console scripts (e.g. `torchrun`) are copied with their `#!` line pointing at the new venv's python;
 `__pycache__` files are not linked (the new venv compiles its own, with its own paths in them). A distribution
-already present in the target, by any version, is left alone. The dist-info folder is linked last, so an
-interrupted run leaves nothing that pip takes as installed.
+already present in the target, by any version, is left alone. The dist-info folder is put in place last, whole,
+so an interrupted run leaves nothing that pip takes as installed, and running the script again completes it.
 
 Usage: python .ci/seed_venv.py SOURCE_VENV TARGET_VENV [PATTERN ...]
 (patterns are fnmatch patterns of normalised distribution names; default: DEFAULT_PATTERNS).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import fnmatch
 import os
 import re
@@ -59,13 +60,26 @@ def _dist_name(dist_info: Path) -> str:
     return _normalise(dist_info.name.split("-")[0])
 
 
+#: errno values for which a hard link is impossible (another file system, or links not allowed there): copy then.
+NO_LINK = {errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK}
+
+
 def _link(src: Path, dst: Path) -> int:
-    """Hard-link `src` to `dst` (a copy where linking is not possible); return the bytes a copy would take."""
+    """Hard-link `src` to `dst`, replacing what `dst` holds (a copy where no link is possible); return the bytes a
+    copy would take.
+
+    The link is made under a temporary name and moved into place with `os.replace`, so an existing `dst` (left by an
+    interrupted run, or a link shared with another venv) is replaced as a name, never written through.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.seed-{os.getpid()}")
     try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+        os.link(src, tmp)
+    except OSError as err:
+        if err.errno not in NO_LINK:
+            raise
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
     return src.stat().st_size
 
 
@@ -97,7 +111,7 @@ def seed(source: Path, target: Path, patterns: tuple[str, ...] = DEFAULT_PATTERN
         raise SystemExit(
             f"seed_venv: {source} and {target} hold different Pythons ({src_sp.parent.name} vs {dst_sp.parent.name})"
         )
-    present = {_dist_name(d) for d in dst_sp.glob("*.dist-info") if (d / "METADATA").exists()}
+    present = {_dist_name(d) for d in dst_sp.glob("*.dist-info") if (d / "RECORD").exists()}
     python = (target / "bin" / "python").absolute()
     linked = []
     for dist_info in sorted(src_sp.glob("*.dist-info")):
@@ -106,20 +120,32 @@ def seed(source: Path, target: Path, patterns: tuple[str, ...] = DEFAULT_PATTERN
             continue
         with open(dist_info / "RECORD", newline="", encoding="utf-8") as f:
             paths = [row[0] for row in csv.reader(f) if row]
-        meta, size = [], 0
+        meta, files, scripts = [], [], []
         for rel in paths:
             src = (src_sp / rel).resolve()
-            if "__pycache__" in Path(rel).parts or not src.is_file():
+            if "__pycache__" in Path(rel).parts:
                 continue
             if src.is_relative_to(dist_info.resolve()):
                 meta.append(rel)
-            elif rel.startswith(".."):
-                if src.parent == (source / "bin").resolve():
-                    _copy_script(src, target / "bin" / src.name, python)
+            elif src.parent == (source / "bin").resolve():
+                scripts.append(src)
             else:
-                size += _link(src, dst_sp / rel)
-        for rel in sorted(meta, key=lambda r: r.endswith("RECORD")):
-            _link(src_sp / rel, dst_sp / rel)
+                files.append((src, rel))
+        odd = [rel for src, rel in files if rel.startswith("..") or not src.is_file()]
+        if odd or not all(p.is_file() for p in scripts):
+            print(f"seed_venv: not linking {name} (pip installs it): {odd[:3]} outside site-packages or missing")
+            continue
+        size = sum(_link(src, dst_sp / rel) for src, rel in files)
+        for src in scripts:
+            _copy_script(src, target / "bin" / src.name, python)
+        # the dist-info last, whole: linked in a temporary folder and renamed into place, so that an interrupted run
+        # leaves no dist-info that pip (or a rerun) would take as installed
+        staging = dst_sp / f".{dist_info.name}.seed-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        for rel in meta:
+            _link(src_sp / rel, staging / Path(rel).relative_to(dist_info.name))
+        shutil.rmtree(dst_sp / dist_info.name, ignore_errors=True)  # a partial one from an interrupted older run
+        os.replace(staging, dst_sp / dist_info.name)
         version = dist_info.name[: -len(".dist-info")].split("-", 1)[-1]
         linked.append(f"{name}=={version}")
         print(f"seed_venv: linked {name} {version} ({size / 2**20:.0f} MiB) into {target}", flush=True)

@@ -13,6 +13,7 @@ a real Whole Brain Atlas case's MRI and PET/SPECT rendering as a study in the sa
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -106,6 +107,8 @@ def write_series(
     out.mkdir(parents=True, exist_ok=True)
     lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
     spacing = np.linalg.norm(lps[:3, :3], axis=0)
+    if vol.ndim != 4 or vol.shape[0] not in (1, 3):
+        raise ValueError(f"write_series: expected a (1|3, X, Y, Z) volume, got shape {tuple(vol.shape)}")
     if vol.shape[0] == 3:
         rgb = np.transpose(np.clip(np.rint(vol * 255), 0, 255), (3, 2, 1, 0)).astype(np.uint8)
         img = sitk.GetImageFromArray(rgb, isVector=True)
@@ -179,7 +182,15 @@ ATLAS_MODALITIES = {"PET-MRI": ("PET", "PT"), "SPECT-MRI": ("SPECT", "NM")}
 
 
 def atlas_volume(files: list[Path], rgb: bool) -> np.ndarray:
-    """Stack atlas PNG slices into a ``(C, X, Y, Z)`` volume in [0, 1] (X = column, Y = row; C = 3 for RGB)."""
+    """Stack atlas PNG slices into one volume.
+
+    Args:
+        files: the slices, in order (co-registered PNGs of one size).
+        rgb: read them as RGB (the atlas PET/SPECT renderings) instead of grey.
+
+    Returns:
+        A ``(C, X, Y, Z)`` float32 volume in [0, 1] (X = column, Y = row, Z = the files' order; C = 3 for RGB).
+    """
     from PIL import Image
 
     slices = [np.asarray(Image.open(f).convert("RGB" if rgb else "L"), dtype=np.float32) / 255.0 for f in files]
@@ -198,7 +209,8 @@ def write_atlas_study(
     on them; a registration would). The PET/SPECT is written as it is, an RGB rendering (8-bit RGB series).
 
     Args:
-        folder: the study folder (created; it must hold no DICOM file yet: nothing is overwritten).
+        folder: the study folder (created; it must hold no DICOM file yet: nothing is overwritten). The series are
+            written into a hidden folder beside it and moved in once complete.
         pair_dir: the atlas pair type's folder, e.g. ``../shared/data/harvard/PET-MRI``.
         case: the case number, e.g. ``"25"``.
         slices: how many slices (the first ones of the case).
@@ -215,13 +227,17 @@ def write_atlas_study(
     if pair.name not in ATLAS_MODALITIES:
         raise ValueError(f"{pair}: expected a PET-MRI or SPECT-MRI atlas folder (CT-MRI PNGs are not in HU)")
     modality, dicom_modality = ATLAS_MODALITIES[pair.name]
+    if not str(case).isdigit():
+        raise ValueError(f"case {case!r}: expected the case number, e.g. 25")
     if int(slices) < 1:
         raise ValueError(f"slices={slices}: expected at least 1")
-    names = sorted(p.name for p in (pair / "MRI").glob(f"{case}???.png"))[: int(slices)]
-    if not names or not all((pair / modality / n).is_file() for n in names):
+    names = sorted(p.name for p in (pair / "MRI").glob(f"{case}[0-9][0-9][0-9].png"))
+    if len(names) < int(slices) or not all((pair / modality / n).is_file() for n in names[: int(slices)]):
         raise FileNotFoundError(
-            f"case {case}: no MRI/{modality} slice pairs {case}NNN.png under {pair} (found {len(names)} MRI slices)"
+            f"case {case}: expected {slices} MRI/{modality} slice pairs {case}NNN.png under {pair}, "
+            f"found {len(names)} MRI slices"
         )
+    names = names[: int(slices)]
     out = Path(folder)
     if any(out.glob("*.dcm")):
         raise FileExistsError(f"{out} holds DICOM files already; choose another folder")
@@ -230,8 +246,10 @@ def write_atlas_study(
     study = f"1.2.826.0.1.3680043.8.498.{int(case)}"
     patient = {**DEMO_PATIENT, "0010|0010": "Atlas^Case", "0020|000d": study, "0008|0050": f"WBA{int(case)}"}
     common = {"patient_id": f"WBA-{case}", "study_uid": study, "patient": patient}
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"  # moved into place once both series are written
+    shutil.rmtree(staging, ignore_errors=True)
     write_series(
-        out,
+        staging,
         atlas_volume([pair / "MRI" / n for n in names], False),
         affine,
         study + ".1",
@@ -240,7 +258,7 @@ def write_atlas_study(
         **common,
     )
     write_series(
-        out,
+        staging,
         atlas_volume([pair / modality / n for n in names], True),
         affine,
         study + ".2",
@@ -248,11 +266,22 @@ def write_atlas_study(
         description=f"{modality} (atlas colours)",
         **common,
     )
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(staging.iterdir()):
+        os.replace(f, out / f.name)
+    staging.rmdir()
     return {"MRI": out, modality: out}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m monai_fusion.data.demo_study DIR [--atlas PAIR_DIR --case N [--slices K]]``."""
+    """``python -m monai_fusion.data.demo_study DIR [--atlas PAIR_DIR --case N [--slices K]]``.
+
+    Args:
+        argv: the arguments (``sys.argv[1:]`` when ``None``).
+
+    Returns:
+        0; bad input exits with ``error: ...`` (status 1), a bad command line with argparse's usage (status 2).
+    """
     import argparse
 
     parser = argparse.ArgumentParser(

@@ -37,9 +37,9 @@ from tests.docs.doc_examples import (  # noqa: E402
     Example,
     console_blocks,
     normalise,
+    rewritten_block,
     run_captured,
     sandbox_env,
-    screen_lines,
 )
 
 DEPLOY_PAGE = ROOT / "docs" / "deploy.md"
@@ -145,12 +145,21 @@ def test_every_console_block_of_the_app_pages_runs_or_says_why_not(page: Path) -
     assert len(run) == {"deploy.md": 6, "label.md": 12}[page.name], [ex.command for ex in run]
 
 
-def test_the_deploy_page_console_examples_print_what_the_page_shows(tmp_path: Path, harvard_root: Path) -> None:
+def test_the_deploy_page_console_examples_print_what_the_page_shows(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     _require_deploy_env()
+    try:
+        harvard: Path | None = request.getfixturevalue("harvard_root")
+    except pytest.skip.Exception:  # without the atlas pairs, the blocks that use them are left out, not the page
+        harvard = None
     examples = [
-        ex for why, block in console_blocks(DEPLOY_PAGE.read_text(encoding="utf-8")) if why is None for ex in block
+        ex
+        for why, block in console_blocks(DEPLOY_PAGE.read_text(encoding="utf-8"))
+        if why is None and (harvard is not None or not any(DOC_HARVARD in e.command for e in block))
+        for ex in block
     ]
-    printed = run_blocks(examples, deploy_sandbox(tmp_path), harvard_root)
+    printed = run_blocks(examples, deploy_sandbox(tmp_path), harvard or ROOT)
     wrong = [
         f"$ {ex.command}\n--- the page shows:\n{normalise(ex.expected)}\n--- it prints:\n{normalise(got)}"
         for ex, got in zip(examples, printed)
@@ -168,11 +177,7 @@ def update_deploy_page(sandbox: Path, harvard: Path) -> None:
     def block(match: re.Match[str]) -> str:
         if match.group("why") is not None:
             return match.group(0)
-        lines = []
-        for line in match.group("body").splitlines():
-            if line.startswith("$ "):
-                lines += [line, *screen_lines(next(printed))]
-        return "```console\n" + "\n".join(lines) + "\n```"
+        return "```console\n" + "\n".join(rewritten_block(match.group("body"), printed)) + "\n```"
 
     DEPLOY_PAGE.write_text(MARKED_BLOCK.sub(block, text), encoding="utf-8")
 

@@ -2,8 +2,9 @@
 
 The page makes a work folder from the shared atlas pairs and the embedded MNI152 pair (its ``bash`` block, after
 ``monai-fusion demo`` has written the embedded pair to ``~/.cache/monai_fusion/demo``), starts a MONAI Label server
-with the page's command, and sends it the page's ``curl`` requests. Here the same commands run from the checkout's
-root with a fresh ``$HOME``, with two substitutions a reader's machine would not need: the work folder
+with the page's command, and sends it the page's ``curl`` requests. Here the same commands run in a fresh ``$HOME``
+holding the page's relative paths (``.venv-label`` linked, ``apps/monailabel`` copied, as MONAI Label writes into
+the app folder), with two substitutions a reader's machine would not need: the work folder
 (``/tmp/label-docs/work`` on the page) is a temporary one, and the server's fixed port 8000 is a free port of
 127.0.0.1. What the commands print is mapped back (folder and port) before it is compared:
 
@@ -26,6 +27,7 @@ import contextlib
 import importlib.util
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,7 @@ FENCE = re.compile(r"(?:<!-- not run: (?P<why>[^>]*?) -->\n)?```(?P<lang>\w+)\n(
 BYTES = re.compile(r"\b\d+ bytes\b")
 DECIMAL = re.compile(r"-?\d+\.\d+(?:e-?\d+)?")
 TRAIN_TIMEOUT_S = 600.0
+APP_IGNORE = shutil.ignore_patterns("__pycache__", "logs", "model", "bin")
 
 
 def _helpers() -> Any:
@@ -143,7 +146,11 @@ def test_the_label_page_walk_through_prints_what_the_page_shows(tmp_path: Path, 
     helpers = _helpers()
     helpers._label_python()  # skips (or fails under MONAI_FUSION_REQUIRE_APPS=1) without .venv-label
     home, work = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
+    # the page's relative paths: .venv-label linked, apps/monailabel copied (MONAI Label writes logs/, model/ and
+    # bin/ into the app folder: they stay out of the checkout)
+    (home / "apps").mkdir(parents=True)
+    shutil.copytree(ROOT / "apps" / "monailabel", home / "apps" / "monailabel", ignore=APP_IGNORE)
+    (home / ".venv-label").symlink_to(ROOT / ".venv-label", target_is_directory=True)
     walk = Walk(home, work, helpers._free_port())
     walk.env["HARVARD"] = str(harvard_root)
     demo = walk.run("monai-fusion demo")
@@ -160,7 +167,7 @@ def test_the_label_page_walk_through_prints_what_the_page_shows(tmp_path: Path, 
                 wrong += _compare(pending[0], "", pending[1])
                 pending = None
             if lang == "bash":
-                printed = walk.run(body, cwd=ROOT)
+                printed = walk.run(body)
                 assert not printed.strip(), f"the page's bash block printed:\n{printed}"
             elif lang == "json" and pending is not None:
                 wrong += [f"$ {pending[0]}\n{m}" for m in json_missing(json.loads(pending[1]), json.loads(body))]
@@ -177,7 +184,7 @@ def test_the_label_page_walk_through_prints_what_the_page_shows(tmp_path: Path, 
                 if examples[0].command.startswith("export MONAI_LABEL"):
                     script = "; ".join(ex.command for ex in examples[:-1]) + "; exec " + examples[-1].command
                     cmd = ["bash", "-c", walk.local(script)]
-                    server = stack.enter_context(helpers.running_server(cmd, walk.env, walk.port, work, work, {}, ROOT))
+                    server = stack.enter_context(helpers.running_server(cmd, walk.env, walk.port, work, work, {}, home))
                     log = walk.as_page(server.log.read_text(encoding="utf-8", errors="replace"))
                     wrong += _compare(examples[-1].command, examples[-1].expected, log)
                     continue
@@ -189,4 +196,6 @@ def test_the_label_page_walk_through_prints_what_the_page_shows(tmp_path: Path, 
                     pending = (ex.command, printed) if not ex.expected.strip() else None
                     if pending is None:
                         wrong += _compare(ex.command, ex.expected, printed)
+        if pending is not None:  # the page's last command, if it shows no output
+            wrong += _compare(pending[0], "", pending[1])
     assert not wrong, "\n\n".join(wrong)

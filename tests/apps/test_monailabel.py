@@ -198,7 +198,9 @@ def running_server(
     cwd: Path | None = None,
 ) -> Iterator[LabelServer]:
     """Start the server ``cmd`` (on 127.0.0.1:``port``, log in ``work``, run in ``cwd``, default ``work``), wait
-    (bounded) until ``/info/`` answers, and stop it afterwards by PID: SIGTERM, then SIGKILL after 20 s."""
+    (bounded) until ``/info/`` answers, and stop it afterwards with its process group (a session of its own):
+    SIGTERM, then SIGKILL after 20 s, and SIGKILL for anything of the group still running (a training run it
+    started)."""
     log = work / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -223,12 +225,14 @@ def running_server(
         yield srv
     finally:
         if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
+                proc.kill()
                 proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):  # what the server started (a training run) goes with it
+            os.killpg(proc.pid, signal.SIGKILL)
         sys.stdout.write(f"\nMONAI Label server log ({log}), last lines:\n{srv.log_tail(15)}\n")
 
 

@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from monai_fusion.data.demo_study import main, write_atlas_study
+from monai_fusion.data.demo_study import main, write_atlas_study, write_series
 from monai_fusion.data.io import read_volume
 
 
@@ -48,6 +48,13 @@ def test_bad_atlas_requests_are_refused(tmp_path: Path, harvard_root: Path, caps
         write_atlas_study(tmp_path / "ct", harvard_root / "CT-MRI", "16")
     with pytest.raises(FileNotFoundError, match="case 999"):
         write_atlas_study(tmp_path / "none", harvard_root / "PET-MRI", "999")
+    with pytest.raises(FileNotFoundError, match="expected 1000 .*found"):  # fewer slices than asked: said
+        write_atlas_study(tmp_path / "few", harvard_root / "PET-MRI", "25", slices=1000)
+    with pytest.raises(ValueError, match="case '2\\?'"):
+        write_atlas_study(tmp_path / "glob", harvard_root / "PET-MRI", "2?")
+    with pytest.raises(ValueError, match=r"\(1\|3, X, Y, Z\) volume, got shape \(2, 4, 4, 2\)"):
+        write_series(tmp_path / "two", np.zeros((2, 4, 4, 2)), np.eye(4), "1.2.3.4")
+    assert not (tmp_path / "few").exists() and not list(tmp_path.glob(".*partial*"))
     write_atlas_study(tmp_path / "twice", harvard_root / "SPECT-MRI", "3", slices=1)
     with pytest.raises(SystemExit, match="DICOM files already"):
         main([str(tmp_path / "twice"), "--atlas", str(harvard_root / "SPECT-MRI"), "--case", "3"])

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 __all__ = [
     "Example",
@@ -27,6 +28,7 @@ __all__ = [
     "run_captured",
     "sandbox_env",
     "excerpt_missing",
+    "rewritten_block",
     "update_page",
 ]
 
@@ -149,6 +151,20 @@ def run_captured(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float)
     )
 
 
+def rewritten_block(body: str, printed: Iterator[str]) -> list[str]:
+    """The lines of a console block ``body`` with each command (its continuation lines kept) followed by the next
+    output of ``printed`` instead of what the page showed."""
+    lines: list[str] = []
+    going_on = False
+    for line in body.splitlines():
+        if line.startswith("$ ") or going_on:
+            lines.append(line)
+            going_on = line.endswith("\\")
+            if not going_on:
+                lines += screen_lines(next(printed))
+    return lines
+
+
 def update_page(page: Path, sandbox: Path) -> None:
     """Rewrite the outputs of ``page``'s console blocks with what the commands print in ``sandbox``."""
     text = page.read_text(encoding="utf-8")
@@ -156,11 +172,7 @@ def update_page(page: Path, sandbox: Path) -> None:
     printed = iter(run_examples(examples, sandbox))
 
     def block(match: re.Match[str]) -> str:
-        lines = []
-        for line in match.group(1).splitlines():
-            if line.startswith("$ "):
-                lines += [line, *screen_lines(next(printed))]
-        return "```console\n" + "\n".join(lines) + "\n```"
+        return "```console\n" + "\n".join(rewritten_block(match.group(1), printed)) + "\n```"
 
     page.write_text(BLOCK.sub(block, text), encoding="utf-8")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import venv
@@ -99,3 +100,20 @@ def test_command_line(venvs):
         check=True,
     )
     assert "linked numpy 3.0" in out.stdout
+
+
+def test_a_rerun_completes_an_interrupted_seed_without_writing_through_links(venvs, tmp_path):
+    source, target = venvs
+    src_sp, dst_sp = (next(v.glob("lib/python*/site-packages")) for v in venvs)
+    # an interrupted run: the package file is there, as a link to a third venv's file; no dist-info yet
+    other = tmp_path / "other_lib.so"
+    other.write_bytes(b"another venv's library")
+    (dst_sp / "torch").mkdir()
+    os.link(other, dst_sp / "torch" / "lib.so")
+    (dst_sp / "torch-9.9.9.dist-info").mkdir()  # a partial dist-info: no RECORD
+    (dst_sp / "torch-9.9.9.dist-info" / "METADATA").write_text("Name: torch\n")
+    assert _load().seed(source, target, ("torch",)) == ["torch==9.9.9"]
+    assert other.read_bytes() == b"another venv's library"  # replaced as a name, not written through
+    assert (dst_sp / "torch" / "lib.so").stat().st_ino == (src_sp / "torch" / "lib.so").stat().st_ino
+    assert sorted(p.name for p in (dst_sp / "torch-9.9.9.dist-info").iterdir()) == ["METADATA", "RECORD"]
+    assert not list(dst_sp.glob(".*seed-*"))

@@ -41,11 +41,11 @@ class RegisterToReferenced(MapTransform, InvertibleTransform):
         refuse_unconverged: refuse a registration whose finest pyramid level used every one of its ``iterations``
             without the step shrinking to ``min_step`` (the optimiser still moving: no optimum found). Aligned atlas
             pairs stop after at most 177 of 300 iterations there; atlas pairs shifted 100 px, beyond the
-            optimiser's reach, ran out of iterations in 9 of 36 cases (measured in 2026-12, 2D). ``False``: pass
+            optimiser's reach, ran out of iterations in 9 of 36 cases (2D pairs). ``False``: pass
             such a result on (the ``stop_condition`` in the metadata still says so).
         kwargs: settings of :class:`RegisterToReference` (``transform``, ``bins``, ``sampling``,
             ``sampling_percentage``, ``shrink_factors``, ``smoothing_sigmas``, ``learning_rate``,
-            ``min_step``, ``iterations``, ``foreground_mask``, ``mask_dilation``, ``search``,
+            ``min_step``, ``iterations``, ``foreground_mask``, ``mask_dilation``,
             ``interpolation``, ``padding_value``, ``seed``, ``num_threads``).
 
     Raises:
@@ -123,9 +123,9 @@ class RegisterToReferenced(MapTransform, InvertibleTransform):
             name, ref = self._name(moved, key)
             raise FusionInputError(
                 f"registration of {name} onto the {ref} failed: it did not converge (the finest level used all "
-                f"{cap} iterations, where aligned images need well under {cap}; {record.get('summary', '')}); "
-                "check that both images show the same head and region, or fuse inputs that are already aligned "
-                "without registration (--no-register)"
+                f"{cap} iterations without converging; {record.get('summary', '')}); check that both images show "
+                "the same head and region, or fuse inputs that are already aligned without registration "
+                "(--no-register); in Python, raise iterations or pass refuse_unconverged=False"
             )
 
     def _check_inside(self, moved: Any, reference: Any, key: Hashable, min_inside: float) -> None:
