@@ -113,6 +113,7 @@ def seed(source: Path, target: Path, patterns: tuple[str, ...] = DEFAULT_PATTERN
         )
     present = {_dist_name(d) for d in dst_sp.glob("*.dist-info") if (d / "RECORD").exists()}
     python = (target / "bin" / "python").absolute()
+    bin_dir = (source / "bin").resolve()
     linked = []
     for dist_info in sorted(src_sp.glob("*.dist-info")):
         name = _dist_name(dist_info)
@@ -121,13 +122,14 @@ def seed(source: Path, target: Path, patterns: tuple[str, ...] = DEFAULT_PATTERN
         with open(dist_info / "RECORD", newline="", encoding="utf-8") as f:
             paths = [row[0] for row in csv.reader(f) if row]
         meta, files, scripts = [], [], []
+        info_dir = dist_info.resolve()
         for rel in paths:
             src = (src_sp / rel).resolve()
             if "__pycache__" in Path(rel).parts:
                 continue
-            if src.is_relative_to(dist_info.resolve()):
+            if src.is_relative_to(info_dir):
                 meta.append(rel)
-            elif src.parent == (source / "bin").resolve():
+            elif src.parent == bin_dir:
                 scripts.append(src)
             else:
                 files.append((src, rel))

@@ -121,10 +121,10 @@ def write_series(
     iop = "\\".join(f"{v:g}" for v in np.concatenate([direction[:, 0], direction[:, 1]]))
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
+    base = patient or DEMO_PATIENT
     for z in range(img.GetDepth()):
         sl = img[:, :, z]
         pos = img.TransformIndexToPhysicalPoint((0, 0, z))
-        base = patient or DEMO_PATIENT
         tags = {
             **base,
             "0010|0020": patient_id,

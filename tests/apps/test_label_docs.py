@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 from tests.docs.doc_examples import (  # noqa: E402
+    FENCED_BLOCK,
     console_examples,
     excerpt_missing,
     normalise,
@@ -46,8 +47,6 @@ from tests.docs.doc_examples import (  # noqa: E402
 PAGE = ROOT / "docs" / "label.md"
 DOC_WORK = "/tmp/label-docs/work"
 DOC_PORT = 8000
-#: Every fenced block with the ``<!-- not run: REASON -->`` marker before it, if any.
-FENCE = re.compile(r"(?:<!-- not run: (?P<why>[^>]*?) -->\n)?```(?P<lang>\w+)\n(?P<body>.*?)```", re.S)
 BYTES = re.compile(r"\b\d+ bytes\b")
 DECIMAL = re.compile(r"-?\d+\.\d+(?:e-?\d+)?")
 TRAIN_TIMEOUT_S = 600.0
@@ -108,7 +107,7 @@ def _compare(command: str, expected: str, printed: str) -> list[str]:
 
 
 class Walk:
-    """The page's shell: its commands run from the checkout with ``$HOME`` and ``$WORK`` of the test."""
+    """The page's shell: its commands run in the test's ``$HOME``, with the test's ``$WORK``."""
 
     def __init__(self, home: Path, work: Path, port: int) -> None:
         self.home, self.work, self.port = home, work, port
@@ -126,8 +125,9 @@ class Walk:
         printed = printed.replace(str(self.work), DOC_WORK).replace(str(self.home), "~")
         return printed.replace(f"127.0.0.1:{self.port}", f"127.0.0.1:{DOC_PORT}")
 
-    def run(self, command: str, cwd: Path | None = None, timeout: float = 300) -> str:
-        proc = run_captured(["bash", "-c", self.local(command)], cwd or self.home, self.env, timeout)
+    def run(self, command: str, timeout: float = 300) -> str:
+        """Run a page command in ``$HOME``; what it printed, as the page would show it."""
+        proc = run_captured(["bash", "-c", self.local(command)], self.home, self.env, timeout)
         return self.as_page(proc.stdout)
 
     def until_done(self, command: str) -> str:
@@ -159,7 +159,7 @@ def test_the_label_page_walk_through_prints_what_the_page_shows(tmp_path: Path, 
     pending: tuple[str, str] | None = None  # a command that showed no output, for the json block after it
     with contextlib.ExitStack() as stack:
         server = None
-        for match in FENCE.finditer(PAGE.read_text(encoding="utf-8")):
+        for match in FENCED_BLOCK.finditer(PAGE.read_text(encoding="utf-8")):
             why, lang, body = match.group("why"), match.group("lang"), match.group("body")
             if why is not None:
                 continue

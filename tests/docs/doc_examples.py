@@ -22,6 +22,7 @@ __all__ = [
     "console_examples",
     "console_blocks",
     "MARKED_BLOCK",
+    "FENCED_BLOCK",
     "screen_lines",
     "normalise",
     "run_examples",
@@ -33,8 +34,12 @@ __all__ = [
 ]
 
 BLOCK = re.compile(r"```console\n(.*?)```", re.S)
-#: A console block with the ``<!-- not run: REASON -->`` marker (the python-snippet checker's) on the line before it.
-MARKED_BLOCK = re.compile(r"(?:<!-- not run: (?P<why>[^>]*?) -->\n)?```console\n(?P<body>.*?)```", re.S)
+#: The ``<!-- not run: REASON -->`` marker (the python-snippet checker's) on the line before a fenced block.
+_NOT_RUN = r"(?:<!-- not run: (?P<why>[^>]*?) -->\n)?"
+#: A console block, with the marker if it has one.
+MARKED_BLOCK = re.compile(_NOT_RUN + r"```console\n(?P<body>.*?)```", re.S)
+#: A fenced block of any language (``lang``), with the marker if it has one.
+FENCED_BLOCK = re.compile(_NOT_RUN + r"```(?P<lang>\w+)\n(?P<body>.*?)```", re.S)
 #: tqdm's bar, counts and rate: ``|█████| 94/94 [00:00<00:00, 1340.37slice/s]``.
 PROGRESS = re.compile(r"\|[^|\n]*\| *(\d+)/(\d+) \[[^\]\n]*\]")
 TIME = re.compile(r"(?<![\w.])\d+(?:\.\d+)? ?(?:ms|s)\b")
