@@ -70,7 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = load_pairs(args.data, "all", 0.2, 0)[:: args.step]
     fuser = get_fuser("default", **({"weights": args.weights} if args.weights else {}))
     metrics = list(BENCHMARK_METRICS)
-    print("pair type | pairs | mean abs F-MRI | max | share > 1 level | share other brighter | method | " + " | ".join(metrics))
+    print(
+        "pair type | pairs | mean abs F-MRI | max | share > 1 level | share other brighter | method | "
+        + " | ".join(metrics)
+    )
     for pt in PAIR_TYPES:
         chosen = [s for s in samples if s["pair_type"] == pt]
         if not chosen:
