@@ -78,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = [s for s in samples if s["pair_type"] == pt]
         if not chosen:
             continue
-        mri = torch.stack([torch.as_tensor(s["mri"]).float().reshape(1, *s["mri"].shape[-2:]) for s in chosen])
-        other = torch.stack([torch.as_tensor(s["other"]).float().reshape(1, *s["other"].shape[-2:]) for s in chosen])
+        mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in chosen])
+        other = torch.stack([torch.as_tensor(s["other"]).float() for s in chosen])
         with torch.no_grad():
             fused = torch.cat(
                 [
@@ -88,9 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ]
             )
         q = lambda x: torch.round(x.clamp(0, 1) * 255)  # noqa: E731
-        m8, o8 = q(mri), q(other)
-        dist = copy_distance(q(fused), m8, o8)
-        for name, f8 in (("default", q(fused)), ("MRI copy", m8), ("max", torch.maximum(m8, o8))):
+        d8, m8, o8 = q(fused), q(mri), q(other)
+        dist = copy_distance(d8, m8, o8)
+        for name, f8 in (("default", d8), ("MRI copy", m8), ("max", torch.maximum(m8, o8))):
             vals = compute_metrics(f8, m8, o8, metrics=metrics)
             lead = (
                 f"{pt} | {len(chosen)} | {dist['mean_abs']:.2f} | {dist['max_abs']:.0f} | {dist['share_over_1']:.3f} | "
