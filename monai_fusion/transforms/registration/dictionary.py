@@ -130,47 +130,49 @@ class RegisterToReferenced(MapTransform, InvertibleTransform):
         name = moved.meta.get("filename_or_obj", key) if isinstance(moved, MetaTensor) else key
         return name, "MRI" if self.reference_key == "mri" else self.reference_key
 
+    def _refuse(self, moved: Any, key: Hashable, why: str, advice: str = "") -> None:
+        """Raise the failed-registration error: what failed (``why``, may use ``{ref}``), the summary, the advice."""
+        name, ref = self._name(moved, key)
+        record = moved.meta.get("registration", {}) if isinstance(moved, MetaTensor) else {}
+        raise FusionInputError(
+            f"registration of {name} onto the {ref} failed: {why.format(ref=ref)}; {record.get('summary', '')}); "
+            "check that both images show the same head and region, or fuse inputs that are already aligned without "
+            f"registration (--no-register){advice}"
+        )
+
     def _check_converged(self, moved: Any, key: Hashable) -> None:
         """Refuse a registration whose finest level ran out of iterations (see ``refuse_unconverged``)."""
         record = moved.meta.get("registration", {}) if isinstance(moved, MetaTensor) else {}
         per_level, cap = record.get("iterations_per_level") or [0], self.registrar.iterations
         if per_level[-1] >= cap and "Maximum number of iterations" in str(record.get("stop_condition", "")):
-            name, ref = self._name(moved, key)
-            raise FusionInputError(
-                f"registration of {name} onto the {ref} failed: it did not converge (the finest level used all "
-                f"{cap} iterations without converging; {record.get('summary', '')}); check that both images show "
-                "the same head and region, or fuse inputs that are already aligned without registration "
-                "(--no-register); in Python, raise iterations or pass refuse_unconverged=False"
-            )
+            why = f"it did not converge (the finest level used all {cap} iterations without converging"
+            self._refuse(moved, key, why, "; in Python, raise iterations or pass refuse_unconverged=False")
+
+    def _record(self, moved: Any, name: str, value: float) -> None:
+        if isinstance(moved, MetaTensor):
+            moved.meta["registration"][name] = value
 
     def _check_inside(self, moved: Any, reference: Any, key: Hashable, min_inside: float) -> None:
         """Record the share of ``moved``'s foreground inside the reference's head; refuse a failed registration."""
         inside = foreground_inside(moved, reference)
-        record = moved.meta["registration"] if isinstance(moved, MetaTensor) else {}
-        record["inside_reference"] = inside
+        self._record(moved, "inside_reference", inside)
         if inside < min_inside:
-            name, ref = self._name(moved, key)
-            raise FusionInputError(
-                f"registration of {name} onto the {ref} failed: only {inside:.0%} of its foreground "
-                f"lies inside the {ref}'s head afterwards (a good registration leaves most of it "
-                f"inside; {record.get('summary', '')}); check that both images show the same head and region, or "
-                "fuse inputs that are already aligned without registration (--no-register)"
+            why = (
+                f"only {inside:.0%} of its foreground lies inside the {{ref}}'s head afterwards (a good "
+                "registration leaves most of it inside"
             )
+            self._refuse(moved, key, why)
 
     def _check_shared(self, moved: Any, reference: Any, key: Hashable, least: float) -> None:
         """Record the information ``moved`` shares with the reference; refuse a failed registration."""
         shared = shared_information(moved, reference, self.registrar.bins)
-        record = moved.meta["registration"] if isinstance(moved, MetaTensor) else {}
-        record["shared_information"] = shared
+        self._record(moved, "shared_information", shared)
         if shared < least:
-            name, ref = self._name(moved, key)
-            raise FusionInputError(
-                f"registration of {name} onto the {ref} failed: afterwards the two images share only {shared:.3f} "
-                f"of their information (mutual information over the smaller entropy; an aligned pair shares more "
-                f"than {least}; {record.get('summary', '')}); check that both images show the same head and region, "
-                "or fuse inputs that are already aligned without registration (--no-register); in Python, "
-                "min_shared_information=None turns this check off"
+            why = (
+                f"afterwards the two images share only {shared:.3f} of their information (mutual information over "
+                f"the smaller entropy; an aligned pair shares more than {least}"
             )
+            self._refuse(moved, key, why, "; in Python, min_shared_information=None turns this check off")
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         """Put every moving key back on its original grid (see :meth:`RegisterToReference.inverse`).
