@@ -22,6 +22,7 @@ from monai_fusion.networks.blocks import (
     nuclear_weights,
     pooled_attention,
 )
+from monai_fusion.networks.nets import PosterFusionNet
 
 
 def test_pooled_attention_values() -> None:
@@ -98,6 +99,18 @@ def test_nuclear_weights_favour_the_larger_norm_and_sum_to_one() -> None:
     assert torch.allclose(nuclear_weights(a, a), torch.full((2, 2), 0.5))
     pooled = nuclear_weights(3 * a, a, pool=4)
     assert torch.allclose(pooled, w, atol=1e-5)  # the ratio survives pooling here
+
+
+def test_a_cold_nuclear_rule_keeps_the_more_active_source_alone() -> None:
+    torch.manual_seed(0)
+    a, b = torch.rand(1, 4, 16, 16), torch.rand(1, 4, 16, 16)
+    # activities 3n and n: at temperature 0.01 the softmax of (150, 50) gives b no weight
+    assert torch.allclose(FeatureFusion("nuclear", 4, temperature=0.01)(3 * a, b), 3 * a, atol=1e-6)
+    net = PosterFusionNet(channels=8, temperature=0.25)
+    assert net.fusion.temperature == 0.25 and net.config["temperature"] == 0.25
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="temperature"):
+            FeatureFusion("nuclear", 4, temperature=bad)
 
 
 def test_attention_head_starts_as_average() -> None:

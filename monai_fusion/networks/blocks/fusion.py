@@ -169,6 +169,8 @@ class FeatureFusion(nn.Module):
         self.head: AttentionFusionHead | None = (
             AttentionFusionHead(channels, hidden) if attention_head or strategy == "attention" else None
         )
+        if not float(temperature) > 0:  # also refuses NaN
+            raise ValueError(f"FeatureFusion: temperature={temperature!r} must be > 0")
         self.l1_window = int(l1_window)
         self.temperature = float(temperature)
         self.nuclear_pool = int(nuclear_pool)

@@ -34,6 +34,10 @@ class PosterFusionNet(FeatureFusionNet):
         decoder_channels: hidden widths of the decoder.
         decoder_act: ReLU between decoder convs (the poster's decoder is linear).
         fusion: feature-fusion rule for ``forward(x, y)`` (see ``FUSION_STRATEGIES``).
+        temperature: softmax temperature of the ``nuclear`` rule, relative to the mean activity of the two
+            sources (:func:`~monai_fusion.networks.blocks.nuclear_weights`). 1 weighs the sources by their
+            activities; towards 0 the rule picks the more active source's features alone, which is what a softmax
+            over the raw nuclear norms (hundreds of units apart) does (``docs/reproduction.md`` measures both).
         attention_head: also build the learned attention fusion head (for paired training).
 
     Example:
@@ -54,6 +58,7 @@ class PosterFusionNet(FeatureFusionNet):
         decoder_act: bool = False,
         fusion: str = "nuclear",
         attention_head: bool = True,
+        temperature: float = 1.0,
     ) -> None:
         config = dict(
             in_channels=in_channels,
@@ -66,6 +71,7 @@ class PosterFusionNet(FeatureFusionNet):
             decoder_act=decoder_act,
             fusion=fusion,
             attention_head=attention_head,
+            temperature=float(temperature),
         )
         extractor: list[nn.Module] = [MultiScaleDilatedConv(channels, dilations)]
         for _ in range(depth):
@@ -77,7 +83,7 @@ class PosterFusionNet(FeatureFusionNet):
         super().__init__(
             encoder=encoder,
             decoder=conv_decoder(channels, decoder_channels, in_channels, act=decoder_act),
-            fusion=FeatureFusion(fusion, channels, attention_head=attention_head),
+            fusion=FeatureFusion(fusion, channels, attention_head=attention_head, temperature=temperature),
             size_multiple=pool,
             config=config,
         )
