@@ -64,7 +64,9 @@ def test_mono_modal_slice_recovered_within_a_tenth_of_a_pixel(harvard_root: Path
 def test_cross_modal_misalignment_recovered_to_where_the_aligned_start_lands(
     harvard_root: Path, pair_type: str
 ) -> None:
-    registrar = RegisterToReference()
+    # one ITK thread: multi-threaded metric sums differ in their last bits from run to run, and on PET 30067 that
+    # once sent the misaligned start to another optimum 14 px away (a full `make test`; the test alone passed)
+    registrar = RegisterToReference(num_threads=1)
     for name, (deg, shift) in zip(CROSS_MODAL[pair_type], MISALIGNMENTS):
         mri, other = _pair(harvard_root, pair_type, name)
         points = mask_points(foreground_mask(mri[0]))
