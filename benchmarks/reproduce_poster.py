@@ -34,7 +34,7 @@ from monai_fusion.engines.inference import other_for_display  # noqa: E402
 from monai_fusion.fusers import get_fuser  # noqa: E402
 from monai_fusion.fusers.learned import shipped_weights_file  # noqa: E402
 from monai_fusion.metrics.registry import compute_metrics  # noqa: E402
-from monai_fusion.networks.blocks import nuclear_weights  # noqa: E402
+from monai_fusion.networks.blocks import nuclear_activities, nuclear_weights  # noqa: E402
 from monai_fusion.networks.nets.vgg import torchvision_weights_file  # noqa: E402
 from monai_fusion.transforms.presets import fusion_postprocess  # noqa: E402
 from monai_fusion.utils.constants import PAIR_TYPES, modality_of_pair  # noqa: E402
@@ -160,30 +160,26 @@ def _rule_sweep(mri: torch.Tensor, other: torch.Tensor) -> list[str]:
         "| fusion | weight of the CT | mean abs to the MRI | mean abs to the CT | " + " | ".join(METRICS) + " |",
         "| --- |" + " ---: |" * (3 + len(METRICS)),
     ]
-    raw_top: list[float] = []
-    for t in TEMPERATURES:
-        fuser = get_fuser("poster", temperature=t)
-        net = fuser.net
+    fusers = {t: get_fuser("poster", temperature=t) for t in TEMPERATURES}
+    net = fusers[TEMPERATURES[0]].net
+    pool = lambda f: F.avg_pool2d(f, net.fusion.nuclear_pool, ceil_mode=True)  # noqa: E731  # as the rule pools
+    with torch.no_grad():  # the encoded sources do not depend on the rule: encoded (and pooled) once
+        feats = [(pool(net.encode(mri[i : i + 1])), pool(net.encode(other[i : i + 1]))) for i in range(len(mri))]
+        # the literal rule: a softmax over the raw activities
+        raw_top = [float(torch.softmax(nuclear_activities(fa, fb), 1).max()) for fa, fb in feats]
+    for t, fuser in fusers.items():
         with torch.no_grad():
             fused = torch.cat([fuser.fuse(mri[i : i + 1], other[i : i + 1]) for i in range(len(mri))])
-            weights = []
-            for i in range(len(mri)):
-                fa, fb = net.encode(mri[i : i + 1]), net.encode(other[i : i + 1])
-                weights.append(float(nuclear_weights(fa, fb, t, net.fusion.nuclear_pool)[0, 1]))
-                if t == TEMPERATURES[0]:  # the literal rule: softmax over the raw activities
-                    pooled = [F.avg_pool2d(f, net.fusion.nuclear_pool, ceil_mode=True) for f in (fa, fb)]
-                    act = torch.stack([torch.linalg.matrix_norm(f, ord="nuc").sum(1) for f in pooled], 1)
-                    raw_top.append(float(torch.softmax(act, 1).max()))
+            weight = np.mean([float(nuclear_weights(fa, fb, t)[0, 1]) for fa, fb in feats])
         vals = _score(fused, mri, other, "poster")
         name = "shipped rule" if t == 1.0 else "rule"
         lines.append(
-            f"| {name}, temperature {t:g} | {np.mean(weights):.3f} | {dist(fused, mri):.3f} | "
+            f"| {name}, temperature {t:g} | {weight:.3f} | {dist(fused, mri):.3f} | "
             f"{dist(fused, other):.3f} | " + " | ".join(f"{vals[m].mean():.3f}" for m in METRICS) + " |"
         )
         print(f"reproduce_poster: rule sweep, temperature {t:g}", flush=True)
-    for name, src in (("the MRI itself", mri), ("the CT itself", other)):
+    for name, src, w in (("the MRI itself", mri, 0), ("the CT itself", other, 1)):
         vals = _score(src, mri, other, "poster")
-        w = "0" if src is mri else "1"
         lines.append(
             f"| {name} | {w} | {dist(src, mri):.3f} | {dist(src, other):.3f} | "
             + " | ".join(f"{vals[m].mean():.3f}" for m in METRICS)

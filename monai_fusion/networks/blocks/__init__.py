@@ -8,6 +8,7 @@ from .fusion import (
     fuse_energy,
     fuse_l1,
     fuse_nuclear,
+    nuclear_activities,
     nuclear_weights,
 )
 from .multiscale import (
@@ -31,6 +32,7 @@ __all__ = [
     "FUSION_STRATEGIES",
     "fuse_energy",
     "fuse_l1",
+    "nuclear_activities",
     "nuclear_weights",
     "fuse_nuclear",
     "AttentionFusionHead",

@@ -18,6 +18,7 @@ __all__ = [
     "FUSION_STRATEGIES",
     "fuse_energy",
     "fuse_l1",
+    "nuclear_activities",
     "nuclear_weights",
     "fuse_nuclear",
     "AttentionFusionHead",
@@ -66,6 +67,25 @@ def fuse_l1(a: torch.Tensor, b: torch.Tensor, window: int = 3, eps: float = 1e-8
     return wa * a + (1.0 - wa) * b
 
 
+def nuclear_activities(a: torch.Tensor, b: torch.Tensor, pool: int = 1) -> torch.Tensor:
+    """Each source's activity: the sum over channels of the nuclear norms of its ``H x W`` feature maps.
+
+    Args:
+        a: first source's features ``(B, C, H, W)``.
+        b: second source's features, same shape.
+        pool: average-pool the maps by this factor before the SVDs (1: exact norms; see :func:`nuclear_weights`).
+
+    Returns:
+        ``(B, 2)`` activities of ``a`` and ``b``.
+    """
+    if pool > 1:
+        a = F.avg_pool2d(a, kernel_size=pool, stride=pool, ceil_mode=True)
+        b = F.avg_pool2d(b, kernel_size=pool, stride=pool, ceil_mode=True)
+    na = torch.linalg.matrix_norm(a.float(), ord="nuc").sum(dim=1)
+    nb = torch.linalg.matrix_norm(b.float(), ord="nuc").sum(dim=1)
+    return torch.stack([na, nb], dim=1)
+
+
 def nuclear_weights(
     a: torch.Tensor, b: torch.Tensor, temperature: float = 1.0, pool: int = 1, eps: float = 1e-8
 ) -> torch.Tensor:
@@ -88,12 +108,7 @@ def nuclear_weights(
     Returns:
         ``(B, 2)`` weights summing to one per image.
     """
-    if pool > 1:
-        a = F.avg_pool2d(a, kernel_size=pool, stride=pool, ceil_mode=True)
-        b = F.avg_pool2d(b, kernel_size=pool, stride=pool, ceil_mode=True)
-    na = torch.linalg.matrix_norm(a.float(), ord="nuc").sum(dim=1)
-    nb = torch.linalg.matrix_norm(b.float(), ord="nuc").sum(dim=1)
-    act = torch.stack([na, nb], dim=1)
+    act = nuclear_activities(a, b, pool)
     scale = temperature * act.mean(dim=1, keepdim=True) + eps
     return torch.softmax(act / scale, dim=1).to(a.dtype)
 
