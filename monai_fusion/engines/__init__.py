@@ -2,7 +2,7 @@
 folder evaluation, the benchmark."""
 
 from .batch import PrepareFusionBatch, PrepareReconstructionBatch, stack_sources
-from .distributed import distributed_device, init_distributed
+from .distributed import distributed_device, finish_distributed, init_distributed
 from .evaluation import evaluate_folders, find_fused_image, format_metric_table, write_metric_csv
 from .inference import fuse_images, fuse_sample
 from .reconstruction import create_reconstruction_evaluator, create_reconstruction_trainer, lower_is_better
@@ -13,6 +13,7 @@ __all__ = [
     "PrepareReconstructionBatch",
     "stack_sources",
     "distributed_device",
+    "finish_distributed",
     "init_distributed",
     "evaluate_folders",
     "find_fused_image",

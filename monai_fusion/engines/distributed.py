@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import torch
 
 from ..utils.errors import FusionInputError
 
-__all__ = ["distributed_device", "init_distributed"]
+__all__ = ["distributed_device", "finish_distributed", "init_distributed"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +46,29 @@ def init_distributed(backend: str | None = None) -> torch.device:
         f"{torch.distributed.get_world_size()}, device {device}"
     )
     return device
+
+
+def finish_distributed(exit_process: bool = True) -> None:
+    """Leave the ``torchrun`` process group after a finished run and, by default, end this worker process at once.
+
+    Every rank waits for the others (``barrier``) and destroys the process group. The process then ends with
+    ``os._exit(0)`` after logging and the standard streams are flushed, instead of the interpreter's normal
+    shutdown: DDP's reducer keeps the gloo/NCCL process group (and its C++ threads) alive until Python tears its
+    objects down, and a thread still joinable at that point makes the C++ runtime abort the finished worker
+    (SIGABRT, "terminate called without an active exception"), which ``torchrun`` reports as a failed run after the
+    checkpoints were written. Nothing of the run is lost: the bundle's savers write atomically during the run, and
+    this step is the last one of the workflow's ``finalize``.
+
+    Args:
+        exit_process: end the process after leaving the group (the bundle's ``multi_gpu_train.json``); ``False``
+            only leaves the group, for callers that go on in the same process.
+    """
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if not exit_process:
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
