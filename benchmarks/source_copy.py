@@ -8,14 +8,16 @@ benchmark scores it) and prints per pair type:
   the largest one, and the share of head pixels more than one grey level away;
 - the share of head pixels where the other source is the brighter (what a maximum rule would take from it);
 - the mean of each benchmark metric for the fusion, for the MRI itself used as the fused image, and for the
-  pixel-wise maximum rule.
+  pixel-wise maximum rule, each scored on the 8-bit fused luminance (the benchmark's default) and, for PET/SPECT,
+  on the luminance of the written RGB image (``monai-fusion benchmark --score-on written``).
 
 Why it exists: the metrics compare the fused image with each source, and a copy of the MRI scores well on most of
 them. A fusion that stays within a grey level of the MRI everywhere is that copy, whatever its table says: on
 luminance it keeps none of the other source (the colour of a PET/SPECT fusion then comes from the PET/SPECT's
 chroma only). Scale-invariant metrics (SCD, a correlation of ``F - A`` with ``B``; MI) also reward residuals below
 one grey level that the 8-bit rounding turns into +-1 steps correlated with the other source; this script shows
-how much of a score comes from such a residual. Not a test: a few minutes of CPU.
+how much of a score comes from such a residual: the written RGB image rounds each colour channel and clips colours
+out of gamut, which removes such a residual. Not a test: a few minutes of CPU.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._paths import data_root  # noqa: E402
 from monai_fusion.engines.benchmark import BENCHMARK_METRICS, load_pairs  # noqa: E402
+from monai_fusion.engines.benchmark_setup import written_luminance  # noqa: E402
 from monai_fusion.fusers import get_fuser  # noqa: E402
 from monai_fusion.metrics.registry import compute_metrics  # noqa: E402
 from monai_fusion.utils.constants import PAIR_TYPES, modality_of_pair  # noqa: E402
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fuser = get_fuser("default", **({"weights": args.weights} if args.weights else {}))
     metrics = list(BENCHMARK_METRICS)
     print(
-        "pair type | pairs | mean abs F-MRI | max | share > 1 level | share other brighter | method | "
+        "pair type | pairs | mean abs F-MRI | max | share > 1 level | share other brighter | method | scored | "
         + " | ".join(metrics)
     )
     for pt in PAIR_TYPES:
@@ -90,15 +93,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         q = lambda x: torch.round(x.clamp(0, 1) * 255)  # noqa: E731
         d8, m8, o8 = q(fused), q(mri), q(other)
         dist = copy_distance(d8, m8, o8)
-        for name, f8 in (("default", d8), ("MRI copy", m8), ("max", torch.maximum(m8, o8))):
-            vals = compute_metrics(f8, m8, o8, metrics=metrics)
-            lead = (
-                f"{pt} | {len(chosen)} | {dist['mean_abs']:.2f} | {dist['max_abs']:.0f} | {dist['share_over_1']:.3f} | "
-                f"{dist['share_other_brighter']:.3f}"
-                if name == "default"
-                else " | | | | |"
-            )
-            print(f"{lead} | {name} | " + " | ".join(f"{float(vals[k].mean()):.4f}" for k in metrics), flush=True)
+        for name, f in (("default", fused), ("MRI copy", mri), ("max", torch.maximum(mri, other))):
+            written = torch.stack([written_luminance(s, f[i]) for i, s in enumerate(chosen)])
+            for scored, f8 in (("luminance", q(f)), ("written", written)):
+                if pt == "CT-MRI" and scored == "written":
+                    continue  # grey output: the file holds the fused luminance
+                vals = compute_metrics(f8, m8, o8, metrics=metrics)
+                lead = (
+                    f"{pt} | {len(chosen)} | {dist['mean_abs']:.2f} | {dist['max_abs']:.0f} | "
+                    f"{dist['share_over_1']:.3f} | {dist['share_other_brighter']:.3f}"
+                    if name == "default" and scored == "luminance"
+                    else " | | | | |"
+                )
+                print(
+                    f"{lead} | {name} | {scored} | " + " | ".join(f"{float(vals[k].mean()):.4f}" for k in metrics),
+                    flush=True,
+                )
     return 0
 
 

@@ -184,6 +184,13 @@ def _add_benchmark_parser(sub: Any) -> None:
         help="per_image.csv of an earlier run on the same pairs (and folds): its methods are not scored again "
         "(only the montage's pairs fused and the timings taken), except those given --weights/--fold-weights",
     )
+    bench.add_argument(
+        "--score-on",
+        choices=("luminance", "written"),
+        default="luminance",
+        help="luminance: the fused luminance in 8 bits (default); written: the luminance of the 8-bit image a user "
+        "gets on disk (the RGB image for PET/SPECT)",
+    )
     bench.add_argument("--val-fraction", type=float, default=0.2, help="validation fraction of cases (as train.json)")
     bench.add_argument("--seed", type=int, default=0, help="split seed, and fold seed with --cv (as train.json)")
     bench.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -347,6 +354,7 @@ def _benchmark(args: argparse.Namespace) -> None:
         random_methods=args.random_weights,
         cv=cv,
         reuse_rows=args.reuse_rows,
+        score_on=args.score_on,
     )
     res = run_benchmark(args.data, args.output_dir, options)
     for pt, won in res["wins"].items():

@@ -40,6 +40,7 @@ from .benchmark_report import (
 )
 from .benchmark_setup import (
     BENCHMARK_METRICS,
+    SCORE_ON,
     BenchmarkOptions,
     benchmark_methods,
     benchmark_row,
@@ -48,6 +49,7 @@ from .benchmark_setup import (
     method_fusers,
     reusable_rows,
     time_method,
+    written_luminance,
 )
 from .cross_validation import assign_folds, clear_wins, summarise_folds
 from .inference import other_for_display
@@ -56,6 +58,7 @@ __all__ = [
     "BENCHMARK_METRICS",
     "BENCHMARK_PREAMBLE",
     "BenchmarkOptions",
+    "SCORE_ON",
     "benchmark_methods",
     "load_pairs",
     "run_benchmark",
@@ -94,6 +97,8 @@ def run_benchmark(
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not opts.overwrite:
         raise FusionInputError(f"{out} exists and is not empty; pass --overwrite to replace its benchmark files")
+    if opts.score_on not in SCORE_ON:
+        raise FusionInputError(f"score_on={opts.score_on!r}: expected one of {', '.join(SCORE_ON)}")
     methods = list(opts.methods or benchmark_methods())
     random_methods = list(opts.random_methods)
     unknown = [m for m in [*methods, *random_methods] if m not in available_fusers()]
@@ -108,7 +113,15 @@ def run_benchmark(
     folds = assign_folds(samples, cv.num_folds, cv.seed) if cv else [0] * len(samples)
     fresh = {*weights, *(cv.fold_weights if cv else {})}  # given weights of their own: never reused
     reused = (
-        reusable_rows(opts.reuse_rows, samples, folds, [m for m in methods if m not in fresh], metrics, cv is not None)
+        reusable_rows(
+            opts.reuse_rows,
+            samples,
+            folds,
+            [m for m in methods if m not in fresh],
+            metrics,
+            cv is not None,
+            scored_on=opts.score_on,
+        )
         if opts.reuse_rows
         else {}
     )
@@ -157,16 +170,19 @@ def run_benchmark(
         if name in reused:
             rows += reused[name]
         else:
-            fused = torch.stack([fused_at[i] for i in todo])
+            if opts.score_on == "written":
+                scored = torch.stack([written_luminance(samples[i], fused_at[i]) for i in todo])
+            else:
+                scored = torch.round(torch.stack([fused_at[i] for i in todo]).clamp(0, 1) * scale)
             vals = compute_metrics(
-                torch.round(fused.clamp(0, 1) * scale),
+                scored,
                 torch.round(mri * scale),
                 torch.round(other * scale),
                 metrics=metrics,
                 protocol=opts.protocol,
             )
             rows += [
-                benchmark_row(s, name, folds[i] if cv else None, {k: float(vals[k][i]) for k in metrics})
+                benchmark_row(s, name, folds[i] if cv else None, {k: float(vals[k][i]) for k in metrics}, opts.score_on)
                 for i, s in enumerate(samples)
             ]
         for pt, i in examples_idx.items():
@@ -213,7 +229,13 @@ def run_benchmark(
     header = (
         f"{len(samples)} pairs ({counts}) from `{data}`, {'every pair' if cv else f'split `{opts.split}`'}{how}; "
         f"metrics under the `{opts.protocol}` "
-        f"protocol on the 8-bit fused luminance; device `{device}`, {torch.get_num_threads()} CPU threads "
+        + (
+            "protocol on the luminance of the written 8-bit image (for PET/SPECT the RGB image: the fused luminance "
+            "with the PET/SPECT chroma put back)"
+            if opts.score_on == "written"
+            else "protocol on the 8-bit fused luminance"
+        )
+        + f"; device `{device}`, {torch.get_num_threads()} CPU threads "
         f"({platform.machine()})."
     )
     written = write_outputs(

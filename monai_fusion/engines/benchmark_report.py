@@ -125,7 +125,8 @@ def _write_csvs(out: Path, res: BenchmarkResults) -> list[Path]:
     csv_path = out / "per_image.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
         fold = ["fold"] if res.rows and "fold" in res.rows[0] else []
-        w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *fold, *res.metrics])
+        scored = ["scored_on"] if res.rows and "scored_on" in res.rows[0] else []
+        w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *scored, *fold, *res.metrics])
         w.writeheader()
         w.writerows(res.rows)
     t_path = out / "timings.csv"

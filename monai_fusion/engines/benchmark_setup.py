@@ -15,7 +15,8 @@ import torch
 
 from ..data.datalist import find_pairs, split_by_case
 from ..fusers import available_fusers, get_fuser
-from ..transforms.presets import fusion_preprocess
+from ..transforms.colour import rgb_to_luminance
+from ..transforms.presets import fusion_postprocess, fusion_preprocess
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
 from .benchmark_report import row_note
@@ -31,7 +32,15 @@ __all__ = [
     "time_method",
     "reusable_rows",
     "benchmark_row",
+    "SCORE_ON",
+    "written_luminance",
 ]
+
+#: What the metrics score: ``luminance``, the fused luminance rounded to 8 bits (what the methods output); or
+#: ``written``, the luminance of the 8-bit image a user gets on disk (for PET/SPECT the RGB image that
+#: :func:`~monai_fusion.transforms.presets.fusion_postprocess` composes, each channel rounded; CT pairs score the
+#: same either way).
+SCORE_ON: tuple[str, ...] = ("luminance", "written")
 
 #: The source-referenced metrics of the comparison, in report order.
 BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
@@ -66,6 +75,9 @@ class BenchmarkOptions:
         reuse_rows: an earlier run's ``per_image.csv`` on the same pairs (and folds): the methods it covers keep
             their rows (only the montage's pairs are fused again, and the timings taken), except those given
             ``weights`` or ``cv.fold_weights``, which are always fused.
+        score_on: ``"luminance"`` or ``"written"`` (:data:`SCORE_ON`): for PET/SPECT the written RGB image's
+            luminance differs from the fused one (colours out of gamut are clipped), and a residual below one grey
+            level that the fused luminance keeps does not survive the RGB rounding.
 
     """
 
@@ -87,6 +99,7 @@ class BenchmarkOptions:
     random_methods: Sequence[str] = ()
     cv: CrossValidation | None = None
     reuse_rows: str | os.PathLike | None = None
+    score_on: str = "luminance"
 
 
 #: The note of a trained method whose one checkpoint serves every fold of a cross-validated run.
@@ -181,16 +194,40 @@ def method_fusers(
     return {f: fuser for f in set(folds)}, fuser, note
 
 
-def benchmark_row(sample: dict[str, Any], method: str, fold: int | None, values: dict[str, float]) -> dict[str, Any]:
-    """One row of ``per_image.csv``: the pair, the method, its fold (``None``: no cross-validation), the metrics."""
+def benchmark_row(
+    sample: dict[str, Any], method: str, fold: int | None, values: dict[str, float], scored_on: str = "luminance"
+) -> dict[str, Any]:
+    """One row of ``per_image.csv``: the pair, the method, what was scored (:data:`SCORE_ON`), its fold (``None``:
+    no cross-validation), the metrics."""
     return {
         "pair_type": sample["pair_type"],
         "name": sample["name"],
         "case": sample.get("case", ""),
         "method": method,
+        "scored_on": scored_on,
         **({"fold": fold} if fold is not None else {}),
         **values,
     }
+
+
+def written_luminance(sample: dict[str, Any], fused: torch.Tensor) -> torch.Tensor:
+    """The 8-bit luminance of the image written for ``fused``: what a reader of the output file measures.
+
+    For PET/SPECT the fused luminance gets the other source's chroma back (:func:`fusion_postprocess`, the step
+    before every writer), the RGB is rounded to 8 bits per channel and its BT.601 luminance rounded again; for CT
+    (grey output) the fused luminance is rounded. Written here because the metrics take luminance and the writers
+    take RGB: nothing else joins the two.
+
+    Args:
+        sample: the preprocessed pair (its ``other_cb``/``other_cr`` chroma for PET/SPECT).
+        fused: the method's ``(1, H, W)`` luminance in [0, 1].
+
+    Returns:
+        ``(1, H, W)`` float luminance on 0..255 (whole numbers).
+    """
+    rgb = fusion_postprocess()({**sample, "fused": fused.clamp(0, 1)})["fused"]
+    img = torch.round(torch.as_tensor(np.asarray(rgb), dtype=torch.float32).clamp(0, 1) * 255)
+    return torch.round(rgb_to_luminance(img)) if img.shape[0] == 3 else img
 
 
 def reusable_rows(
@@ -201,13 +238,15 @@ def reusable_rows(
     metrics: Sequence[str],
     cross_validated: bool,
     option: str = "--reuse-rows",
+    scored_on: str = "luminance",
 ) -> dict[str, list[dict[str, Any]]]:
     """The per-image rows of ``methods`` in an earlier run's ``per_image.csv``, for exactly these pairs.
 
     A recipe is iterated against baselines that do not change (the rules, the shipped networks); their rows are
     read back instead of fused again. A method is reused only when the file has a row for every pair (and, when
     cross-validated, with the same fold); methods the file lacks are left to fuse. ``option`` names the file in
-    messages (the command-line option that gave it).
+    messages (the command-line option that gave it). Rows must have been scored on ``scored_on`` (a file without
+    the ``scored_on`` column predates the choice and was scored on the luminance).
 
     Raises:
         FusionInputError: the file is missing, lacks a metric column, or covers a method only in part.
@@ -240,6 +279,12 @@ def reusable_rows(
                     + (f" in fold {f}" if cross_validated else "")
                     + "; reuse rows of a run on the same pairs, folds and seed"
                 )
-            rows.append(benchmark_row(s, name, f if cross_validated else None, {k: float(r[k]) for k in metrics}))
+            if (r.get("scored_on") or "luminance") != scored_on:
+                raise FusionInputError(
+                    f"{option} {p}: method {name} was scored on the {r.get('scored_on') or 'luminance'}, this run "
+                    f"scores on the {scored_on} (--score-on); reuse rows of a run that scored the same image"
+                )
+            values = {k: float(r[k]) for k in metrics}
+            rows.append(benchmark_row(s, name, f if cross_validated else None, values, scored_on))
         out[name] = rows
     return out

@@ -12,6 +12,7 @@ from monai_fusion.cli import main
 from monai_fusion.data import write_demo_dataset
 from monai_fusion.engines.benchmark import run_benchmark, wins_against
 from monai_fusion.networks import WeightMapFusionNet, save_checkpoint
+from monai_fusion.utils.errors import FusionInputError
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +243,46 @@ def test_benchmark_methods_are_the_registry() -> None:
     from monai_fusion.fusers import available_fusers
 
     assert benchmark_methods()[0] == "default" and sorted(benchmark_methods()) == available_fusers()
+
+
+def test_written_scores_the_luminance_of_the_file_a_user_gets(demo_pairs: Path, tmp_path: Path) -> None:
+    """``score_on="written"``: the PET luminance scored is that of the written RGB PNG, not the fused luminance."""
+    import numpy as np
+    from PIL import Image
+
+    from monai_fusion.data.io import write_png
+    from monai_fusion.engines.benchmark import load_pairs
+    from monai_fusion.engines.benchmark_setup import written_luminance
+    from monai_fusion.fusers import get_fuser
+    from monai_fusion.transforms.presets import fusion_postprocess
+
+    sample = next(s for s in load_pairs(demo_pairs, "all") if s["pair_type"] == "PET-MRI")
+    mri = torch.as_tensor(sample["mri"]).float()[None]
+    fused = get_fuser("average").fuse(mri, torch.as_tensor(sample["other"]).float()[None])[0]
+    png = write_png(np.asarray(fusion_postprocess()({**sample, "fused": fused})["fused"]), tmp_path / "f.png")
+    rgb = np.asarray(Image.open(png), dtype=np.float64)
+    on_disk = np.round(rgb @ np.array([0.299, 0.587, 0.114]))
+    got = written_luminance(sample, fused)[0].numpy()
+    assert np.abs(got - on_disk).max() <= 1  # BT.601 weights to 9 digits against 3: at most a rounding step
+    assert np.mean(got == on_disk) > 0.99
+    assert not np.array_equal(got, np.round(fused[0].numpy() * 255))  # the clipped colours moved the luminance
+
+    res = run_benchmark(
+        demo_pairs, tmp_path / "w", split="all", methods=["max"], metrics=["SSIM"], score_on="written", progress=False
+    )
+    assert {r["scored_on"] for r in res["rows"]} == {"written"}
+    csv_rows = list(csv.DictReader(open(tmp_path / "w" / "per_image.csv", encoding="utf-8")))
+    assert {r["scored_on"] for r in csv_rows} == {"written"}
+    assert "luminance of the written 8-bit image" in (tmp_path / "w" / "report.md").read_text(encoding="utf-8")
+    with pytest.raises(FusionInputError, match="--score-on"):  # never mixed with rows scored on the luminance
+        run_benchmark(
+            demo_pairs,
+            tmp_path / "l",
+            split="all",
+            methods=["max"],
+            metrics=["SSIM"],
+            reuse_rows=tmp_path / "w" / "per_image.csv",
+            progress=False,
+        )
+    with pytest.raises(FusionInputError, match="score_on"):
+        run_benchmark(demo_pairs, tmp_path / "x", split="all", methods=["max"], score_on="file", progress=False)
