@@ -2,9 +2,11 @@
 
 This is what ``monai-fusion benchmark --data DIR [--split val|all | --cv K] [--methods ...]`` runs. Each pair
 goes through the project's validation preset once (the atlas pairs are co-registered, so no
-registration); every method fuses the same MRI and other-modality luminance; the fused image is
-quantised to 8 bits (what a user gets on disk) and scored by :func:`monai_fusion.metrics.compute_metrics`
-under one protocol. Written here because MONAI has no multi-method comparison workflow; it only
+registration); every method fuses the same MRI and other-modality luminance; the fused luminance is
+quantised to 8 bits and scored by :func:`monai_fusion.metrics.compute_metrics` under one protocol. With
+``score_on="written"`` the luminance of the 8-bit image a user gets on disk is scored instead: for PET/SPECT the
+RGB image with the source's colours put back, whose luminance differs (colours out of gamut clipped, each channel
+rounded). Written here because MONAI has no multi-method comparison workflow; it only
 orchestrates the library's own pieces (datalist split, preset, fusers, metrics, writers).
 
 Outputs in ``out_dir``: ``per_image.csv`` (one row per pair and method), ``timings.csv``,
