@@ -210,7 +210,11 @@ def run_benchmark(
     summary = summarise_folds(rows, ran, metrics) if cv else summarise(rows, ran, metrics)
     wins = {pt: wins_against(table, "default", metrics) for pt, table in summary.items() if "default" in table}
     standing = (
-        {pt: clear_wins(rows, table, pt, "default", metrics) for pt, table in summary.items() if "default" in table}
+        {  # a run of the default model alone has no other method to stand against: no standing table
+            pt: clear_wins(rows, table, pt, "default", metrics)
+            for pt, table in summary.items()
+            if "default" in table and len(table) > 1
+        }
         if cv
         else {}
     )

@@ -100,6 +100,10 @@ def test_cli_cross_validates_with_one_checkpoint_per_fold(tmp_path: Path, capsys
     for r in rows:
         if r["method"] == "default":
             assert r["SSIM"] == fused_with[int(r["fold"])][r["name"]]
+    alone = ["benchmark", "--data", str(data), "--cv", "2", "--methods", "default", "--metrics", "SSIM",
+             "-o", str(tmp_path / "alone"), "--fold-weights", f"default={tmp_path}/fold{{fold}}/model.pt"]  # fmt: skip
+    assert main(alone) == 0, capsys.readouterr().err  # nothing to stand against: no standing table, no crash
+    assert "against the best other method" not in (tmp_path / "alone" / "report.md").read_text(encoding="utf-8")
     capsys.readouterr()
     assert (
         main(["benchmark", "--data", str(data), "--fold-weights", "default=a{fold}.pt", "-o", str(tmp_path / "x")]) == 2
