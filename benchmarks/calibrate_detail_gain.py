@@ -11,7 +11,9 @@ information metrics (MI, FMI) reward, so the gain used at inference is chosen af
 on the means over K case-wise folds (each fold fused by the checkpoint trained without it), else on the
 case-wise validation split only (the split ``monai-fusion benchmark`` reports). For every gain on the grid
 this script fuses the validation pairs exactly as the benchmark does (the ``default`` fuser, 8-bit output,
-the project's metrics) and counts, per pair type, the metrics on which the model is at least as good as
+the project's metrics; ``--score-on written`` scores the luminance of the written image, RGB for PET/SPECT, as
+``monai-fusion benchmark --score-on written`` does, against baselines scored the same way) and counts, per pair
+type, the metrics on which the model is at least as good as
 every other method of the baseline CSV (a ``per_image.csv`` written by ``monai-fusion benchmark``; its
 ``default`` rows are ignored). It prints one row per gain (each win with its relative margin over the best
 other method) and the chosen gain of each modality (the network takes one per modality of the other source):
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._paths import data_root  # noqa: E402
 from monai_fusion.engines.benchmark import BENCHMARK_METRICS, load_pairs, summarise, wins_against  # noqa: E402
-from monai_fusion.engines.benchmark_setup import reusable_rows  # noqa: E402
+from monai_fusion.engines.benchmark_setup import SCORE_ON, reusable_rows, written_luminance  # noqa: E402
 from monai_fusion.engines.cross_validation import (  # noqa: E402
     CrossValidation,
     assign_folds,
@@ -54,7 +56,11 @@ __all__ = ["win_margins", "choose_gains", "choose_single_gain", "main"]
 
 
 def _read_baselines(
-    path: Path, samples: Sequence[dict[str, Any]], folds: Sequence[int], cross_validated: bool
+    path: Path,
+    samples: Sequence[dict[str, Any]],
+    folds: Sequence[int],
+    cross_validated: bool,
+    scored_on: str = "luminance",
 ) -> list[dict[str, Any]]:
     """The non-default rows of a benchmark CSV for exactly these pairs (and, cross-validated, their folds).
 
@@ -62,12 +68,15 @@ def _read_baselines(
     fold); this adds the command that writes such a file to its errors.
     """
     hint = (
-        f"write one with `monai-fusion benchmark --data DIR -o OUT{' --cv K' if cross_validated else ''}` "
+        f"write one with `monai-fusion benchmark --data DIR -o OUT{' --cv K' if cross_validated else ''}"
+        f"{' --score-on written' if scored_on == 'written' else ''}` "
         "(same split or folds) and pass OUT/per_image.csv"
     )
     methods = [m for m in available_fusers() if m != "default"]
     try:
-        found = reusable_rows(path, samples, folds, methods, BENCHMARK_METRICS, cross_validated, option="--baselines")
+        found = reusable_rows(
+            path, samples, folds, methods, BENCHMARK_METRICS, cross_validated, option="--baselines", scored_on=scored_on
+        )
     except FusionInputError as err:
         raise SystemExit(f"{err}; {hint}") from None
     if not found:
@@ -173,6 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cv", type=int, metavar="K", help="cross-validate: --weights holds {fold}, one checkpoint a fold")
+    p.add_argument(
+        "--score-on",
+        choices=SCORE_ON,
+        default="luminance",
+        help="what is scored, as monai-fusion benchmark --score-on: the 8-bit fused luminance (default) or the "
+        "luminance of the written image (RGB for PET/SPECT); the baselines must have been scored the same way",
+    )
     args = p.parse_args(argv)
     cv = CrossValidation(args.cv, args.seed, {"default": args.weights}) if args.cv else None
     if not Path(args.data).is_dir():
@@ -183,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--gains {args.gains!r}: expected comma-separated numbers") from None
     samples = load_pairs(args.data, "all" if cv else "val", args.val_fraction, args.seed)
     folds = assign_folds(samples, cv.num_folds, cv.seed) if cv else [0] * len(samples)
-    baselines = _read_baselines(Path(args.baselines), samples, folds, cv is not None)
+    baselines = _read_baselines(Path(args.baselines), samples, folds, cv is not None, args.score_on)
     mri = torch.stack([torch.as_tensor(s["mri"]).float() for s in samples])
     other = torch.stack([torch.as_tensor(s["other"]).float() for s in samples])
     metrics = list(BENCHMARK_METRICS)
@@ -195,9 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for f in sorted(set(folds))
         }
         fused = torch.cat([fusers[folds[i]].fuse(mri[i : i + 1], other[i : i + 1]) for i in range(len(samples))])
-        vals = compute_metrics(
-            torch.round(fused.clamp(0, 1) * 255), torch.round(mri * 255), torch.round(other * 255), metrics=metrics
+        scored = (
+            torch.stack([written_luminance(s, fused[i]) for i, s in enumerate(samples)])
+            if args.score_on == "written"
+            else torch.round(fused.clamp(0, 1) * 255)
         )
+        vals = compute_metrics(scored, torch.round(mri * 255), torch.round(other * 255), metrics=metrics)
         rows = baselines + [
             {
                 "pair_type": s["pair_type"],

@@ -200,6 +200,15 @@ def test_calibration_script_scores_gains_against_a_benchmark_csv(
                 "a,b",
             ]
         )
+    base = ["--data", str(demo_pairs), "--weights", str(ckpt), "--gains", "1", "--score-on", "written"]
+    with pytest.raises(SystemExit, match="--score-on written"):  # baselines scored on the luminance are refused
+        script.main([*base, "--baselines", str(out / "per_image.csv")])
+    written = tmp_path / "written"
+    assert main(["benchmark", "--data", str(demo_pairs), "--methods", "average", "max", "-o", str(written),
+                 "--score-on", "written"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert script.main([*base, "--baselines", str(written / "per_image.csv")]) == 0
+    assert "gain 1.00:" in capsys.readouterr().out
 
 
 def test_random_init_networks_are_the_same_on_every_run() -> None:
