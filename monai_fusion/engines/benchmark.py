@@ -208,7 +208,11 @@ def run_benchmark(
                 f"benchmark: {name} (randomly initialised): {random_timings[name] * 1000:.1f} ms per pair", flush=True
             )
     summary = summarise_folds(rows, ran, metrics) if cv else summarise(rows, ran, metrics)
-    wins = {pt: wins_against(table, "default", metrics) for pt, table in summary.items() if "default" in table}
+    wins = {  # with no other method there is nothing to lead
+        pt: wins_against(table, "default", metrics)
+        for pt, table in summary.items()
+        if "default" in table and len(table) > 1
+    }
     standing = (
         {  # a run of the default model alone has no other method to stand against: no standing table
             pt: clear_wins(rows, table, pt, "default", metrics)
@@ -247,7 +251,18 @@ def run_benchmark(
     written = write_outputs(
         out,
         BenchmarkResults(
-            rows, summary, metrics, ran, kinds, timings, random_timings, wins, notes, examples, standing=standing
+            rows,
+            summary,
+            metrics,
+            ran,
+            kinds,
+            timings,
+            random_timings,
+            wins,
+            notes,
+            examples,
+            standing=standing,
+            cross_validated=cv is not None,
         ),
         title=opts.report_title,
         header=header,

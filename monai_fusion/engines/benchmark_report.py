@@ -108,6 +108,8 @@ class BenchmarkResults:
         examples: the montage rows ``(title, sample, {method: image, "__other__": image})``.
         standing: cross-validated runs only: ``pair_type -> metric -> {"runner_up", "margin", "se", "lead",
             "clear"}`` of the default model (``summary`` then holds means over folds and standard errors).
+        cross_validated: ``summary`` holds means over folds and standard errors (also when ``standing`` is empty:
+            a run of the default model alone).
     """
 
     rows: list[dict[str, Any]]
@@ -121,6 +123,7 @@ class BenchmarkResults:
     notes: dict[str, str]
     examples: list[tuple[str, dict[str, Any], dict[str, np.ndarray]]]
     standing: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    cross_validated: bool = False
 
 
 def _write_csvs(out: Path, res: BenchmarkResults) -> list[Path]:
@@ -148,7 +151,7 @@ def _report_lines(res: BenchmarkResults, rel: Any, plot_paths: Sequence[Path], m
     lines: list[str] = []
     if res.notes:
         lines += ["Notes:", ""] + [f"- `{m}`: {n}" for m, n in res.notes.items()] + [""]
-    if res.standing:
+    if res.standing or res.cross_validated:
         lines += [
             "## Metrics (mean over folds ± fold-to-fold standard error, per pair type; best in bold)",
             "",

@@ -214,8 +214,10 @@ def written_luminance(sample: dict[str, Any], fused: torch.Tensor) -> torch.Tens
     """The 8-bit luminance of the image written for ``fused``: what a reader of the output file measures.
 
     For PET/SPECT the fused luminance gets the other source's chroma back (:func:`fusion_postprocess`, the step
-    before every writer), the RGB is rounded to 8 bits per channel and its BT.601 luminance rounded again; for CT
-    (grey output) the fused luminance is rounded. Written here because the metrics take luminance and the writers
+    before every writer), the RGB is rounded to 8 bits per channel and its BT.601 luminance rounded to whole grey
+    levels, as the grey conversion of image readers does (PIL's ``convert("L")``) and as the benchmark rounds the
+    sources (``monai-fusion evaluate`` keeps the fraction: on the atlas PET-MRI pairs that moves SCD by 0.004); for
+    CT (grey output) the fused luminance is rounded. Written here because the metrics take luminance and the writers
     take RGB: nothing else joins the two.
 
     Args:

@@ -103,7 +103,9 @@ def test_cli_cross_validates_with_one_checkpoint_per_fold(tmp_path: Path, capsys
     alone = ["benchmark", "--data", str(data), "--cv", "2", "--methods", "default", "--metrics", "SSIM",
              "-o", str(tmp_path / "alone"), "--fold-weights", f"default={tmp_path}/fold{{fold}}/model.pt"]  # fmt: skip
     assert main(alone) == 0, capsys.readouterr().err  # nothing to stand against: no standing table, no crash
-    assert "against the best other method" not in (tmp_path / "alone" / "report.md").read_text(encoding="utf-8")
+    alone_report = (tmp_path / "alone" / "report.md").read_text(encoding="utf-8")
+    assert "against the best other method" not in alone_report and "against every other method" not in alone_report
+    assert "mean over folds ± fold-to-fold standard error" in alone_report  # what the table holds, said
     capsys.readouterr()
     assert (
         main(["benchmark", "--data", str(data), "--fold-weights", "default=a{fold}.pt", "-o", str(tmp_path / "x")]) == 2
