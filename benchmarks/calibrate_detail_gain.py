@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._paths import data_root  # noqa: E402
 from monai_fusion.engines.benchmark import BENCHMARK_METRICS, load_pairs, summarise, wins_against  # noqa: E402
-from monai_fusion.engines.benchmark_setup import SCORE_ON, reusable_rows, written_luminance  # noqa: E402
+from monai_fusion.engines.benchmark_setup import SCORE_ON, reusable_rows, scored_fusion  # noqa: E402
 from monai_fusion.engines.cross_validation import (  # noqa: E402
     CrossValidation,
     assign_folds,
@@ -211,11 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for f in sorted(set(folds))
         }
         fused = torch.cat([fusers[folds[i]].fuse(mri[i : i + 1], other[i : i + 1]) for i in range(len(samples))])
-        scored = (
-            torch.stack([written_luminance(s, fused[i]) for i, s in enumerate(samples)])
-            if args.score_on == "written"
-            else torch.round(fused.clamp(0, 1) * 255)
-        )
+        scored = torch.stack([scored_fusion(s, fused[i], args.score_on) for i, s in enumerate(samples)])
         vals = compute_metrics(scored, torch.round(mri * 255), torch.round(other * 255), metrics=metrics)
         rows = baselines + [
             {

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._paths import data_root  # noqa: E402
 from monai_fusion.engines.benchmark import BENCHMARK_METRICS, load_pairs  # noqa: E402
-from monai_fusion.engines.benchmark_setup import written_luminance  # noqa: E402
+from monai_fusion.engines.benchmark_setup import scored_fusion  # noqa: E402
 from monai_fusion.fusers import get_fuser  # noqa: E402
 from monai_fusion.metrics.registry import compute_metrics  # noqa: E402
 from monai_fusion.utils.constants import PAIR_TYPES, modality_of_pair  # noqa: E402
@@ -94,10 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         d8, m8, o8 = q(fused), q(mri), q(other)
         dist = copy_distance(d8, m8, o8)
         for name, f in (("default", fused), ("MRI copy", mri), ("max", torch.maximum(mri, other))):
-            written = torch.stack([written_luminance(s, f[i]) for i, s in enumerate(chosen)])
-            for scored, f8 in (("luminance", q(f)), ("written", written)):
+            for scored in ("luminance", "written"):
                 if pt == "CT-MRI" and scored == "written":
                     continue  # grey output: the file holds the fused luminance
+                f8 = torch.stack([scored_fusion(s, f[i], scored) for i, s in enumerate(chosen)])
                 vals = compute_metrics(f8, m8, o8, metrics=metrics)
                 lead = (
                     f"{pt} | {len(chosen)} | {dist['mean_abs']:.2f} | {dist['max_abs']:.0f} | "

@@ -50,8 +50,8 @@ from .benchmark_setup import (
     load_pairs,
     method_fusers,
     reusable_rows,
+    scored_fusion,
     time_method,
-    written_luminance,
 )
 from .cross_validation import assign_folds, clear_wins, summarise_folds
 from .inference import other_for_display
@@ -172,12 +172,8 @@ def run_benchmark(
         if name in reused:
             rows += reused[name]
         else:
-            if opts.score_on == "written":
-                scored = torch.stack([written_luminance(samples[i], fused_at[i]) for i in todo])
-            else:
-                scored = torch.round(torch.stack([fused_at[i] for i in todo]).clamp(0, 1) * scale)
             vals = compute_metrics(
-                scored,
+                torch.stack([scored_fusion(samples[i], fused_at[i], opts.score_on) for i in todo]),
                 torch.round(mri * scale),
                 torch.round(other * scale),
                 metrics=metrics,

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..data.datalist import find_pairs, split_by_case
+from ..data.io import to_uint8
 from ..fusers import available_fusers, get_fuser
 from ..transforms.colour import rgb_to_luminance
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
@@ -34,6 +35,7 @@ __all__ = [
     "benchmark_row",
     "SCORE_ON",
     "written_luminance",
+    "scored_fusion",
 ]
 
 #: What the metrics score: ``luminance``, the fused luminance rounded to 8 bits (what the methods output); or
@@ -228,8 +230,14 @@ def written_luminance(sample: dict[str, Any], fused: torch.Tensor) -> torch.Tens
         ``(1, H, W)`` float luminance on 0..255 (whole numbers).
     """
     rgb = fusion_postprocess()({**sample, "fused": fused.clamp(0, 1)})["fused"]
-    img = torch.round(torch.as_tensor(np.asarray(rgb), dtype=torch.float32).clamp(0, 1) * 255)
+    img = torch.as_tensor(to_uint8(np.asarray(rgb)), dtype=torch.float32)  # the writers' own 8-bit rule
     return torch.round(rgb_to_luminance(img)) if img.shape[0] == 3 else img
+
+
+def scored_fusion(sample: dict[str, Any], fused: torch.Tensor, score_on: str = "luminance") -> torch.Tensor:
+    """The ``(1, H, W)`` image on 0..255 that the metrics score for ``fused`` (:data:`SCORE_ON`): the fused
+    luminance rounded to 8 bits, or :func:`written_luminance`."""
+    return written_luminance(sample, fused) if score_on == "written" else torch.round(fused.clamp(0, 1) * 255)
 
 
 def reusable_rows(
