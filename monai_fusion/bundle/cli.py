@@ -200,7 +200,7 @@ def check_training_settings(**settings: Any) -> dict[str, Any]:
     ``epochs``, ``batch_size``, ``val_batch_size``, ``val_interval``: positive integers; ``epoch_length`` and
     ``max_*``: positive integers or None; ``num_workers``: an integer >= 0; ``learning_rate``: > 0;
     ``val_fraction``: in [0, 1); ``patch_size``: two positive integers; ``train_split``: ``train`` or ``all``;
-    ``fold``/``num_folds``: integers or None; ``resume``, ``register``, ``amp``:
+    ``fold``/``num_folds``: integers or None; ``resume``, ``register``, ``amp``, ``written_loss``:
     True or False (``python -m monai.bundle`` reads ``--resume False`` as a bool but ``false`` as a string).
     Other names pass unchecked.
 
@@ -244,6 +244,7 @@ def check_training_settings(**settings: Any) -> dict[str, Any]:
         "resume": "flag",
         "register": "flag",
         "amp": "flag",
+        "written_loss": "flag",
         "train_split": "split",
         "fold": "fold",
         "num_folds": "optional",

@@ -48,14 +48,26 @@ class PrepareFusionBatch(PrepareBatch):
     other-source modality per sample (for :class:`~monai_fusion.networks.WeightMapFusionNet` with a detail gain
     per modality); MONAI's engines pass it on as a keyword argument of the network.
 
+    With ``chroma_keys`` the target also stacks the other source's chroma, ``cat([mri, other, cb, cr], 1)``
+    (for :class:`~monai_fusion.losses.StructureFusionLoss` with ``written=True``); the input stays the two sources.
+
     Args:
         keys: the source keys, MRI first.
         modality_key: the batch key holding the other source's modality (``None``: the network gets none).
+        chroma_keys: the batch keys of the other source's Cb and Cr (``None``: the target has no chroma).
     """
 
-    def __init__(self, keys: Sequence[str] = ("mri", "other"), modality_key: str | None = None) -> None:
+    def __init__(
+        self,
+        keys: Sequence[str] = ("mri", "other"),
+        modality_key: str | None = None,
+        chroma_keys: Sequence[str] | None = None,
+    ) -> None:
         self.keys = tuple(keys)
         self.modality_key = modality_key
+        self.chroma_keys = tuple(chroma_keys) if chroma_keys else ()
+        if self.chroma_keys and len(self.chroma_keys) != 2:
+            raise FusionInputError(f"PrepareFusionBatch: chroma_keys must name Cb and Cr, got {chroma_keys}")
 
     def __call__(
         self,
@@ -67,9 +79,11 @@ class PrepareFusionBatch(PrepareBatch):
         x = stack_sources(batchdata, self.keys).to(device=device, non_blocking=non_blocking, **kwargs)
         pair_types = batchdata.get("pair_type") if isinstance(batchdata, dict) else None
         target = x
+        if self.chroma_keys:
+            target = torch.cat([x, stack_sources(batchdata, self.chroma_keys).to(device=x.device)], dim=1)
         if pair_types is not None:
             # the target carries each sample's pair type, for losses with per-pair-type settings
-            target = MetaTensor(x.as_tensor() if isinstance(x, MetaTensor) else x)
+            target = MetaTensor(target.as_tensor() if isinstance(target, MetaTensor) else target)
             target.meta["pair_type"] = [str(p) for p in pair_types]
         if self.modality_key is None:
             return x, target

@@ -46,6 +46,7 @@ def create_fusion_trainer(
     amp: bool = False,
     keys: Sequence[str] = ("mri", "other"),
     prepare_batch: PrepareBatch | None = None,
+    chroma_keys: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> SupervisedTrainer:
     """A MONAI ``SupervisedTrainer`` for unsupervised paired fusion.
@@ -69,11 +70,15 @@ def create_fusion_trainer(
         keys: the source keys, MRI first.
         prepare_batch: how a batch becomes ``(input, target)``; default ``PrepareFusionBatch(keys)``
             (:func:`~monai_fusion.engines.reconstruction.create_reconstruction_trainer` passes its own).
+        chroma_keys: the other source's Cb and Cr keys, stacked into the target for a loss that scores the written
+            colour image (``StructureFusionLoss(written=True)``).
         kwargs: other ``SupervisedTrainer`` arguments (``decollate`` defaults to False: no postprocessing).
 
     Returns:
         The trainer (not yet run).
     """
+    if prepare_batch is not None and chroma_keys:
+        raise ValueError("create_fusion_trainer: give chroma_keys or prepare_batch, not both (chroma_keys builds one)")
     kwargs.setdefault("decollate", False)
     dev = torch.device(device)
     loss = loss_function.to(dev)  # e.g. its perceptual net
@@ -85,7 +90,7 @@ def create_fusion_trainer(
         optimizer=optimizer,
         loss_function=loss,
         epoch_length=epoch_length,
-        prepare_batch=prepare_batch or PrepareFusionBatch(keys),
+        prepare_batch=prepare_batch or PrepareFusionBatch(keys, chroma_keys=chroma_keys),
         inferer=inferer or SimpleInferer(),
         train_handlers=[PropagateErrors(), LossTermsHandler(), *(train_handlers or [])],
         amp=amp,

@@ -5,6 +5,7 @@ from .gradient import SobelGradientLoss, sobel_gradients
 from .paired import PairedFusionLoss
 from .perceptual import PERCEPTUAL_BACKBONES, PerceptualFeatureLoss, build_feature_backbone
 from .structure import StructureFusionLoss, soft_mutual_information, soft_qabf
+from .written import soft_written_luminance
 
 __all__ = [
     "PairedFusionLoss",
@@ -12,6 +13,7 @@ __all__ = [
     "StructureFusionLoss",
     "soft_mutual_information",
     "soft_qabf",
+    "soft_written_luminance",
     "SobelGradientLoss",
     "sobel_gradients",
     "PerceptualFeatureLoss",

@@ -34,6 +34,10 @@ what the benchmark counts (a plain weighted sum lets a term that is easy to impr
 pay for losses on the others). It is not part of the bundle's recipe (it lost MI on every pair type; the
 bundle's model card has the runs).
 
+``written=True`` scores the image a user gets instead of the fused luminance: the target then also stacks the
+other source's chroma (``cat([mri, other, cb, cr], 1)``, :class:`~monai_fusion.engines.PrepareFusionBatch` with
+``chroma_keys``) and every term sees :func:`~monai_fusion.losses.written.soft_written_luminance` of the prediction.
+
 Written here because neither MONAI nor piq has a fusion loss against two sources; the SSIM and VIF terms
 reuse :mod:`monai_fusion.metrics` (one implementation of each quantity, so the loss optimises what the
 metrics report; this is the one place where the ``losses`` package imports from ``metrics``).
@@ -54,6 +58,8 @@ from ..metrics.structural import ssim_per_source
 from ..utils.constants import PAIR_TYPES
 from ..utils.errors import FusionInputError
 from ..utils.kernels import HALF_PI, QABF_ORIENTATION, QABF_STRENGTH, qabf_sigmoid, sobel
+from .mutual_information import soft_mutual_information
+from .written import soft_written_luminance
 
 __all__ = ["StructureFusionLoss", "soft_mutual_information", "soft_qabf"]
 
@@ -90,54 +96,6 @@ def soft_qabf(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float 
     return num / (den + 1e-6)
 
 
-def soft_mutual_information(x: torch.Tensor, y: torch.Tensor, bins: int = 64, eps: float = 1e-10) -> torch.Tensor:
-    """Differentiable mutual information (nats) of ``(N, 1, H, W)`` image pairs in [0, 1], one value per pair.
-
-    Each pixel adds its weight to the two nearest of ``bins`` bin centres ``linspace(0, 1, bins)`` with linear
-    (first-order B-spline) weights, so each pair of pixels adds to four cells of the joint histogram; the
-    gradient flows through those weights. Written here instead of using
-    :class:`monai.losses.GlobalMutualInformationLoss` (Gaussian Parzen windows, the same estimate in form,
-    reading about 10% lower from its wider window) because that one evaluates a kernel for every pixel and
-    every bin, far slower than this scatter into four cells. Values outside [0, 1] are clamped (no gradient
-    there).
-
-    Args:
-        x: first images.
-        y: second images, same shape.
-        bins: number of histogram bins (at least 2).
-        eps: added inside the logarithm.
-
-    Returns:
-        ``(N,)`` mutual information in nats, in the dtype of ``x``.
-    """
-    if bins < 2:
-        raise FusionInputError(f"soft_mutual_information: bins must be >= 2, got {bins}")
-    if x.shape != y.shape or x.ndim != 4:
-        raise FusionInputError(
-            f"soft_mutual_information: expected two (N, C, H, W) batches of one shape, "
-            f"got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
-    n = x.shape[0]
-
-    def cells(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        u = v.clamp(0, 1).flatten(1) * (bins - 1)
-        low = u.detach().floor().clamp(max=bins - 2)
-        return low.long(), u - low  # lower bin, weight of the upper bin
-
-    ix, fx = cells(x)
-    iy, fy = cells(y)
-    first = (torch.arange(n, device=x.device) * bins * bins)[:, None]
-    index, value = [], []
-    for dx, wx in ((0, 1 - fx), (1, fx)):
-        for dy, wy in ((0, 1 - fy), (1, fy)):
-            index.append(first + (ix + dx) * bins + iy + dy)
-            value.append(wx * wy)
-    pxy = x.new_zeros(n * bins * bins).index_add(0, torch.cat(index, 1).flatten(), torch.cat(value, 1).flatten())
-    pxy = pxy.reshape(n, bins, bins) / max(fx.shape[1], 1)
-    px, py = pxy.sum(dim=2, keepdim=True), pxy.sum(dim=1, keepdim=True)
-    return (pxy * torch.log((pxy + eps) / (px * py + eps))).sum(dim=(1, 2))
-
-
 def _corr(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     x = x - x.mean(dim=(1, 2, 3), keepdim=True)
     y = y - y.mean(dim=(1, 2, 3), keepdim=True)
@@ -170,6 +128,8 @@ class StructureFusionLoss(nn.Module):
         hinge_scale: the softness ``tau`` of those margins, in the terms' units.
         hinge_leak: slope ``alpha`` kept beyond the margin, ``tau * softplus(d / tau) + alpha * d``: with
             ``alpha > 0`` a term that is already ahead of every rule still pulls, at that fraction.
+        written: score the written image's luminance (the prediction with the other source's chroma put back,
+            clipped and quantised to 8 bits; see the module docstring); the target must stack the chroma.
 
     Attributes:
         last_terms: the unweighted batch means of the terms of the last call (``ssim``, ``qabf``, ``vif``, ``scd``,
@@ -197,8 +157,10 @@ class StructureFusionLoss(nn.Module):
         reference_rules: Sequence[str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = (),
         hinge_scale: float = 0.02,
         hinge_leak: float = 0.0,
+        written: bool = False,
     ) -> None:
         super().__init__()
+        self.written = bool(written)
         unknown_rules = sorted(str(r) for r in reference_rules if not callable(r) and r not in _RULES)
         if unknown_rules:
             raise FusionInputError(
@@ -332,7 +294,8 @@ class StructureFusionLoss(nn.Module):
 
         Args:
             pred: fused ``(N, 1, H, W)`` in [0, 1].
-            target: the MRI ``(N, 1, H, W)``, or both sources ``cat([mri, other], 1)`` when ``other`` is None.
+            target: the MRI ``(N, 1, H, W)``, or both sources ``cat([mri, other], 1)`` when ``other`` is None
+                (with ``written``: ``cat([mri, other, cb, cr], 1)``).
             other: the other source.
             pair_types: one pair type per sample for ``pair_weights`` (default: ``target.meta["pair_type"]``
                 when the target carries it).
@@ -347,6 +310,14 @@ class StructureFusionLoss(nn.Module):
             target = target.as_tensor()
         if isinstance(pred, MetaTensor):
             pred = pred.as_tensor()
+        chroma = None
+        if self.written:
+            if other is not None or target.ndim != 4 or target.shape[1] != 4:
+                raise FusionInputError(
+                    f"StructureFusionLoss(written=True): target must stack both sources and the other source's "
+                    f"chroma, (N, 4, H, W) = cat([mri, other, cb, cr], 1), got {tuple(target.shape)}"
+                )
+            target, chroma = target[:, :2], target[:, 2:]
         if other is None:
             if target.ndim != 4 or target.shape[1] != 2:
                 raise FusionInputError(
@@ -363,6 +334,8 @@ class StructureFusionLoss(nn.Module):
                 f"StructureFusionLoss: the VIF term (4 scales) needs images of at least 41x41 pixels, "
                 f"got {tuple(pred.shape[-2:])}; use larger patches or w_vif=0"
             )
+        if chroma is not None:
+            pred = soft_written_luminance(pred, chroma)
         per = self._sample_settings(pair_types, pred.shape[0])
         margins = [s["int_margin"] for s in per]
         margin = margins if len(set(margins)) > 1 else margins[0]

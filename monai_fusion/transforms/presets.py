@@ -21,7 +21,7 @@ from monai.transforms import (
 )
 
 from ..utils.errors import FusionInputError, find_input_error
-from .colour import ColourMapd, RGBToYCbCrd, YCbCrToRGBd
+from .colour import ColourMapd, NeutralChromad, RGBToYCbCrd, YCbCrToRGBd
 from .intensity import NormalizeModalityd
 from .io import CheckPaird, CheckRasterSized, LoadFusionImaged
 from .registration import RegisterToReferenced, ResampleToReferenceGridd
@@ -33,6 +33,7 @@ __all__ = [
     "fusion_training_preprocess",
     "fusion_validation_preprocess",
     "fusion_network_postprocess",
+    "chroma_keys",
     "PAIR_INFO_KEYS",
 ]
 
@@ -129,24 +130,36 @@ def fusion_validation_preprocess(
     register: bool = False,
     keys: Sequence[str] = ("mri", "other"),
     info_keys: Sequence[str] = PAIR_INFO_KEYS,
+    chroma: bool = False,
     **kwargs: Any,
 ) -> Compose:
     """:func:`fusion_preprocess` for training and validation batches: whole images, the sources and pair info.
 
-    The chroma of PET/SPECT is dropped (networks fuse luminance), so pairs of every type batch together.
+    The chroma of PET/SPECT is dropped (networks fuse luminance), so pairs of every type batch together, unless
+    ``chroma``: then every pair keeps ``<moving>_cb``/``_cr``, neutral for grey pairs (:class:`NeutralChromad`),
+    for a loss that scores the written colour image.
 
     Args:
         register: register ``other`` onto ``mri`` (the atlas pairs are already registered).
         keys: the reference key and the moving key.
         info_keys: datalist keys kept when present (``pair_type``, ``name``...).
+        chroma: keep the moving image's chroma (see above).
         kwargs: further :func:`fusion_preprocess` arguments (``registration``, ``normalize``).
 
     Returns:
-        A :class:`FusionCompose` giving ``mri`` and ``other`` ``(1, H, W)`` in [0, 1] plus the pair info.
+        A :class:`FusionCompose` giving ``mri`` and ``other`` ``(1, H, W)`` in [0, 1] plus the pair info (and the
+        chroma keys with ``chroma``).
     """
     pre = fusion_preprocess(register=register, keys=keys, **kwargs)
-    keep = [*keys, *info_keys]
-    return FusionCompose([*pre.transforms, SelectItemsd(keys=keep, allow_missing_keys=True)])
+    keep = [*keys, *(chroma_keys(keys) if chroma else ()), *info_keys]
+    extra = [NeutralChromad(keys=keys[1])] if chroma else []
+    return FusionCompose([*pre.transforms, *extra, SelectItemsd(keys=keep, allow_missing_keys=True)])
+
+
+def chroma_keys(keys: Sequence[str] = ("mri", "other")) -> tuple[str, str]:
+    """The chroma keys of the moving image (``other`` -> ``("other_cb", "other_cr")``), as :class:`RGBToYCbCrd`
+    names them."""
+    return f"{keys[1]}_cb", f"{keys[1]}_cr"
 
 
 def fusion_training_preprocess(
@@ -156,6 +169,7 @@ def fusion_training_preprocess(
     flip_prob: float = 0.5,
     rotate90_prob: float = 0.5,
     info_keys: Sequence[str] = PAIR_INFO_KEYS,
+    chroma: bool = False,
     **kwargs: Any,
 ) -> Compose:
     """:func:`fusion_validation_preprocess` followed by the same random patch, flips and (square patches)
@@ -171,6 +185,8 @@ def fusion_training_preprocess(
         flip_prob: probability of a flip along each axis.
         rotate90_prob: probability of a rotation by a random multiple of 90 degrees.
         info_keys: datalist keys kept when present.
+        chroma: keep the moving image's chroma, cropped, flipped and rotated with the sources (see
+            :func:`fusion_validation_preprocess`).
         kwargs: further :func:`fusion_preprocess` arguments.
 
     Returns:
@@ -179,11 +195,13 @@ def fusion_training_preprocess(
     size = [int(s) for s in patch_size]
     if len(size) != 2 or min(size) < 1:
         raise FusionInputError(f"patch_size={tuple(patch_size)} must be two positive integers (H, W)")
-    base = fusion_validation_preprocess(register=register, keys=keys, info_keys=info_keys, **kwargs)
-    ks = list(keys)
+    base = fusion_validation_preprocess(register=register, keys=keys, info_keys=info_keys, chroma=chroma, **kwargs)
+    colour = list(chroma_keys(keys)) if chroma else []
+    ks = [*keys, *colour]
     steps = [
         *base.transforms,
-        SpatialPadd(keys=ks, spatial_size=size),
+        SpatialPadd(keys=list(keys), spatial_size=size),
+        *([SpatialPadd(keys=colour, spatial_size=size, value=0.5)] if colour else []),  # neutral chroma
         RandSpatialCropd(keys=ks, roi_size=size, random_size=False),
         RandFlipd(keys=ks, prob=flip_prob, spatial_axis=0),
         RandFlipd(keys=ks, prob=flip_prob, spatial_axis=1),

@@ -3,7 +3,8 @@
 - :func:`sobel`: 3x3 Sobel responses of every channel (the metrics' Qabf/FMI edges and the losses' gradients).
 - :data:`QABF_STRENGTH`, :data:`QABF_ORIENTATION`, :func:`qabf_sigmoid`: the Xydeas-Petrovic constants;
   :data:`NABF_STRENGTH`, :data:`NABF_ORIENTATION`: the artefact measure's (Shreyamsha Kumar).
-- :data:`BT601_Y`: full-range BT.601 luminance weights of R, G, B.
+- :data:`BT601_Y`: full-range BT.601 luminance weights of R, G, B; :data:`RGB_TO_YCBCR`, :data:`YCBCR_TO_RGB`: the
+  full-range (JFIF) matrices (the colour transforms and the written-image loss term).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ __all__ = [
     "SOBEL_X",
     "sobel",
     "BT601_Y",
+    "RGB_TO_YCBCR",
+    "YCBCR_TO_RGB",
     "HALF_PI",
     "QABF_STRENGTH",
     "QABF_ORIENTATION",
@@ -29,6 +32,12 @@ __all__ = [
 SOBEL_X: tuple[tuple[float, ...], ...] = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 #: Full-range BT.601 luminance weights of R, G, B (``Y = 0.299 R + 0.587 G + 0.114 B``).
 BT601_Y: tuple[float, float, float] = (0.299, 0.587, 0.114)
+#: Full-range BT.601 (JFIF) matrix; rows give Y, Cb, Cr (the chroma before centring) from R, G, B.
+RGB_TO_YCBCR = torch.tensor(
+    [list(BT601_Y), [-0.168735892, -0.331264108, 0.5], [0.5, -0.418687589, -0.081312411]], dtype=torch.float64
+)
+#: Its inverse (R, G, B from Y, Cb - v/2, Cr - v/2 for a value range [0, v]).
+YCBCR_TO_RGB = torch.linalg.inv(RGB_TO_YCBCR)
 HALF_PI: float = math.pi / 2
 #: Qabf edge-strength sigmoid ``(gamma, kappa, sigma)`` (Xydeas and Petrovic 2000).
 QABF_STRENGTH: tuple[float, float, float] = (0.9994, -15.0, 0.5)

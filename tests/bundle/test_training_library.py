@@ -326,6 +326,7 @@ def test_check_training_settings() -> None:
         ("num_workers", -1, ">= 0"),
         ("max_val_pairs", 0, "or null"),
         ("batch_size", True, "positive integer"),
+        ("written_loss", "true", "True or False"),
     ]:
         with pytest.raises(FusionInputError, match=re.escape(expected)):
             check_training_settings(**{name: value})
@@ -345,6 +346,27 @@ def test_training_preprocess_crops_both_sources_alike(tmp_path: Path) -> None:
         assert len({float(p["mri"].sum()) for p in patches}) > 1  # random patches
     with pytest.raises(FusionInputError, match="patch_size"):
         fusion_training_preprocess((64,))
+
+
+def test_training_preprocess_keeps_the_chroma_aligned() -> None:
+    """With ``chroma`` the chroma is cropped, flipped and turned with the luminance: an RGB image with no blue,
+    put back together from the patch's Y, Cb and Cr, still has no blue (a misaligned chroma would make some)."""
+    from monai_fusion.transforms import YCbCrToRGB
+
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
+    rgb = torch.stack([xx, yy**2, torch.zeros_like(xx)])
+    item = {"mri": torch.rand(1, 96, 96), "other": rgb, "modality": "PET", "pair_type": "PET-MRI"}
+    pre = fusion_training_preprocess((64, 64), load=False, chroma=True)
+    pre.set_random_state(5)
+    for _ in range(4):
+        out = pre(item)
+        ycc = torch.cat([torch.as_tensor(out[k]) for k in ("other", "other_cb", "other_cr")])
+        assert float(YCbCrToRGB(clip=False)(ycc)[2].abs().max()) < 1e-4
+    grey = fusion_training_preprocess((64, 64), load=False, chroma=True)(
+        {**item, "other": yy[None], "modality": "CT", "pair_type": "CT-MRI"}
+    )
+    assert torch.equal(torch.as_tensor(grey["other_cb"]), torch.full((1, 64, 64), 0.5))
+    assert "other_cb" not in fusion_training_preprocess((64, 64), load=False)(item)  # dropped by default
 
 
 def test_network_postprocess_merges_colour_back(tmp_path: Path) -> None:

@@ -55,3 +55,24 @@ def test_evaluator_fuses_each_sample_with_its_modalitys_gain() -> None:
         assert not torch.allclose(pred, net(x, modality=["PET", "CT"]), atol=1e-4)
     with pytest.raises(ValueError, match="pass modality"):  # without modality_key the network is not told
         create_fusion_evaluator("cpu", [batch], net, metrics=None).run()
+
+
+def test_chroma_rides_in_the_target_only() -> None:
+    from monai_fusion.engines import create_fusion_trainer
+    from monai_fusion.losses import StructureFusionLoss
+
+    batch = {**_batch(), "other_cb": torch.full((2, 1, 24, 24), 0.4), "other_cr": torch.full((2, 1, 24, 24), 0.6)}
+    x, target = PrepareFusionBatch(chroma_keys=("other_cb", "other_cr"))(batch)
+    assert x.shape == (2, 2, 24, 24) and target.shape == (2, 4, 24, 24)
+    assert torch.equal(target[:, 2:].as_tensor(), torch.cat([batch["other_cb"], batch["other_cr"]], 1))
+    assert target.meta["pair_type"] == ["CT-MRI", "PET-MRI"]
+    with pytest.raises(FusionInputError, match="batch has no 'other_cb' key"):
+        PrepareFusionBatch(chroma_keys=("other_cb", "other_cr"))(_batch())
+    with pytest.raises(FusionInputError, match="chroma_keys must name Cb and Cr"):
+        PrepareFusionBatch(chroma_keys=("other_cb",))
+    net = WeightMapFusionNet(channels=4, full_channels=4)
+    with pytest.raises(ValueError, match="chroma_keys or prepare_batch"):
+        create_fusion_trainer(
+            "cpu", 1, [batch], net, torch.optim.Adam(net.parameters()), StructureFusionLoss(written=True),
+            prepare_batch=PrepareFusionBatch(), chroma_keys=("other_cb", "other_cr"),
+        )  # fmt: skip

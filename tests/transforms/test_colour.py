@@ -87,3 +87,16 @@ def test_merge_puts_original_chroma_back() -> None:
 def test_split_refuses_to_overwrite_keys() -> None:
     with pytest.raises(FusionInputError, match="overwritten"):
         RGBToYCbCrd("other")({"other": MetaTensor(torch.rand(3, 4, 4)), "other_cb": torch.zeros(1, 4, 4)})
+
+
+def test_neutral_chroma_fills_grey_pairs_only() -> None:
+    from monai_fusion.transforms import NeutralChromad
+
+    grey = {"other": torch.rand(1, 8, 8)}
+    out = NeutralChromad(keys="other")(grey)
+    assert torch.equal(out["other_cb"], torch.full((1, 8, 8), 0.5)) and torch.equal(out["other_cr"], out["other_cb"])
+    colour = {"other": torch.rand(1, 8, 8), "other_cb": torch.zeros(1, 8, 8), "other_cr": torch.ones(1, 8, 8)}
+    kept = NeutralChromad(keys="other")(colour)
+    assert torch.equal(kept["other_cb"], colour["other_cb"]) and torch.equal(kept["other_cr"], colour["other_cr"])
+    with pytest.raises(FusionInputError, match="only one of its chroma keys"):
+        NeutralChromad(keys="other")({"other": torch.rand(1, 8, 8), "other_cb": torch.zeros(1, 8, 8)})

@@ -5,6 +5,9 @@ from .dictionary import (
     ColourMapD,
     ColourMapd,
     ColourMapDict,
+    NeutralChromaD,
+    NeutralChromad,
+    NeutralChromaDict,
     RGBToYCbCrD,
     RGBToYCbCrd,
     RGBToYCbCrDict,
@@ -29,4 +32,7 @@ __all__ = [
     "ColourMapd",
     "ColourMapD",
     "ColourMapDict",
+    "NeutralChromad",
+    "NeutralChromaD",
+    "NeutralChromaDict",
 ]

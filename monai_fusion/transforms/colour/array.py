@@ -17,16 +17,9 @@ from monai.utils.type_conversion import convert_to_dst_type
 
 from ...utils.colormaps import check_colormap, colormap_lut
 from ...utils.errors import FusionInputError
-from ...utils.kernels import BT601_Y
+from ...utils.kernels import RGB_TO_YCBCR, YCBCR_TO_RGB
 
 __all__ = ["RGB_TO_YCBCR", "YCBCR_TO_RGB", "RGBToYCbCr", "YCbCrToRGB", "ColourMap", "rgb_to_luminance"]
-
-#: Full-range BT.601 (JFIF) matrix; rows give Y, Cb, Cr from R, G, B.
-RGB_TO_YCBCR = torch.tensor(
-    [list(BT601_Y), [-0.168735892, -0.331264108, 0.5], [0.5, -0.418687589, -0.081312411]], dtype=torch.float64
-)
-#: Its inverse (R, G, B from Y, Cb - v/2, Cr - v/2).
-YCBCR_TO_RGB = torch.linalg.inv(RGB_TO_YCBCR)
 
 
 def _mix(img: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,8 @@
 ``RGBToYCbCrd`` replaces ``other`` by its luminance and stores the chroma under ``other_cb`` and
 ``other_cr``; it is invertible through MONAI's machinery (``Compose.inverse`` puts the RGB image
 back). ``YCbCrToRGBd`` merges a fused luminance with stored chroma into an RGB image. Grey inputs
-(one channel, e.g. CT) pass through unchanged, so one preset serves every pair type.
+(one channel, e.g. CT) pass through unchanged, so one preset serves every pair type. ``NeutralChromad`` gives a
+grey image neutral chroma, so that a training batch that mixes grey and colour pairs can carry the chroma of each.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from ...utils.errors import FusionInputError
 from .array import ColourMap, RGBToYCbCr, YCbCrToRGB
 
 __all__ = [
+    "NeutralChromad",
+    "NeutralChromaD",
+    "NeutralChromaDict",
     "RGBToYCbCrd",
     "YCbCrToRGBd",
     "ColourMapd",
@@ -206,12 +210,48 @@ class ColourMapd(MapTransform):
         return d
 
 
+class NeutralChromad(MapTransform):
+    """Add neutral chroma (``value_max / 2``, no colour) under ``<key>_cb``/``<key>_cr`` where a key has none.
+
+    After :class:`RGBToYCbCrd`, a grey pair (CT-MRI) has no chroma keys and a colour pair has both; with this
+    every sample has both, so a batch of mixed pair types collates them, and the grey pair's output composed with
+    them stays grey (what the writers write for it).
+
+    Args:
+        keys: the luminance keys whose chroma keys are filled, e.g. ``"other"``.
+        value_max: top of the value range (the chroma's neutral value is half of it).
+        allow_missing_keys: skip absent keys.
+
+    Raises:
+        FusionInputError: only one of the two chroma keys is present.
+    """
+
+    def __init__(self, keys: KeysCollection, value_max: float = 1.0, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.value_max = float(value_max)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            names = (f"{key}_cb", f"{key}_cr")  # as RGBToYCbCrd names them by default
+            present = [k in d for k in names]
+            if all(present):
+                continue
+            if any(present):
+                raise FusionInputError(f"NeutralChromad: {key!r} has only one of its chroma keys {names}")
+            img = torch.as_tensor(d[key])
+            for k in names:
+                d[k] = torch.full_like(img, self.value_max / 2)
+        return d
+
+
 def _name(img: object, key: Hashable) -> str:
     if isinstance(img, MetaTensor) and "filename_or_obj" in img.meta:
         return str(img.meta["filename_or_obj"])
     return f"key {key!r}"
 
 
+NeutralChromaD = NeutralChromaDict = NeutralChromad
 RGBToYCbCrD = RGBToYCbCrDict = RGBToYCbCrd
 YCbCrToRGBD = YCbCrToRGBDict = YCbCrToRGBd
 ColourMapD = ColourMapDict = ColourMapd

@@ -1,0 +1,57 @@
+"""The luminance of the image a user gets, made differentiable, so that a loss scores what is written.
+
+A PET/SPECT fusion is fused in luminance but written in colour: the fused luminance gets the source's chroma
+back, the RGB is clipped to the colour range and rounded to 8 bits, and a reader measures the luminance of that
+RGB, rounded again. :func:`soft_written_luminance` is that path with the two roundings replaced by additive
+uniform noise of one quantisation step (the usual differentiable stand-in for rounding, Ballé et al. 2017), so
+that a residual below one grey level, which the file does not keep, earns nothing, and colours pushed out of
+gamut, which the file clips, earn nothing either (the clipping has no gradient). Written here because MONAI and
+piq have no colour composition in the loss's path; the matrices are the colour transforms' own
+(:data:`~monai_fusion.utils.kernels.YCBCR_TO_RGB`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..utils.errors import FusionInputError
+from ..utils.kernels import RGB_TO_YCBCR, YCBCR_TO_RGB
+
+__all__ = ["soft_written_luminance"]
+
+
+def soft_written_luminance(
+    pred: torch.Tensor, chroma: torch.Tensor, levels: int = 255, noise: bool = True
+) -> torch.Tensor:
+    """The written image's luminance for a fused luminance and the source's chroma, in [0, 1].
+
+    Args:
+        pred: fused luminance ``(N, 1, H, W)`` in [0, 1] (clamped).
+        chroma: the other source's ``Cb, Cr`` ``(N, 2, H, W)``, centred on 0.5 (as
+            :class:`~monai_fusion.transforms.RGBToYCbCrd` stores them); 0.5 for grey pairs, whose output is grey.
+        levels: the top grey level of the written file (255 for 8 bits).
+        noise: add uniform noise of one quantisation step to the RGB and to the luminance (training); False
+            rounds them (the written image itself, no gradient through the rounding).
+
+    Returns:
+        ``(N, 1, H, W)`` luminance in [0, 1] (up to half a step outside with ``noise``).
+    """
+    if pred.ndim != 4 or pred.shape[1] != 1 or chroma.shape != (pred.shape[0], 2, *pred.shape[2:]):
+        raise FusionInputError(
+            f"soft_written_luminance: expected (N, 1, H, W) luminance and (N, 2, H, W) chroma, "
+            f"got {tuple(pred.shape)} and {tuple(chroma.shape)}"
+        )
+    if int(levels) != levels or levels < 1:
+        raise FusionInputError(f"soft_written_luminance: levels must be a positive integer, got {levels}")
+    to_rgb = YCBCR_TO_RGB.to(dtype=pred.dtype, device=pred.device)
+    ycc = torch.cat([pred.clamp(0, 1), chroma - 0.5], dim=1)
+    rgb = torch.einsum("ij,njhw->nihw", to_rgb, ycc).clamp(0, 1)
+
+    def quantise(x: torch.Tensor) -> torch.Tensor:
+        if noise:
+            return x + (torch.rand_like(x) - 0.5) / levels
+        return torch.round(x * levels) / levels
+
+    rgb = quantise(rgb)
+    y = torch.einsum("j,njhw->nhw", RGB_TO_YCBCR[0].to(dtype=pred.dtype, device=pred.device), rgb)[:, None]
+    return quantise(y)
