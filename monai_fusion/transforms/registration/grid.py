@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from monai.config import NdarrayOrTensor
 from monai.utils import convert_to_numpy
+from scipy.stats import entropy
 
 from ...utils.errors import FusionInputError
 from .geometry import foreground_mask
@@ -150,11 +151,6 @@ def foreground_inside(moved: NdarrayOrTensor, reference: NdarrayOrTensor, dilati
     return float((fg & foreground_mask(ref, dilation)).sum() / fg.sum())
 
 
-def _entropy(p: np.ndarray) -> float:
-    q = p[p > 0]
-    return float(-(q * np.log(q)).sum())
-
-
 def shared_information(
     moved: NdarrayOrTensor, reference: NdarrayOrTensor, bins: int = 32, max_samples: int = 1_000_000
 ) -> float:
@@ -187,7 +183,7 @@ def shared_information(
     step = max(1, math.ceil(mov.size / int(max_samples)))
     joint, _, _ = np.histogram2d(mov[::step], ref[::step], bins=int(bins))
     p = joint / joint.sum()
-    h_mov, h_ref = _entropy(p.sum(axis=1)), _entropy(p.sum(axis=0))
+    h_mov, h_ref = float(entropy(p.sum(axis=1))), float(entropy(p.sum(axis=0)))
     if min(h_mov, h_ref) <= 0:
         return 0.0
-    return float(np.clip((h_mov + h_ref - _entropy(p)) / min(h_mov, h_ref), 0.0, 1.0))
+    return float(np.clip((h_mov + h_ref - float(entropy(p.ravel()))) / min(h_mov, h_ref), 0.0, 1.0))
