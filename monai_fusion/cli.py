@@ -18,7 +18,7 @@ from .commands import OTHER_MODALITIES, FuseOptions, fuse_files
 from .info import info as _info
 from .info import weights_present
 from .utils.colormaps import COLORMAPS, NO_COLORMAP
-from .utils.constants import DEFAULT_METHOD
+from .utils.constants import DEFAULT_METHOD, SCORE_ON
 from .utils.errors import FusionInputError
 
 __all__ = ["main", "build_parser", "run_demo", "fuse_files", "fuse_folder", "weights_present"]
@@ -186,8 +186,8 @@ def _add_benchmark_parser(sub: Any) -> None:
     )
     bench.add_argument(
         "--score-on",
-        choices=("luminance", "written"),
-        default="luminance",
+        choices=SCORE_ON,
+        default=SCORE_ON[0],
         help="luminance: the fused luminance in 8 bits (default); written: the luminance of the 8-bit image a user "
         "gets on disk (the RGB image for PET/SPECT)",
     )

@@ -18,7 +18,7 @@ from ..data.io import to_uint8
 from ..fusers import available_fusers, get_fuser
 from ..transforms.colour import rgb_to_luminance
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
-from ..utils.constants import PAIR_TYPES
+from ..utils.constants import PAIR_TYPES, SCORE_ON
 from ..utils.errors import FusionInputError
 from .benchmark_report import row_note
 from .cross_validation import CrossValidation
@@ -38,11 +38,6 @@ __all__ = [
     "scored_fusion",
 ]
 
-#: What the metrics score: ``luminance``, the fused luminance rounded to 8 bits (what the methods output); or
-#: ``written``, the luminance of the 8-bit image a user gets on disk (for PET/SPECT the RGB image that
-#: :func:`~monai_fusion.transforms.presets.fusion_postprocess` composes, each channel rounded; CT pairs score the
-#: same either way).
-SCORE_ON: tuple[str, ...] = ("luminance", "written")
 
 #: The source-referenced metrics of the comparison, in report order.
 BENCHMARK_METRICS: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")

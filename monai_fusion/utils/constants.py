@@ -8,6 +8,7 @@ from .errors import FusionInputError
 
 __all__ = [
     "DEFAULT_METHOD",
+    "SCORE_ON",
     "PAIR_TYPES",
     "MODALITIES",
     "OTHER_MODALITIES",
@@ -19,6 +20,12 @@ __all__ = [
 #: The method every surface (CLI ``fuse``/``demo``/``fuse --pairs``, the bundle, MONAI Deploy and MONAI Label)
 #: uses when none is named: the shipped trained model (registry name ``default``).
 DEFAULT_METHOD: str = "default"
+
+#: What the benchmark's metrics score: ``luminance``, the fused luminance rounded to 8 bits (what the methods
+#: output); or ``written``, the luminance of the 8-bit image a user gets on disk (for PET/SPECT the RGB image that
+#: :func:`~monai_fusion.transforms.presets.fusion_postprocess` composes, each channel rounded; CT pairs score the
+#: same either way). Here, low, so the CLI offers the choices without importing the engines.
+SCORE_ON: tuple[str, ...] = ("luminance", "written")
 #: Pair types of the Whole Brain Atlas layout: ``<root>/<PAIR>/<MODALITY>/<name>.png``.
 PAIR_TYPES: tuple[str, ...] = ("CT-MRI", "PET-MRI", "SPECT-MRI")
 #: Modalities, the structural one first.
