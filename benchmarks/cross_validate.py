@@ -13,7 +13,7 @@ fold's weights with the network arguments of ``train.json`` and the given per-mo
 - ``monai-fusion benchmark --cv K --fold-weights default=runs/cv/fold{fold}/default.pt`` reports the recipe's
   cross-validated standing against every other method.
 
-Not a test: each fold trains for about 8 minutes on the 2-core CPU.
+Not a test: each fold trains for about 17 minutes on the 2-core CPU (nothing else running).
 """
 
 from __future__ import annotations
