@@ -36,13 +36,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The console pages' checks (marker console_pages: every `$ monai-fusion ...` example of docs/cli.md and of the
+# bundle's README run as its own process, about 4 minutes of torch/MONAI imports on the 2-core machine) run in
+# `make test-apps`, CI's second step, to keep `make test` under 15 minutes.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest -m "not console_pages" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$rc
 
 test-apps: $(STAMP) $(APP_ENVS)
 	MONAI_FUSION_REQUIRE_APPS=1 $(BIN)/python -m pytest tests/apps $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo 'pytest collected no app tests' >&2; exit 1; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo 'pytest collected no app tests' >&2; exit 1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
+	$(BIN)/python -m pytest -m console_pages tests/docs $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo 'pytest collected no console-page tests' >&2; exit 1; fi; exit $$rc
 
 # The sdist and the wheel of monai-fusion (shipped weights included as package data; the version is
 # monai_fusion.__version__, which the bundle's required_packages_version names), checked with twine.

@@ -40,7 +40,8 @@ def stack_sources(batch: dict[str, Any], keys: Sequence[str] = ("mri", "other"))
 
 
 class PrepareFusionBatch(PrepareBatch):
-    """Return ``(sources, sources)``: the stacked ``mri`` + ``other`` images as input and as target.
+    """Return ``(sources, target)``: the stacked ``mri`` + ``other`` images as input and as target (the target
+    with the chroma too when ``chroma_keys`` are given).
 
     When the batch has ``pair_type`` the target is a ``MetaTensor`` view of the same data whose
     ``meta["pair_type"]`` lists them (read by :class:`~monai_fusion.losses.StructureFusionLoss`'s
@@ -80,7 +81,8 @@ class PrepareFusionBatch(PrepareBatch):
         pair_types = batchdata.get("pair_type") if isinstance(batchdata, dict) else None
         target = x
         if self.chroma_keys:
-            target = torch.cat([x, stack_sources(batchdata, self.chroma_keys).to(device=x.device)], dim=1)
+            chroma = stack_sources(batchdata, self.chroma_keys).to(device=device, non_blocking=non_blocking, **kwargs)
+            target = torch.cat([x, chroma], dim=1)
         if pair_types is not None:
             # the target carries each sample's pair type, for losses with per-pair-type settings
             target = MetaTensor(target.as_tensor() if isinstance(target, MetaTensor) else target)

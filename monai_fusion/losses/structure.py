@@ -160,6 +160,8 @@ class StructureFusionLoss(nn.Module):
         written: bool = False,
     ) -> None:
         super().__init__()
+        if written and reference_rules:  # the rules' terms would be scored on the float luminance, not the written one
+            raise FusionInputError("StructureFusionLoss: written=True does not combine with reference_rules")
         self.written = bool(written)
         unknown_rules = sorted(str(r) for r in reference_rules if not callable(r) and r not in _RULES)
         if unknown_rules:

@@ -3,11 +3,13 @@
 A PET/SPECT fusion is fused in luminance but written in colour: the fused luminance gets the source's chroma
 back, the RGB is clipped to the colour range and rounded to 8 bits, and a reader measures the luminance of that
 RGB, rounded again. :func:`soft_written_luminance` is that path with the two roundings replaced by additive
-uniform noise of one quantisation step (the usual differentiable stand-in for rounding, Ballé et al. 2017), so
-that a residual below one grey level, which the file does not keep, earns nothing, and colours pushed out of
-gamut, which the file clips, earn nothing either (the clipping has no gradient). Written here because MONAI and
-piq have no colour composition in the loss's path; the matrices are the colour transforms' own
-(:data:`~monai_fusion.utils.kernels.YCBCR_TO_RGB`).
+uniform noise of one quantisation step (the usual differentiable stand-in for rounding, Ballé et al. 2017). The
+noise does not change a term's gradient on average, but the terms that measure correlation or shared information
+(SCD, MI) see a residual below one grey level swamped by it and reward it little, as the written file does; only a
+residual above the noise earns them their value. Colours pushed out of gamut, which the file clips, earn nothing
+(the clipping has no gradient). A grey pair (neutral chroma) gets both noises, about 1.45 times the variance of
+the one rounding of a grey file. Written here because MONAI and piq have no colour composition in the loss's path;
+the matrices are the colour transforms' own (:data:`~monai_fusion.utils.kernels.YCBCR_TO_RGB`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def soft_written_luminance(
             rounds them (the written image itself, no gradient through the rounding).
 
     Returns:
-        ``(N, 1, H, W)`` luminance in [0, 1] (up to half a step outside with ``noise``).
+        ``(N, 1, H, W)`` luminance in [0, 1] (up to one step outside with ``noise``).
     """
     if pred.ndim != 4 or pred.shape[1] != 1 or chroma.shape != (pred.shape[0], 2, *pred.shape[2:]):
         raise FusionInputError(

@@ -21,7 +21,7 @@ from monai.transforms import (
 )
 
 from ..utils.errors import FusionInputError, find_input_error
-from .colour import ColourMapd, NeutralChromad, RGBToYCbCrd, YCbCrToRGBd
+from .colour import ColourMapd, NeutralChromad, RGBToYCbCrd, YCbCrToRGBd, chroma_keys
 from .intensity import NormalizeModalityd
 from .io import CheckPaird, CheckRasterSized, LoadFusionImaged
 from .registration import RegisterToReferenced, ResampleToReferenceGridd
@@ -33,7 +33,6 @@ __all__ = [
     "fusion_training_preprocess",
     "fusion_validation_preprocess",
     "fusion_network_postprocess",
-    "chroma_keys",
     "PAIR_INFO_KEYS",
 ]
 
@@ -151,15 +150,9 @@ def fusion_validation_preprocess(
         chroma keys with ``chroma``).
     """
     pre = fusion_preprocess(register=register, keys=keys, **kwargs)
-    keep = [*keys, *(chroma_keys(keys) if chroma else ()), *info_keys]
+    keep = [*keys, *(chroma_keys(keys[1]) if chroma else ()), *info_keys]
     extra = [NeutralChromad(keys=keys[1])] if chroma else []
     return FusionCompose([*pre.transforms, *extra, SelectItemsd(keys=keep, allow_missing_keys=True)])
-
-
-def chroma_keys(keys: Sequence[str] = ("mri", "other")) -> tuple[str, str]:
-    """The chroma keys of the moving image (``other`` -> ``("other_cb", "other_cr")``), as :class:`RGBToYCbCrd`
-    names them."""
-    return f"{keys[1]}_cb", f"{keys[1]}_cr"
 
 
 def fusion_training_preprocess(
@@ -196,7 +189,7 @@ def fusion_training_preprocess(
     if len(size) != 2 or min(size) < 1:
         raise FusionInputError(f"patch_size={tuple(patch_size)} must be two positive integers (H, W)")
     base = fusion_validation_preprocess(register=register, keys=keys, info_keys=info_keys, chroma=chroma, **kwargs)
-    colour = list(chroma_keys(keys)) if chroma else []
+    colour = list(chroma_keys(keys[1])) if chroma else []
     ks = [*keys, *colour]
     steps = [
         *base.transforms,

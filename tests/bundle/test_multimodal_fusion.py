@@ -47,9 +47,13 @@ def _workflow(bundle_root: Path, workflow: str, config_file: Any, **override: An
 
 def test_train_eval_config(bundle_root: Path, demo_root: Path) -> None:
     train_file = str(bundle_root / "configs" / "train.json")
-    trainer = _workflow(bundle_root, "train", train_file, dataset_dir=str(demo_root), epochs=1, **OVERRIDE)
+    # written_loss: the chroma rides from the preprocessing through the batch into the loss (False elsewhere)
+    trainer = _workflow(
+        bundle_root, "train", train_file, dataset_dir=str(demo_root), epochs=1, written_loss=True, **OVERRIDE
+    )
     trainer.initialize()
     assert trainer.check_properties() == []
+    assert trainer.parser.get_parsed_content("loss").written
     trainer.run()
     trainer.finalize()
     assert trainer.trainer.state.epoch == 1 and (bundle_root / "models" / "model.pt").is_file()

@@ -362,10 +362,16 @@ def test_training_preprocess_keeps_the_chroma_aligned() -> None:
         out = pre(item)
         ycc = torch.cat([torch.as_tensor(out[k]) for k in ("other", "other_cb", "other_cr")])
         assert float(YCbCrToRGB(clip=False)(ycc)[2].abs().max()) < 1e-4
-    grey = fusion_training_preprocess((64, 64), load=False, chroma=True)(
-        {**item, "other": yy[None], "modality": "CT", "pair_type": "CT-MRI"}
+    small = pre({**item, "mri": item["mri"][:, :48, :48], "other": rgb[:, :48, :48]})  # padded to the patch
+    assert small["other_cb"].shape == (1, 64, 64) and float((small["other"] == 0).float().mean()) > 0.4
+    assert torch.equal(
+        small["other_cb"][small["other"] == 0], torch.full_like(small["other_cb"], 0.5)[small["other"] == 0]
     )
+    grey_item = {**item, "other": yy[None], "modality": "CT", "pair_type": "CT-MRI"}
+    grey = pre(grey_item)
     assert torch.equal(torch.as_tensor(grey["other_cb"]), torch.full((1, 64, 64), 0.5))
+    batch = next(iter(DataLoader(Dataset([item, grey_item], transform=pre), batch_size=2)))  # grey and colour collate
+    assert batch["other_cb"].shape == (2, 1, 64, 64)
     assert "other_cb" not in fusion_training_preprocess((64, 64), load=False)(item)  # dropped by default
 
 

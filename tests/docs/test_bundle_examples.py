@@ -26,6 +26,7 @@ def test_the_excerpt_checker_sees_order_gaps_and_wrong_values() -> None:
     assert excerpt_missing(log, "... SSIM: 0.74\n... Restored all variables ...") == ["... Restored all variables ..."]
 
 
+@pytest.mark.console_pages  # run by make test-apps (see the Makefile)
 @pytest.mark.skipif(not HARVARD.is_dir(), reason=f"the evaluate example reads the atlas pairs at {HARVARD}")
 def test_bundle_console_examples_print_what_the_page_shows(tmp_path: Path) -> None:
     repo = tmp_path / "repo"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .doc_examples import console_examples, normalise, run_examples, screen_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +25,7 @@ def test_the_checker_sees_a_difference_and_masks_only_volatile_parts(tmp_path: P
     assert screen_lines(bars) == ["run: 100%|## | 2/2 [00:01<00:00, 2.1it/s]", "done"]
 
 
+@pytest.mark.console_pages  # run by make test-apps (see the Makefile)
 def test_every_console_example_of_the_cli_page_prints_what_the_page_shows(tmp_path: Path) -> None:
     examples = console_examples(PAGE.read_text(encoding="utf-8"))
     assert len(examples) >= 15

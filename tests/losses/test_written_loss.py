@@ -1,5 +1,6 @@
-"""The written-image loss path: its luminance is the one a reader of the written file measures, residuals below
-one grey level earn nothing, clipped colours get no gradient, and the loss needs the chroma with ``written``."""
+"""The written-image loss path: its luminance is the one a reader of the written file measures, a residual below one
+grey level is swamped by the noise while a visible one is not, clipped colours get no gradient, and the loss needs
+the chroma with ``written``."""
 
 from __future__ import annotations
 
@@ -36,9 +37,14 @@ def test_noise_hides_subgrey_residuals_and_clipping_stops_the_gradient() -> None
     torch.manual_seed(0)
     base = torch.rand(1, 1, 64, 64) * 0.5 + 0.25
     neutral = torch.full((1, 2, 64, 64), 0.5)
-    tiny = base + 0.1 / 255 * torch.sign(torch.randn_like(base))
-    one = soft_written_luminance(tiny, neutral) - soft_written_luminance(base, neutral)
-    assert float(one.std()) > 5 * 0.1 / 255  # the noise swamps a tenth of a grey level
+    pattern = torch.sign(torch.randn_like(base))
+
+    def corr(step: float) -> float:  # SCD's kind of measure: how much of the residual the scored image keeps
+        diff = soft_written_luminance(base + step / 255 * pattern, neutral) - soft_written_luminance(base, neutral)
+        d, q = diff - diff.mean(), pattern - pattern.mean()
+        return float((d * q).sum() / torch.sqrt((d * d).sum() * (q * q).sum()))
+
+    assert corr(0.1) < 0.2 and corr(4.0) > 0.9  # a tenth of a grey level is swamped, four levels are kept
     # a saturated red (Cr high) at high luminance: red clips, so raising Y there moves only G and B
     pred = torch.full((1, 1, 4, 4), 0.9, requires_grad=True)
     red = torch.stack([torch.full((4, 4), 0.5), torch.full((4, 4), 0.95)])[None]
@@ -63,4 +69,6 @@ def test_written_loss_needs_the_chroma_and_scores_the_written_image() -> None:
         loss(pred, torch.cat([a, b], 1))
     with pytest.raises(FusionInputError, match=r"\(N, 4, H, W\)"):
         loss(pred, a, b)
+    with pytest.raises(FusionInputError, match="does not combine with reference_rules"):
+        StructureFusionLoss(written=True, reference_rules=["max"])
     assert np.isfinite(loss.last_terms["total"])

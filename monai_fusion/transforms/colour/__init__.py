@@ -14,6 +14,7 @@ from .dictionary import (
     YCbCrToRGBD,
     YCbCrToRGBd,
     YCbCrToRGBDict,
+    chroma_keys,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ColourMapd",
     "ColourMapD",
     "ColourMapDict",
+    "chroma_keys",
     "NeutralChromad",
     "NeutralChromaD",
     "NeutralChromaDict",

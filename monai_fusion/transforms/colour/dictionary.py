@@ -21,6 +21,7 @@ from ...utils.errors import FusionInputError
 from .array import ColourMap, RGBToYCbCr, YCbCrToRGB
 
 __all__ = [
+    "chroma_keys",
     "NeutralChromad",
     "NeutralChromaD",
     "NeutralChromaDict",
@@ -210,6 +211,11 @@ class ColourMapd(MapTransform):
         return d
 
 
+def chroma_keys(key: str = "other") -> tuple[str, str]:
+    """The chroma keys :class:`RGBToYCbCrd` writes for ``key`` by default (``other`` -> ``other_cb``, ``other_cr``)."""
+    return f"{key}_cb", f"{key}_cr"
+
+
 class NeutralChromad(MapTransform):
     """Add neutral chroma (``value_max / 2``, no colour) under ``<key>_cb``/``<key>_cr`` where a key has none.
 
@@ -233,7 +239,7 @@ class NeutralChromad(MapTransform):
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         for key in self.key_iterator(d):
-            names = (f"{key}_cb", f"{key}_cr")  # as RGBToYCbCrd names them by default
+            names = chroma_keys(key)
             present = [k in d for k in names]
             if all(present):
                 continue
