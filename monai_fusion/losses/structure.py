@@ -36,7 +36,8 @@ bundle's model card has the runs).
 
 ``written=True`` scores the image a user gets instead of the fused luminance: the target then also stacks the
 other source's chroma (``cat([mri, other, cb, cr], 1)``, :class:`~monai_fusion.engines.PrepareFusionBatch` with
-``chroma_keys``) and every term sees :func:`~monai_fusion.losses.written.soft_written_luminance` of the prediction.
+``chroma_keys``) and the terms see :func:`~monai_fusion.losses.written.soft_written_luminance` of the prediction:
+all of them, or only those named in ``written_terms`` (the others then score the fused luminance itself).
 
 Written here because neither MONAI nor piq has a fusion loss against two sources; the SSIM and VIF terms
 reuse :mod:`monai_fusion.metrics` (one implementation of each quantity, so the loss optimises what the
@@ -130,6 +131,8 @@ class StructureFusionLoss(nn.Module):
             ``alpha > 0`` a term that is already ahead of every rule still pulls, at that fraction.
         written: score the written image's luminance (the prediction with the other source's chroma put back,
             clipped and quantised to 8 bits; see the module docstring); the target must stack the chroma.
+        written_terms: with ``written``, the terms scored on the written image (e.g. ``["scd"]``: the colour
+            contrast on what the file keeps, the structure terms on the fused luminance); None: every term.
 
     Attributes:
         last_terms: the unweighted batch means of the terms of the last call (``ssim``, ``qabf``, ``vif``, ``scd``,
@@ -158,11 +161,22 @@ class StructureFusionLoss(nn.Module):
         hinge_scale: float = 0.02,
         hinge_leak: float = 0.0,
         written: bool = False,
+        written_terms: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         if written and reference_rules:  # the rules' terms would be scored on the float luminance, not the written one
             raise FusionInputError("StructureFusionLoss: written=True does not combine with reference_rules")
+        if written_terms is not None:
+            if isinstance(written_terms, str) or sorted(set(written_terms) - set(self._NAMES)):
+                raise FusionInputError(
+                    f"StructureFusionLoss: written_terms must be a list of term names among {list(self._NAMES)}, "
+                    f"got {written_terms!r}"
+                )
         self.written = bool(written)
+        #: the terms scored on the written image (empty without ``written``)
+        self.written_terms = (
+            tuple(k for k in self._NAMES if written_terms is None or k in written_terms) if self.written else ()
+        )
         unknown_rules = sorted(str(r) for r in reference_rules if not callable(r) and r not in _RULES)
         if unknown_rules:
             raise FusionInputError(
@@ -232,6 +246,7 @@ class StructureFusionLoss(nn.Module):
         b: torch.Tensor,
         int_margin: torch.Tensor | float | None = None,
         mi_samples: torch.Tensor | None = None,
+        names: Sequence[str] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Every used term (unweighted), per sample, for ``(N, 1, H, W)`` images in [0, 1].
 
@@ -242,12 +257,13 @@ class StructureFusionLoss(nn.Module):
             int_margin: the max-intensity term's margin, a float or one per sample (default: the loss's).
             mi_samples: boolean ``(N,)``: the samples for which the mutual-information term is computed (it is 0
                 for the others, whose weight is 0); default: all.
+            names: compute only these of the used terms (default: every used term).
 
         Returns:
             ``{name: (N,) tensor}`` for each term with a weight (in any pair type's settings).
         """
         f, sa, sb = pred * 255.0, a * 255.0, b * 255.0
-        used = self.used_terms
+        used = self.used_terms if names is None else tuple(k for k in self.used_terms if k in names)
         out: dict[str, torch.Tensor] = {}
         if "ssim" in used:
             out["ssim"] = 1 - (ssim_per_source(sa, f) + ssim_per_source(sb, f)).to(pred.dtype) / 2
@@ -336,13 +352,18 @@ class StructureFusionLoss(nn.Module):
                 f"StructureFusionLoss: the VIF term (4 scales) needs images of at least 41x41 pixels, "
                 f"got {tuple(pred.shape[-2:])}; use larger patches or w_vif=0"
             )
-        if chroma is not None:
-            pred = soft_written_luminance(pred, chroma)
         per = self._sample_settings(pair_types, pred.shape[0])
         margins = [s["int_margin"] for s in per]
         margin = margins if len(set(margins)) > 1 else margins[0]
         mi_samples = torch.tensor([s["w_mi"] > 0 for s in per], device=pred.device) if "mi" in self.used_terms else None
-        terms = self.terms(pred, target, other, int_margin=margin, mi_samples=mi_samples)
+        plain = [k for k in self.used_terms if k not in self.written_terms]
+        terms = self.terms(pred, target, other, int_margin=margin, mi_samples=mi_samples, names=plain) if plain else {}
+        if chroma is not None and len(plain) < len(self.used_terms):
+            written = soft_written_luminance(pred, chroma)
+            terms.update(
+                self.terms(written, target, other, int_margin=margin, mi_samples=mi_samples, names=self.written_terms)
+            )
+        terms = {k: terms[k] for k in self.used_terms}
         raw = {k: float(v.detach().mean()) for k, v in terms.items()}
         if self.reference_rules:
             with torch.no_grad():

@@ -72,3 +72,30 @@ def test_written_loss_needs_the_chroma_and_scores_the_written_image() -> None:
     with pytest.raises(FusionInputError, match="does not combine with reference_rules"):
         StructureFusionLoss(written=True, reference_rules=["max"])
     assert np.isfinite(loss.last_terms["total"])
+
+
+def test_written_terms_score_only_the_named_terms_on_the_written_image() -> None:
+    torch.manual_seed(2)
+    a, b = torch.rand(2, 1, 1, 48, 48)
+    pred = (a + b) / 2
+    red = torch.stack([torch.full((48, 48), 0.3), torch.full((48, 48), 0.9)])[None]
+    target = torch.cat([a, b, red], 1)
+    plain, every, some = (
+        StructureFusionLoss(),
+        StructureFusionLoss(written=True),
+        StructureFusionLoss(written=True, written_terms=["scd"]),
+    )
+    plain(pred, torch.cat([a, b], 1))
+    torch.manual_seed(3)
+    every(pred, target)
+    torch.manual_seed(3)
+    some(pred, target)
+    assert some.written_terms == ("scd",)
+    assert some.last_terms["scd"] == pytest.approx(every.last_terms["scd"], abs=1e-6)
+    assert some.last_terms["scd"] != pytest.approx(plain.last_terms["scd"], abs=1e-3)
+    for k in ("ssim", "qabf", "vif", "int"):
+        assert some.last_terms[k] == pytest.approx(plain.last_terms[k], abs=1e-6), k
+    with pytest.raises(FusionInputError, match="written_terms must be a list of term names"):
+        StructureFusionLoss(written=True, written_terms=["sdc"])
+    with pytest.raises(FusionInputError, match="written_terms must be a list of term names"):
+        StructureFusionLoss(written=True, written_terms="scd")
