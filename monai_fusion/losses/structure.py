@@ -356,13 +356,12 @@ class StructureFusionLoss(nn.Module):
         margins = [s["int_margin"] for s in per]
         margin = margins if len(set(margins)) > 1 else margins[0]
         mi_samples = torch.tensor([s["w_mi"] > 0 for s in per], device=pred.device) if "mi" in self.used_terms else None
-        plain = [k for k in self.used_terms if k not in self.written_terms]
-        terms = self.terms(pred, target, other, int_margin=margin, mi_samples=mi_samples, names=plain) if plain else {}
-        if chroma is not None and len(plain) < len(self.used_terms):
+        on_written = [k for k in self.used_terms if k in self.written_terms]  # non-empty only with the chroma
+        plain = [k for k in self.used_terms if k not in on_written]
+        terms = self.terms(pred, target, other, int_margin=margin, mi_samples=mi_samples, names=plain)
+        if on_written:
             written = soft_written_luminance(pred, chroma)
-            terms.update(
-                self.terms(written, target, other, int_margin=margin, mi_samples=mi_samples, names=self.written_terms)
-            )
+            terms.update(self.terms(written, target, other, int_margin=margin, mi_samples=mi_samples, names=on_written))
         terms = {k: terms[k] for k in self.used_terms}
         raw = {k: float(v.detach().mean()) for k, v in terms.items()}
         if self.reference_rules:
