@@ -213,3 +213,53 @@ def test_torchscript_export_raises_no_user_warning() -> None:
         torch.jit.script(WeightMapFusionNet().eval())
     # PyTorch's FutureWarnings about torch.jit are its own (shown in the bundle docs); no warning of ours
     assert [str(w.message) for w in caught if not issubclass(w.category, FutureWarning)] == []
+
+
+def test_logit_bound_keeps_the_maximum_rule_where_sources_differ() -> None:
+    """A head saturated towards the MRI copies it unbounded; bounded by L, a source brighter by > L / k shows."""
+    a = torch.full((1, 1, 8, 8), 0.2)  # MRI dark, other bright by 0.6 > L / k = 4 / 20
+    b = torch.full((1, 1, 8, 8), 0.8)
+    outs = {}
+    for bound in (None, 4.0):
+        net = WeightMapFusionNet(residual_scale=0.0, global_context=False, logit_bound=bound).eval()
+        with torch.no_grad():
+            net.head.weight.zero_()
+            net.head.bias.fill_(100.0)  # a saturated head: w = 1, the MRI's copy
+            outs[bound] = net(a, b)
+        assert net.config["logit_bound"] == bound
+    assert torch.allclose(outs[None], a, atol=1e-6)
+    w = (outs[4.0] - b) / (a - b)  # the weight of the MRI
+    assert torch.allclose(w, torch.sigmoid(torch.tensor(4.0 * math.tanh(25.0) - 20.0 * 0.6)), atol=1e-5)
+    assert float(w.max()) < 0.01  # the brighter other source is kept
+
+
+def test_logit_bound_gradient_survives_a_saturated_head() -> None:
+    """Unbounded, a saturated w passes no gradient to the head; bounded it still does where sources differ."""
+    a, b = torch.full((1, 1, 8, 8), 0.3), torch.full((1, 1, 8, 8), 0.5)
+    grads = {}
+    for bound in (None, 4.0):
+        net = WeightMapFusionNet(residual_scale=0.0, global_context=False, logit_bound=bound)
+        with torch.no_grad():
+            net.head.weight.zero_()
+            net.head.bias.fill_(30.0)
+        net(a, b).sum().backward()
+        grads[bound] = float(net.head.bias.grad.abs().sum())
+    assert grads[None] < 1e-9 and grads[4.0] > 1e-6
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan")])
+def test_logit_bound_refuses_non_positive(bad: float) -> None:
+    with pytest.raises(FusionInputError, match="logit_bound"):
+        WeightMapFusionNet(logit_bound=bad)
+
+
+def test_logit_bound_torchscript_and_old_state_dicts() -> None:
+    """The bound is a plain float attribute (TorchScript keeps it); it adds no parameters, so old weights load."""
+    net = WeightMapFusionNet(channels=8, logit_bound=2.0).eval()
+    WeightMapFusionNet(channels=8).load_state_dict(net.state_dict())
+    x = torch.rand(1, 2, 24, 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(net)
+    with torch.no_grad():
+        assert torch.allclose(scripted(x), net(x), atol=1e-6)

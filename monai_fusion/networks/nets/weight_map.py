@@ -64,6 +64,12 @@ class WeightMapFusionNet(nn.Module):
             refused without it. ``None``: the shipped model's gains (:data:`SHIPPED_DETAIL_GAIN`), so that its
             weights alone (the bundle's ``models/model.pt``) fuse as shipped. Training configs set 1.0 (the network
             learns ``r`` at full gain).
+        logit_bound: bound ``L`` of the learned part of the weight map's logit, ``w = sigmoid(L tanh(z / L) +
+            k (mri - other))``; ``None``: unbounded. Unbounded, training can drive ``z`` so far that ``w`` is 1 on
+            every pixel (a copy of the MRI's luminance, which most fusion metrics reward) and the sigmoid's
+            gradient is then 0, so no loss term can bring the other source back: which of the two outcomes a run
+            reaches depends on its data and seed. Bounded, the network can only shift the maximum-rule prior by
+            ``L`` logits, so where the sources differ by more than ``L / k`` the brighter one always shows.
 
     Attributes:
         config: the constructor arguments, saved with checkpoints.
@@ -88,8 +94,11 @@ class WeightMapFusionNet(nn.Module):
         select_prior: float = 20.0,
         global_context: bool = True,
         detail_gain: Union[float, Mapping[str, float], None] = None,
+        logit_bound: Optional[float] = None,
     ) -> None:
         super().__init__()
+        if logit_bound is not None and not float(logit_bound) > 0:
+            raise FusionInputError(f"WeightMapFusionNet: logit_bound={logit_bound!r} must be a number > 0 or None")
         if channels < 1 or full_channels < 1 or not dilations or min(int(d) for d in dilations) < 1:
             raise FusionInputError(
                 f"WeightMapFusionNet: channels={channels}, full_channels={full_channels} and "
@@ -104,7 +113,10 @@ class WeightMapFusionNet(nn.Module):
             "select_prior": float(select_prior),
             "global_context": bool(global_context),
             "detail_gain": gains if isinstance(gains, dict) else float(gains),
+            "logit_bound": None if logit_bound is None else float(logit_bound),
         }
+        #: ``L`` of the bounded learned logit (0: unbounded; TorchScript keeps a float attribute simpler than None)
+        self.logit_bound = 0.0 if logit_bound is None else float(logit_bound)
         self.residual_scale = float(residual_scale)
         self.select_prior = float(select_prior)
         #: the gain of inputs without a listed modality (``nan``: none; with :attr:`modality_gains` empty, of all)
@@ -201,7 +213,10 @@ class WeightMapFusionNet(nn.Module):
         out = self.head(torch.cat([f0, h], 1))
         if self.context is not None:
             out = out + self.context(c.mean(dim=(2, 3)))[:, :, None, None]
-        w = torch.sigmoid(out[:, :1] + self.select_prior * (a - b))
+        z = out[:, :1]
+        if self.logit_bound > 0:
+            z = self.logit_bound * torch.tanh(z / self.logit_bound)
+        w = torch.sigmoid(z + self.select_prior * (a - b))
         # where neither source has any signal (both exactly 0: the air around the head) there is nothing to fuse:
         # the detail term is held at 0 there, so the background stays black instead of carrying faint noise
         signal = (brighter > 0).to(a.dtype)
