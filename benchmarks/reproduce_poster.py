@@ -62,8 +62,8 @@ REASONS: dict[str, str] = {
     "computed by that formula on pairs like these; its ranking, not its digits, can be compared",
     "FMI": "FMI uses the edge feature that the poster's MATLAB call actually ran (Haghighat's default); MATLAB's "
     "edge detector and this library's differ in thresholds",
-    "FSIM": "FSIM here is piq's (phase congruency on 0..255 images); the poster's own FSIM wrote Scharr gradients "
-    "of [0, 1] floats into uint16 (see docs/metrics.md), so its digits are not comparable",
+    "FSIM": "FSIM is the poster's own code (phasepack phase congruency, Scharr gradients of the [0, 1] floats "
+    "rounded into uint16; docs/metrics.md), so the gap is the data (another split) and the method's training",
     "EN": "EN under `poster` is the float entropy of the unquantised output (distinct values, as "
     "`skimage.measure.shannon_entropy` counts them): it counts how many distinct floats a method emits (a rule "
     "that averages 8-bit sources emits few, a decoder many), not image content",

@@ -36,6 +36,7 @@ _CHOICES: dict[str, tuple[object, ...]] = {
     "psnr_peak": ("range", "fused_max", "source_range"),
     "psnr_average": ("mse", "psnr"),
     "qabf_variant": ("petrovic", "cddfuse"),
+    "fsim_variant": ("piq", "phasepack"),
 }
 
 
@@ -73,6 +74,9 @@ class MetricProtocol:
         psnr_average: ``"mse"``: one PSNR of the mean of the two MSEs; ``"psnr"``: mean of the two PSNRs.
         qabf_variant: ``"petrovic"`` (reflect-padded Sobel, orientation difference wrapped modulo
             pi) or ``"cddfuse"`` (zero-padded Sobel, unwrapped orientation difference, as the script).
+        fsim_variant: ``"piq"`` (Zhang et al.'s FSIM as piq computes it on the 0..width scale: 4 orientations,
+            Scharr gradients in floats) or ``"phasepack"`` (the poster's code: phasepack's phase congruency with 6
+            orientations, Scharr gradients of the protocol-unit images written into ``uint16``, ``T2 = 160``).
     """
 
     name: str
@@ -95,6 +99,7 @@ class MetricProtocol:
     psnr_peak: Literal["range", "fused_max", "source_range"] = "range"
     psnr_average: Literal["mse", "psnr"] = "mse"
     qabf_variant: Literal["petrovic", "cddfuse"] = "petrovic"
+    fsim_variant: Literal["piq", "phasepack"] = "piq"
 
     def __post_init__(self) -> None:
         for field, allowed in _CHOICES.items():
@@ -158,6 +163,11 @@ class MetricProtocol:
                 if self.qabf_variant == "petrovic"
                 else "Sobel, zero border, orientation unwrapped (script)"
             ),
+            "FSIM": (
+                "piq (Zhang et al.), 4 orientations, float gradients"
+                if self.fsim_variant == "piq"
+                else "phasepack phase congruency, 6 orientations, Scharr gradients rounded into uint16"
+            ),
             "CC, SCD": "CC mean of 2 correlations; SCD sum of 2 (its definition)",
             "VIF, Nabf constants": "on the 8-bit scale: sigma_n^2 = 2; edge threshold 2 (Sobel/8)",
         }
@@ -195,6 +205,7 @@ PROTOCOLS: dict[str, MetricProtocol] = {
         fmi_feature="edge",
         psnr_peak="source_range",
         psnr_average="psnr",
+        fsim_variant="phasepack",
     ),
 }
 

@@ -1,7 +1,8 @@
 """Optional dependencies: imported where one surface needs them, with an error that names the extra.
 
 ``setup.cfg`` says which extra brings what: ``plots`` (matplotlib), ``demo`` (nilearn's templates),
-``bundle`` (fire and tensorboard for ``python -m monai.bundle``), ``all``.
+``poster`` (phasepack for the ``poster`` protocol's FSIM), ``bundle`` (fire and tensorboard for
+``python -m monai.bundle``), ``all``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,17 @@
-"""VIF and FSIM against piq, PSNR against known MSEs under each protocol's peak."""
+"""VIF and FSIM against piq (the ``poster`` protocol's FSIM: the poster's code), PSNR against known MSEs."""
 
 from __future__ import annotations
 
 import math
+import sys
 
+import numpy as np
 import piq
 import pytest
 
 from monai_fusion.metrics import PSNR_LIMIT_DB, fsim, psnr, vif
-from monai_fusion.metrics.perceptual import vif_per_source
+from monai_fusion.metrics.perceptual import _uint16_scharr_magnitude, fsim_phasepack, vif_per_source
+from monai_fusion.utils.optional import MissingExtraError
 
 
 def test_psnr_of_a_known_mse(images):
@@ -48,3 +51,36 @@ def test_fsim_matches_piq(images):
     assert fsim(f, a, b).item() == pytest.approx(sum(ref) / 2, abs=1e-6)
     assert fsim(f, a, b, protocol="sum").item() == pytest.approx(sum(ref), abs=1e-6)
     assert fsim(a, a, a).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_uint16_scharr_drops_negative_responses_and_rounds() -> None:
+    """A rising step gives Scharr's 3 + 10 + 3 = 16 per unit; a falling one gives -16, which uint16 stores as 0."""
+    step = np.zeros((9, 9))
+    step[:, 5:] = 0.5  # rising along x: +8 in the two columns beside the edge
+    assert _uint16_scharr_magnitude(step)[4, 4:6].tolist() == [8.0, 8.0]
+    assert float(_uint16_scharr_magnitude(step[:, ::-1].copy()).max()) == 0.0  # falling: negative, stored as 0
+    ramp = np.tile(np.arange(9) * 0.02, (9, 1))  # x-response 16 * 0.02 * 2 = 0.64 rounds to 1
+    assert _uint16_scharr_magnitude(ramp)[4, 4] == 1.0
+
+
+def test_fsim_phasepack_is_one_for_a_copy_and_for_featureless_images(images) -> None:
+    a = images(4).double()[0, 0].numpy() / 255
+    assert fsim_phasepack(a, a) == pytest.approx(1.0, abs=1e-12)
+    assert fsim_phasepack(np.zeros((32, 32)), np.zeros((32, 32))) == 1.0
+    assert fsim_phasepack(a, np.clip(a + 0.2 * np.sin(np.arange(64) / 2), 0, 1)) < 0.99
+
+
+def test_poster_protocol_fsim_is_the_posters_code_and_differs_from_piq(images) -> None:
+    """Under ``poster`` FSIM is the mean of :func:`fsim_phasepack` over the sources; other protocols keep piq's."""
+    a, b = images(5).double() / 255, images(6).double() / 255
+    f = 0.6 * a + 0.4 * b
+    expected = (fsim_phasepack(a[0, 0].numpy(), f[0, 0].numpy()) + fsim_phasepack(b[0, 0].numpy(), f[0, 0].numpy())) / 2
+    assert fsim(f, a, b, protocol="poster").item() == pytest.approx(expected, abs=1e-12)
+    assert abs(expected - fsim(f * 255, a * 255, b * 255).item()) > 1e-3
+
+
+def test_poster_fsim_without_phasepack_names_the_extra(images, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "phasepack", None)  # import phasepack now raises ImportError
+    a = images(7).double() / 255
+    with pytest.raises(MissingExtraError, match=r"monai-fusion\[poster\]"):
+        fsim(a, a, a, protocol="poster")
