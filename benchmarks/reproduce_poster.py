@@ -63,7 +63,7 @@ REASONS: dict[str, str] = {
     "FMI": "FMI uses the edge feature that the poster's MATLAB call actually ran (Haghighat's default); MATLAB's "
     "edge detector and this library's differ in thresholds",
     "FSIM": "FSIM is the poster's own code (phasepack phase congruency, Scharr gradients of the [0, 1] floats "
-    "rounded into uint16; docs/metrics.md), so the gap is the data (another split) and the method's training",
+    "rounded into uint16; docs/metrics.md), so the gap is the data (another split) and a network's training",
     "EN": "EN under `poster` is the float entropy of the unquantised output (distinct values, as "
     "`skimage.measure.shannon_entropy` counts them): it counts how many distinct floats a method emits (a rule "
     "that averages 8-bit sources emits few, a decoder many), not image content",

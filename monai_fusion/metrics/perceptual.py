@@ -13,6 +13,7 @@ library computes on purpose). Fusion PSNR compares F with both sources, which no
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 import numpy as np
 import piq
@@ -96,31 +97,63 @@ def vif(x: FusionInputs) -> torch.Tensor:
 
 #: Scharr's x-derivative kernel as OpenCV's ``cv2.Scharr(img, ddepth, 1, 0)`` correlates it.
 _SCHARR_X = np.array([[-3.0, 0.0, 3.0], [-10.0, 0.0, 10.0], [-3.0, 0.0, 3.0]])
+#: FSIM's stability constants ``T1`` (phase congruency) and ``T2`` (gradient, meant for 0..255 images).
+_FSIM_T1, _FSIM_T2 = 0.85, 160.0
 
 
-def _phasecong() -> object:
-    pp = require_extra("phasepack", "poster", "FSIM of the poster protocol (fsim_variant='phasepack')")
+def _phasecong() -> Callable[..., tuple]:
+    """phasepack's ``phasecong``; its import warning that pyfftw is absent (it falls back on SciPy) is silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp = require_extra("phasepack", "poster", "FSIM of the poster protocol (fsim_variant='phasepack')")
     return pp.phasecong
 
 
 def _uint16_scharr_magnitude(img: np.ndarray) -> np.ndarray:
-    """``sqrt(gx^2 + gy^2)`` of Scharr gradients stored as ``uint16``, as ``cv2.Scharr(img, cv2.CV_16U, ...)``:
-    border reflected without repeating the edge (OpenCV's default), values rounded half to even, negative ones 0."""
-    g = [np.clip(np.rint(ndimage.correlate(img, k, mode="mirror")), 0, 65535) for k in (_SCHARR_X, _SCHARR_X.T)]
-    return np.sqrt(g[0] ** 2 + g[1] ** 2)
+    """The gradient magnitude of ``image-similarity-measures``: ``cv2.Scharr(img, cv2.CV_16U, ...)`` in x and y
+    (border reflected without repeating the edge, rounded half to even, negative responses stored as 0), squared
+    and summed in ``uint16`` (wrapping above 65535, as NumPy does there), square root in float32.
+
+    Args:
+        img: a 2-D image.
+
+    Returns:
+        The magnitude, float64, same shape.
+    """
+    gx, gy = (
+        np.clip(np.rint(ndimage.correlate(img.astype(np.float64), k, mode="mirror")), 0, 65535).astype(np.uint16)
+        for k in (_SCHARR_X, _SCHARR_X.T)
+    )
+    return np.sqrt(gx**2 + gy**2).astype(np.float64)
 
 
-def fsim_phasepack(ref: np.ndarray, dist: np.ndarray, t1: float = 0.85, t2: float = 160.0) -> float:
-    """FSIM as the reference poster's evaluation code computes it, for one grey image pair.
+def _fsim_features(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Phase congruency (phasepack, the 6 orientations summed; 0 where it is 0 / 0) and gradient magnitude."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pc = np.nan_to_num(np.sum(_phasecong()(img, nscale=4, minWaveLength=6, mult=2, sigmaOnf=0.5978)[4], axis=0))
+    return pc, _uint16_scharr_magnitude(img)
 
-    Phase congruency from phasepack's ``phasecong`` (4 scales, 6 orientations, shortest wavelength 6, scale
-    factor 2, ``sigmaOnf`` 0.5978; its per-orientation maps summed), gradient magnitude of Scharr responses
-    written into ``uint16`` and ``T1 = 0.85``, ``T2 = 160`` (the constants of Zhang et al. for 0..255 images).
-    On [0, 1] images the gradients are small whole numbers, so the gradient term is close to 1 and the score is
-    mostly the phase-congruency similarity: higher than piq's FSIM of the same images. These are the steps
-    and constants of the ``fsim`` of the ``image-similarity-measures`` package (0.3.6, on OpenCV), which this
-    agrees with to 1e-8 on [0, 1] floats; written with SciPy here so that OpenCV is not needed. Kept only so
-    that the ``poster`` protocol reproduces the poster's published FSIM.
+
+def _fsim_of_features(
+    ref: tuple[np.ndarray, np.ndarray], dist: tuple[np.ndarray, np.ndarray], t1: float, t2: float
+) -> float:
+    (pc1, g1), (pc2, g2) = ref, dist
+    s_pc = (2 * pc1 * pc2 + t1) / (pc1**2 + pc2**2 + t1)
+    s_g = (2 * g1 * g2 + t2) / (g1**2 + g2**2 + t2)
+    weight = np.maximum(pc1, pc2)
+    total = float(weight.sum())
+    return float((s_pc * s_g * weight).sum() / total) if total > 0 else 1.0
+
+
+def fsim_phasepack(ref: np.ndarray, dist: np.ndarray, t1: float = _FSIM_T1, t2: float = _FSIM_T2) -> float:
+    """FSIM as the reference poster's evaluation code computes it (the ``fsim`` of ``image-similarity-measures``
+    0.3.6, reproduced without OpenCV), for one grey image pair.
+
+    Phase congruency from phasepack's ``phasecong`` (4 scales, 6 orientations, shortest wavelength 6, scale factor
+    2, ``sigmaOnf`` 0.5978), the ``uint16`` Scharr magnitude of :func:`_uint16_scharr_magnitude`, ``T1 = 0.85`` and
+    ``T2 = 160`` (Zhang et al.'s constants for 0..255 images). On [0, 1] images the gradients are small whole
+    numbers, so the gradient term is close to 1 and the score is mostly the phase-congruency similarity, higher
+    than piq's FSIM of the same images. Used by the ``poster`` protocol only, to reproduce the poster's FSIM.
 
     Args:
         ref: the reference (source) image, 2-D, in protocol units.
@@ -129,22 +162,9 @@ def fsim_phasepack(ref: np.ndarray, dist: np.ndarray, t1: float = 0.85, t2: floa
         t2: stability constant of the gradient similarity.
 
     Returns:
-        FSIM in [0, 1]; 1 for two featureless images (no phase congruency anywhere).
+        FSIM in [0, 1] (symmetric in the two images); 1 for two featureless images, where the package gives NaN.
     """
-    with warnings.catch_warnings():  # phasepack warns at import that pyfftw is absent (it falls back on scipy)
-        warnings.simplefilter("ignore")
-        phasecong = _phasecong()
-    with np.errstate(invalid="ignore", divide="ignore"):  # a featureless image: 0 / 0 phase congruency, read as 0
-        pcs = [
-            np.nan_to_num(np.sum(phasecong(im, nscale=4, minWaveLength=6, mult=2, sigmaOnf=0.5978)[4], axis=0))
-            for im in (ref, dist)
-        ]
-    gms = [_uint16_scharr_magnitude(im) for im in (ref, dist)]
-    s_pc = (2 * pcs[0] * pcs[1] + t1) / (pcs[0] ** 2 + pcs[1] ** 2 + t1)
-    s_g = (2 * gms[0] * gms[1] + t2) / (gms[0] ** 2 + gms[1] ** 2 + t2)
-    weight = np.maximum(pcs[0], pcs[1])
-    total = float(weight.sum())
-    return float((s_pc * s_g * weight).sum() / total) if total > 0 else 1.0
+    return _fsim_of_features(_fsim_features(ref), _fsim_features(dist), t1, t2)
 
 
 @metric_function
@@ -161,10 +181,15 @@ def fsim(x: FusionInputs) -> torch.Tensor:
         ``(B,)`` float64; per source in [0, 1], 1 when F equals it.
     """
     if x.protocol.fsim_variant == "phasepack":
-        src, f, n = x.pairs()
-        vals = [fsim_phasepack(s[0].cpu().numpy(), d[0].cpu().numpy()) for s, d in zip(src, f)]
-        val = torch.tensor(vals, dtype=torch.float64, device=f.device)
-        return combine_sources(val[:n], val[n:], x.protocol.combine)
+        a, b = x.sources()
+        feats = {k: [_fsim_features(im[0].detach().cpu().numpy()) for im in x.value(k)] for k in ("F", a, b)}
+        per = [
+            torch.tensor(
+                [_fsim_of_features(s, d, _FSIM_T1, _FSIM_T2) for s, d in zip(feats[k], feats["F"])], dtype=torch.float64
+            )
+            for k in (a, b)
+        ]
+        return combine_sources(per[0].to(x.value("F").device), per[1].to(x.value("F").device), x.protocol.combine)
     f, src, n = x.piq_pairs()
     val = piq.fsim(f, src, data_range=x.protocol.width, chromatic=False, reduction="none")
     val = torch.where(torch.isnan(val), torch.ones_like(val), val).double()

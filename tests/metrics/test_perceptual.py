@@ -59,8 +59,23 @@ def test_uint16_scharr_drops_negative_responses_and_rounds() -> None:
     step[:, 5:] = 0.5  # rising along x: +8 in the two columns beside the edge
     assert _uint16_scharr_magnitude(step)[4, 4:6].tolist() == [8.0, 8.0]
     assert float(_uint16_scharr_magnitude(step[:, ::-1].copy()).max()) == 0.0  # falling: negative, stored as 0
-    ramp = np.tile(np.arange(9) * 0.02, (9, 1))  # x-response 16 * 0.02 * 2 = 0.64 rounds to 1
-    assert _uint16_scharr_magnitude(ramp)[4, 4] == 1.0
+    ramp = np.tile(np.arange(9) * 0.1, (9, 1))  # x-response 16 * 0.1 * 2 = 3.2 inside
+    mag = _uint16_scharr_magnitude(ramp)
+    assert mag[4, 4] == 3.0
+    assert mag[4, 0] == 0.0  # OpenCV's border repeats no edge pixel: column -1 is column 1, the response is 0
+    tie = np.tile(np.arange(9) * 0.078125, (9, 1))  # 16 * 0.078125 * 2 = 2.5: rounded half to even
+    assert _uint16_scharr_magnitude(tie)[4, 4] == 2.0
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_fsim_phasepack_matches_image_similarity_measures(images, scale: float) -> None:
+    """Reference values of ``image_similarity_measures.quality_metrics.fsim`` 0.3.6 (with OpenCV and phasepack
+    1.5) on these images as ``(H, W, 1)`` arrays; at 0..255 its squares of uint16 gradients wrap, as here."""
+    expected = {1.0: (0.9471945037948083, 0.8852860272889845), 255.0: (0.6528508421655509, 0.6276180379546683)}
+    a, b = images(5)[0, 0].numpy() / 255, images(6)[0, 0].numpy() / 255
+    f = 0.6 * a + 0.4 * b
+    for src, ref in zip((a, b), expected[scale]):
+        assert fsim_phasepack(src * scale, f * scale) == pytest.approx(ref, abs=1e-7)
 
 
 def test_fsim_phasepack_is_one_for_a_copy_and_for_featureless_images(images) -> None:

@@ -70,6 +70,7 @@ class WeightMapFusionNet(nn.Module):
             gradient is then 0, so no loss term can bring the other source back: which of the two outcomes a run
             reaches depends on its data and seed. Bounded, the network can only shift the maximum-rule prior by
             ``L`` logits, so where the sources differ by more than ``L / k`` the brighter one always shows.
+            Saved in :attr:`config` (so with every checkpoint that carries it); a bare state dict does not carry it.
 
     Attributes:
         config: the constructor arguments, saved with checkpoints.
@@ -97,8 +98,10 @@ class WeightMapFusionNet(nn.Module):
         logit_bound: Optional[float] = None,
     ) -> None:
         super().__init__()
-        if logit_bound is not None and not float(logit_bound) > 0:
-            raise FusionInputError(f"WeightMapFusionNet: logit_bound={logit_bound!r} must be a number > 0 or None")
+        if logit_bound is not None and not 0 < float(logit_bound) < math.inf:
+            raise FusionInputError(
+                f"WeightMapFusionNet: logit_bound={logit_bound!r} must be a finite number > 0 or None"
+            )
         if channels < 1 or full_channels < 1 or not dilations or min(int(d) for d in dilations) < 1:
             raise FusionInputError(
                 f"WeightMapFusionNet: channels={channels}, full_channels={full_channels} and "
