@@ -116,8 +116,9 @@ class WeightMapFusionNet(nn.Module):
             "select_prior": float(select_prior),
             "global_context": bool(global_context),
             "detail_gain": gains if isinstance(gains, dict) else float(gains),
-            "logit_bound": None if logit_bound is None else float(logit_bound),
         }
+        if logit_bound is not None:  # left out when unbounded, so the configs of earlier checkpoints stay equal
+            self.config["logit_bound"] = float(logit_bound)
         #: ``L`` of the bounded learned logit (0: unbounded; TorchScript keeps a float attribute simpler than None)
         self.logit_bound = 0.0 if logit_bound is None else float(logit_bound)
         self.residual_scale = float(residual_scale)
