@@ -183,13 +183,12 @@ def fsim(x: FusionInputs) -> torch.Tensor:
     if x.protocol.fsim_variant == "phasepack":
         a, b = x.sources()
         feats = {k: [_fsim_features(im[0].detach().cpu().numpy()) for im in x.value(k)] for k in ("F", a, b)}
-        per = [
-            torch.tensor(
-                [_fsim_of_features(s, d, _FSIM_T1, _FSIM_T2) for s, d in zip(feats[k], feats["F"])], dtype=torch.float64
-            )
-            for k in (a, b)
-        ]
-        return combine_sources(per[0].to(x.value("F").device), per[1].to(x.value("F").device), x.protocol.combine)
+        val = torch.tensor(
+            [[_fsim_of_features(s, d, _FSIM_T1, _FSIM_T2) for s, d in zip(feats[k], feats["F"])] for k in (a, b)],
+            dtype=torch.float64,
+            device=x.value("F").device,
+        )
+        return combine_sources(val[0], val[1], x.protocol.combine)
     f, src, n = x.piq_pairs()
     val = piq.fsim(f, src, data_range=x.protocol.width, chromatic=False, reduction="none")
     val = torch.where(torch.isnan(val), torch.ones_like(val), val).double()

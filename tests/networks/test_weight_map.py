@@ -234,7 +234,7 @@ def test_logit_bound_keeps_the_maximum_rule_where_sources_differ() -> None:
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
-def test_logit_bound_refuses_non_positive(bad: float) -> None:
+def test_logit_bound_refuses_non_positive_or_infinite(bad: float) -> None:
     with pytest.raises(FusionInputError, match="logit_bound"):
         WeightMapFusionNet(logit_bound=bad)
 
