@@ -1,9 +1,13 @@
-"""Shared fixtures: where the real Whole Brain Atlas pairs are, and a skip when they are absent."""
+"""Shared fixtures: where the real Whole Brain Atlas pairs are (a skip when they are absent), and the scripts of
+``benchmarks/`` loaded as modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import Callable
 
 import pytest
 import torch
@@ -23,3 +27,18 @@ def harvard_root() -> Path:
             f"shared data not found at {HARVARD} (clone the project beside ../shared or set MONAI_FUSION_HARVARD)"
         )
     return HARVARD
+
+
+@pytest.fixture(scope="session")
+def benchmark_script() -> Callable[[str], ModuleType]:
+    """A loader of ``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a package): call it with the
+    script's file name without ``.py``, e.g. ``benchmark_script("calibrate_detail_gain")``; a fresh copy each call."""
+    return _load_benchmark_script
+
+
+def _load_benchmark_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None, name
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from types import ModuleType
+from typing import Callable
 
 import pytest
 import torch
@@ -100,19 +102,13 @@ def test_shipped_default_model_beats_max_and_average_on_atlas_pairs(harvard_root
         assert table["default"]["SSIM"][0] >= table["average"]["SSIM"][0] - 0.01, pt
 
 
-def _calibration_script():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "calibrate_detail_gain.py"
-    spec = importlib.util.spec_from_file_location("calibrate_detail_gain", path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def calibration(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
+    return benchmark_script("calibrate_detail_gain")
 
 
-def test_choose_gains_calibrates_each_pair_type_within_the_ssim_limit() -> None:
-    script = _calibration_script()
+def test_choose_gains_calibrates_each_pair_type_within_the_ssim_limit(calibration: ModuleType) -> None:
+    script = calibration
     choose = script.choose_gains
     m = ["MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD"]
 
@@ -155,10 +151,10 @@ def test_choose_gains_calibrates_each_pair_type_within_the_ssim_limit() -> None:
 
 
 def test_calibration_script_scores_gains_against_a_benchmark_csv(
-    demo_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], calibration: ModuleType
 ) -> None:
     torch.set_num_threads(1)
-    script = _calibration_script()
+    script = calibration
     ckpt = tmp_path / "tiny.pt"
     torch.manual_seed(0)
     net = WeightMapFusionNet(channels=4, full_channels=4)

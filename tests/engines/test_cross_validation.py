@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from types import ModuleType
+from typing import Callable
 
 import pytest
 import torch
@@ -140,16 +142,10 @@ def test_reused_rows_give_the_same_report_and_partial_files_are_refused(
 
 
 def test_gains_are_calibrated_on_fold_means_with_one_checkpoint_per_fold(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], benchmark_script: Callable[[str], ModuleType]
 ) -> None:
-    import importlib.util
-
     torch.set_num_threads(1)
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "calibrate_detail_gain.py"
-    spec = importlib.util.spec_from_file_location("calibrate_detail_gain_cv", path)
-    script = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(script)
+    script = benchmark_script("calibrate_detail_gain")
     data = write_demo_dataset(tmp_path / "pairs", cases=4, slices_per_case=1)
     for k in range(2):
         torch.manual_seed(k)
