@@ -16,13 +16,14 @@ free per-pixel detail field (``--no-detail``: no ``r``). ``S`` is the start's fu
 issue's target itself: for each metric that has a differentiable form (SSIM, Qabf, VIF, SCD; MI as a soft 256-bin
 histogram) a soft hinge ``tau * softplus((target - m(F)) / tau)`` whose pull fades once the metric is above the best
 score any other benchmark method reaches on this pair (from ``--baselines``, the benchmark's per-image rows) plus a
-margin. The targets are set in the differentiable metrics' own units: the start's differentiable score plus the gap
-from the start's real score to the best real score. For PET/SPECT the metrics see the luminance of the image that
-would be written (the fused luminance with the source's colours put back; the roundings replaced by noise of one
-grey level, :func:`~monai_fusion.losses.written.soft_written_luminance`). FMI and FSIM have no differentiable form
-here; they are only measured. Each result is then scored like a benchmark row (the 8-bit written image, the
-``standard`` protocol, as ``docs/benchmark.md``) and written in the benchmark's ``per_image.csv`` form as method
-``frontier``.
+margin (the default model's own rows are not among the others: the targets are the issue's, against every other
+method). The differentiable forms are in the benchmark's units (``standard`` protocol); each target is the start's
+differentiable score plus the gap from the start's real score to the best real score. For PET/SPECT the metrics see
+the luminance of the image that would be written (the fused luminance with the source's colours put back; the
+roundings replaced by noise of one grey level, :func:`~monai_fusion.losses.written.soft_written_luminance`). FMI and
+FSIM have no differentiable form here; they are only measured. Each result is then scored like a benchmark row (the
+8-bit written image, the ``standard`` protocol, as ``docs/benchmark.md``) and written in the benchmark's
+``per_image.csv`` form as method ``frontier``.
 
 Why it exists: the default model's recipes land at one of two ends of a trade-off (MI, FMI and VIF against SCD and
 Qabf; the model card has the runs), never at 6 of 7 clear wins. An optimiser that knows the other methods' scores on
@@ -30,7 +31,8 @@ the very pair and has every parameter free for it shows how far each metric can 
 metric it cannot win without losing another is one that a network of this output form, trained on these terms, is
 unlikely to win either. It is not a proof (the optimiser finds a local optimum, and FMI and FSIM are not optimised).
 Written here because no library has a fusion objective of per-image targets; the metric terms are the library's own
-(the pieces of :class:`~monai_fusion.losses.StructureFusionLoss`). About 45 s a pair at 150 steps on one CPU thread.
+(the pieces of :class:`~monai_fusion.losses.StructureFusionLoss`). About 40 to 55 s a pair at 150 steps on one CPU
+thread.
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ from monai_fusion.utils.errors import FusionInputError  # noqa: E402
 
 __all__ = ["OPTIMISED", "differentiable_metrics", "frontier_fusion", "hinge_targets", "summary_lines"]
 
-#: The benchmark metrics with a differentiable form, in the benchmark's conventions (MI and VIF summed over the
-#: sources, SSIM averaged).
+#: The benchmark metrics with a differentiable form (in the ``standard`` protocol's conventions: MI in bits, MI, SSIM
+#: and VIF averaged over the two sources).
 OPTIMISED: tuple[str, ...] = ("MI", "Qabf", "SSIM", "VIF", "SCD")
 #: Softness of each hinge and the margin each target asks beyond the best other method, in the metric's units.
 TAU: dict[str, float] = {"MI": 0.01, "Qabf": 0.003, "SSIM": 0.003, "VIF": 0.003, "SCD": 0.01}
@@ -84,15 +86,17 @@ def differentiable_metrics(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor
     """The differentiable forms of :data:`OPTIMISED` for one ``(1, 1, H, W)`` pair in [0, 1].
 
     Returns:
-        ``{metric: scalar tensor}``: SSIM averaged and VIF summed over the sources on the 0..255 scale, SCD
-        (``corr(F - B, A) + corr(F - A, B)``), soft Qabf, and MI in nats summed over the sources.
+        ``{metric: scalar tensor}`` in the units of the ``standard`` protocol (what ``--baselines`` holds): SSIM,
+        VIF (0..255 scale) and MI (bits, from a soft histogram, which equals the metric's own on 8-bit images at
+        256 bins) averaged over the sources, SCD (``corr(F - B, A) + corr(F - A, B)``) and soft Qabf.
     """
     f, sa, sb = fused * 255.0, a * 255.0, b * 255.0
+    mi = soft_mutual_information(fused, a, mi_bins) + soft_mutual_information(fused, b, mi_bins)
     return {
-        "MI": (soft_mutual_information(fused, a, mi_bins) + soft_mutual_information(fused, b, mi_bins)).sum(),
+        "MI": mi.sum() / (2 * math.log(2)),
         "Qabf": soft_qabf(f, sa, sb).sum(),
         "SSIM": ((ssim_per_source(sa, f) + ssim_per_source(sb, f)) / 2).sum(),
-        "VIF": (vif_per_source(f, sa) + vif_per_source(f, sb)).sum(),
+        "VIF": ((vif_per_source(f, sa) + vif_per_source(f, sb)) / 2).sum(),
         "SCD": _corr(f - sb, sa) + _corr(f - sa, sb),
     }
 
@@ -100,10 +104,11 @@ def differentiable_metrics(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor
 def hinge_targets(
     start: Mapping[str, float], start_real: Mapping[str, float], best_real: Mapping[str, float]
 ) -> dict[str, float]:
-    """The per-metric targets in differentiable units: ``start + (best_real - start_real) + MARGIN``.
+    """The per-metric targets: ``start + (best_real - start_real) + MARGIN``, so that a differentiable form that
+    reads a little off the real metric (soft Qabf) is asked for the real gap from where it starts.
 
     Args:
-        start: the differentiable metrics of the starting image (the maximum rule).
+        start: the differentiable metrics of the starting image.
         start_real: the real (benchmark) scores of the starting image.
         best_real: the best real score of any other method on the pair.
     """
@@ -145,7 +150,7 @@ def frontier_fusion(
         raise FusionInputError(f"frontier_fusion: targets lack {missing}; expected one for each of {list(OPTIMISED)}")
     look = seen or (lambda y: y)
     z = torch.zeros((1, 1, 64, 64), requires_grad=True)
-    q = torch.full((1, 1, 64, 64), -5.0, requires_grad=True)  # mix 0.007: the maximum rule
+    q = torch.full((1, 1, 64, 64), -5.0, requires_grad=True)  # mix 0.007: the start
     r = torch.zeros(tuple(a.shape), requires_grad=True)
     brighter = torch.maximum(a, b)
     signal = (brighter > 0).to(a.dtype)
@@ -194,6 +199,13 @@ def run(args: argparse.Namespace) -> None:
     samples = load_pairs(args.data, split="all")
     folds = assign_folds(samples, 4, 0)
     picked = [i for i in range(0, len(samples), args.step) if (i // args.step) % args.parts == args.part]
+    for i in picked:  # every row needed, checked before anything is written
+        rows = base.get((samples[i]["pair_type"], str(samples[i]["name"])), {})
+        if "max" not in rows or args.start not in rows:
+            raise FusionInputError(
+                f"--baselines {args.baselines} has no 'max' or {args.start!r} row for pair "
+                f"{samples[i]['pair_type']} {samples[i]['name']}; give the benchmark's per_image.csv of a run with both"
+            )
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and not args.overwrite:
@@ -211,11 +223,6 @@ def run(args: argparse.Namespace) -> None:
             key = (s["pair_type"], str(s["name"]))
             rows = base.get(key, {})
             others = {m: v for m, v in rows.items() if m not in ("default", METHOD)}
-            if "max" not in others or args.start not in rows:
-                raise FusionInputError(
-                    f"--baselines {args.baselines} has no 'max' or {args.start!r} row for {key}; give the "
-                    "benchmark's per_image.csv"
-                )
             a, b = _tensor(s["mri"]), _tensor(s["other"])
             seen = None
             if "other_cb" in s:
@@ -264,11 +271,18 @@ def summary_lines(rows: Sequence[dict[str, Any]], baseline_rows: Sequence[dict[s
     return lines
 
 
-def _read(paths: Sequence[str]) -> list[dict[str, Any]]:
-    out = []
+def _read(paths: Sequence[str], unique_method: bool = False) -> list[dict[str, Any]]:
+    """The rows of ``paths``; with ``unique_method``, a pair twice (e.g. two runs' files given together) is refused."""
+    out, seen = [], set()
     for p in paths:
         with open(p, newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
+                key = (row["pair_type"], row["name"], row["method"])
+                if unique_method and key in seen:
+                    raise FusionInputError(
+                        f"--summary: pair {key[0]} {key[1]} appears twice ({p}); give one run's rows"
+                    )
+                seen.add(key)
                 out.append({**row, "fold": int(row["fold"]), **{k: float(row[k]) for k in BENCHMARK_METRICS}})
     return out
 
@@ -304,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--summary", nargs="+", metavar="ROWS", help="print the summary table of these row files and stop")
     args = p.parse_args(argv)
     if args.summary:
-        print("\n".join(summary_lines(_read(args.summary), _read([args.baselines]))))
+        print("\n".join(summary_lines(_read(args.summary, unique_method=True), _read([args.baselines]))))
         return
     if not args.output:
         p.error("-o/--output is required unless --summary is given")

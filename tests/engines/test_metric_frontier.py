@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
@@ -33,7 +34,19 @@ def _objective(script: ModuleType, fused: torch.Tensor, a: torch.Tensor, b: torc
     return float(sum(script.TAU[k] * F.softplus((targets[k] - m[k]) / script.TAU[k]) for k in script.OPTIMISED))
 
 
-def test_hinge_targets_carry_the_real_gap_into_differentiable_units(script: ModuleType) -> None:
+def test_differentiable_metrics_read_as_the_benchmark_scores(script: ModuleType) -> None:
+    from monai_fusion.metrics.registry import compute_metrics
+
+    a, b = (torch.round(x * 255) / 255 for x in _pair())  # 8-bit sources and fusions, as the benchmark scores them
+    for fused in (torch.maximum(a, b), torch.round((a + b) / 2 * 255) / 255):
+        soft = script.differentiable_metrics(fused, a, b)
+        real = compute_metrics(fused * 255, a * 255, b * 255, metrics=list(script.OPTIMISED))
+        for k in ("MI", "SSIM", "VIF", "SCD"):  # the same quantity in the same units (MI: bits, mean of the sources)
+            assert float(soft[k]) == pytest.approx(float(real[k][0]), rel=2e-3, abs=2e-3), k
+        assert float(soft["Qabf"]) == pytest.approx(float(real["Qabf"][0]), abs=0.05)  # smoothed form
+
+
+def test_hinge_targets_carry_the_real_gap_from_the_start(script: ModuleType) -> None:
     start = {k: 1.0 for k in script.OPTIMISED}
     real = {k: 2.0 for k in script.OPTIMISED}
     best = {k: 2.5 for k in script.OPTIMISED}
@@ -65,15 +78,26 @@ def test_frontier_fusion_refuses_missing_targets_and_bad_shapes(script: ModuleTy
         script.frontier_fusion(a[0], b[0], {k: 0.0 for k in script.OPTIMISED}, iters=1)
 
 
-def test_summary_counts_clear_wins_against_the_best_other_method(script: ModuleType) -> None:
+def test_summary_counts_clear_wins_on_the_frontier_pairs_only(script: ModuleType) -> None:
     def row(method: str, name: str, fold: int, value: float) -> dict:
         return {"pair_type": "CT-MRI", "name": name, "method": method, "fold": fold, **{k: value for k in M}}
 
     names = [(f"p{i}", i % 4) for i in range(8)]
-    base = [row(m, n, f, v + 0.01 * f) for n, f in names for m, v in (("max", 0.5), ("average", 0.4), ("default", 0.3))]
+    base = [
+        row(m, n, f, v + 0.01 * f) for n, f in names for m, v in (("max", 0.5), ("average", 0.4), ("default", 0.55))
+    ]
+    base += [row("max", f"q{f}", f, 9.0) for f in range(4)]  # pairs the frontier did not fuse: left out of the tables
     ours = [row("frontier", n, f, 0.6 + 0.01 * f) for n, f in names]
     lines = script.summary_lines(ours, base)
     frontier = next(line for line in lines if "| frontier |" in line)
     default = next(line for line in lines if "| default |" in line)
-    assert "| 7 / 7 |" in frontier and frontier.count("vs max") == 7
-    assert "| 0 / 7 |" in default
+    assert "| 7 / 7 |" in frontier and frontier.count("vs max") == 7  # the default model is not among the others
+    assert "| 7 / 7 |" in default and "frontier" not in default  # nor the frontier among the default model's
+
+
+def test_summary_refuses_a_pair_given_twice(script: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    head = "pair_type,name,case,method,scored_on,fold," + ",".join(M)
+    path.write_text(head + "\n" + "\n".join(["CT-MRI,1,c,frontier,written,0," + ",".join(["0.5"] * 7)] * 2) + "\n")
+    with pytest.raises(FusionInputError, match="appears twice"):
+        script.main(["--summary", str(path), "--baselines", str(path)])
