@@ -30,6 +30,7 @@ __all__ = [
     "summarise_folds",
     "paired_margin",
     "clear_wins",
+    "head_to_head",
     "standing_lines",
 ]
 
@@ -163,10 +164,72 @@ def clear_wins(
     return out
 
 
+def head_to_head(
+    rows: Sequence[dict[str, Any]], pair_type: str, method: str, others: Sequence[str], metrics: Sequence[str]
+) -> dict[str, dict[str, list[str]]]:
+    """``method`` against each other method alone, on one pair type: the metrics it clearly wins and clearly loses.
+
+    :func:`clear_wins` asks, per metric, for a lead over whichever method is best on that metric (a different one
+    per metric); this asks the question a user comparing two methods asks, one method at a time.
+
+    Args:
+        rows: per-image rows with ``pair_type``, ``method``, ``fold`` and the metrics.
+        pair_type: the pair type.
+        method: the method compared (``default``).
+        others: the methods to compare it with, each on its own; those without rows of the pair type are left out.
+        metrics: the metrics.
+
+    Returns:
+        ``other -> {"won": [...], "lost": [...]}``: the metrics whose paired margin (:func:`paired_margin`) is
+        positive and larger than its standard error, and those whose margin is negative and larger in size; the
+        remaining metrics are within their error.
+    """
+    out: dict[str, dict[str, list[str]]] = {}
+    for other in others:
+        if other == method or not any(r["pair_type"] == pair_type and r["method"] == other for r in rows):
+            continue
+        won, lost = [], []
+        for k in metrics:
+            margin, se = paired_margin(rows, pair_type, method, other, k)
+            if not math.isnan(se) and abs(margin) > se:
+                (won if margin > 0 else lost).append(k)
+        out[other] = {"won": won, "lost": lost}
+    return out
+
+
+def _head_to_head_lines(rows: Sequence[dict[str, Any]], pair_types: Sequence[str], metrics: Sequence[str]) -> list[str]:
+    """Markdown: :func:`head_to_head` of the default model against every other method, one row per method."""
+    per = {
+        pt: head_to_head(rows, pt, "default", list(dict.fromkeys(r["method"] for r in rows)), metrics)
+        for pt in pair_types
+    }
+    others = list(dict.fromkeys(m for pt in pair_types for m in per[pt]))
+    lines = [
+        "## The default model against each method alone (cross-validated)",
+        "",
+        f"For each other method on its own: the number of the {len(metrics)} metrics on which the default model's "
+        "paired margin over that method (as above) is positive and larger than its standard error (won), the number "
+        "on which it is negative and larger (lost: named), the rest within their error. The table above asks more: a "
+        "lead over the best method of each metric, a different method per metric.",
+        "",
+        "| method | " + " | ".join(pair_types) + " |",
+        "| --- | " + " | ".join("---" for _ in pair_types) + " |",
+    ]
+    for m in others:
+        cells = []
+        for pt in pair_types:
+            h = per[pt].get(m)
+            lost = f" ({', '.join(h['lost'])})" if h and h["lost"] else ""
+            cells.append(f"won {len(h['won'])}, lost {len(h['lost'])}{lost}" if h else "-")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def standing_lines(
     rows: Sequence[dict[str, Any]], standing: dict[str, dict[str, dict[str, Any]]], metrics: Sequence[str]
 ) -> list[str]:
-    """Markdown: the default model's margin over the runner-up per metric, and the floor targets."""
+    """Markdown: the default model's margin over the runner-up per metric, the floor targets, and the default
+    model against each other method alone (:func:`head_to_head`)."""
     lines = [
         "## The default model against the best other method (cross-validated)",
         "",
@@ -201,4 +264,4 @@ def standing_lines(
                 floors.append("-")
         n_clear = sum(bool(st["clear"]) for st in per.values())
         lines.append(f"| {pt} | " + " | ".join(cells) + f" | {n_clear} / {len(metrics)} | " + " | ".join(floors) + " |")
-    return lines + [""]
+    return lines + [""] + _head_to_head_lines(rows, list(standing), metrics)

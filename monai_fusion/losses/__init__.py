@@ -4,7 +4,7 @@ from .fusion import FusionLoss
 from .gradient import SobelGradientLoss, sobel_gradients
 from .paired import PairedFusionLoss
 from .perceptual import PERCEPTUAL_BACKBONES, PerceptualFeatureLoss, build_feature_backbone
-from .structure import StructureFusionLoss, soft_mutual_information, soft_qabf
+from .structure import StructureFusionLoss, soft_mutual_information, soft_qabf, soft_scd
 from .written import soft_written_luminance
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "StructureFusionLoss",
     "soft_mutual_information",
     "soft_qabf",
+    "soft_scd",
     "soft_written_luminance",
     "SobelGradientLoss",
     "sobel_gradients",

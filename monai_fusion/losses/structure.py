@@ -62,7 +62,7 @@ from ..utils.kernels import HALF_PI, QABF_ORIENTATION, QABF_STRENGTH, qabf_sigmo
 from .mutual_information import soft_mutual_information
 from .written import soft_written_luminance
 
-__all__ = ["StructureFusionLoss", "soft_mutual_information", "soft_qabf"]
+__all__ = ["StructureFusionLoss", "soft_mutual_information", "soft_qabf", "soft_scd"]
 
 #: The reference fusion rules of ``reference_rules``: ``(mri, other) -> fused``.
 _RULES = {"max": torch.maximum, "average": lambda a, b: (a + b) / 2}
@@ -101,6 +101,21 @@ def _corr(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     x = x - x.mean(dim=(1, 2, 3), keepdim=True)
     y = y - y.mean(dim=(1, 2, 3), keepdim=True)
     return (x * y).sum(dim=(1, 2, 3)) / torch.sqrt((x * x).sum(dim=(1, 2, 3)) * (y * y).sum(dim=(1, 2, 3)) + eps)
+
+
+def soft_scd(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Differentiable SCD of ``(N, 1, H, W)`` images: ``corr(F - B, A) + corr(F - A, B)`` per sample.
+
+    Args:
+        fused: F.
+        a: source A.
+        b: source B.
+        eps: added under the square root of the correlations' denominators (a flat difference image).
+
+    Returns:
+        ``(N,)`` SCD values; the metric's own where the denominators are far above ``eps``.
+    """
+    return _corr(fused - b, a, eps) + _corr(fused - a, b, eps)
 
 
 class StructureFusionLoss(nn.Module):
@@ -272,7 +287,7 @@ class StructureFusionLoss(nn.Module):
         if "vif" in used:
             out["vif"] = -(vif_per_source(f, sa) + vif_per_source(f, sb)).to(pred.dtype) / 2
         if "scd" in used:
-            out["scd"] = -(_corr(f - sb, sa) + _corr(f - sa, sb)) / 2
+            out["scd"] = -soft_scd(f, sa, sb) / 2
         if "mi" in used:
             rows = torch.arange(pred.shape[0], device=pred.device) if mi_samples is None else mi_samples.nonzero()[:, 0]
             vals = (

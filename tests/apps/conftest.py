@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -56,6 +56,13 @@ def require_tool(name: str, package: str, target: str) -> str:
             pytest.fail(msg + " (MONAI_FUSION_REQUIRE_APPS=1)")
         pytest.skip(msg)
     return path
+
+
+@pytest.fixture
+def dicom_tool() -> Callable[[str], str]:
+    """``dicom_tool(name)``: the path of a dicom3tools or dcmtk program (``make dicom-tools``; :func:`require_tool`)."""
+    packages = {"dciodvfy": "dicom3tools", "dcm2pnm": "dcmtk"}
+    return lambda name: require_tool(name, packages.get(name, "dicom3tools or dcmtk"), "dicom-tools")
 
 
 def loopback_shim(folder: Path) -> Path:

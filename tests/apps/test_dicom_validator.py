@@ -3,10 +3,9 @@ series, and dcmtk's ``dcm2pnm`` renders the pixels the library wrote (``make dic
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pydicom
@@ -16,17 +15,6 @@ from PIL import Image
 from monai_fusion.data.demo import demo_volume_pair
 from monai_fusion.data.demo_study import DEMO_PATIENT
 from monai_fusion.data.dicom import patient_orientation, write_dicom_series
-
-
-def _tool(name: str) -> str:
-    """The tool's path; skipped (or, under MONAI_FUSION_REQUIRE_APPS=1, failed) when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        msg = f"{name} is not installed: run make dicom-tools (Debian packages dicom3tools and dcmtk)"
-        if os.environ.get("MONAI_FUSION_REQUIRE_APPS") == "1":
-            pytest.fail(msg + " (MONAI_FUSION_REQUIRE_APPS=1)")
-        pytest.skip(msg)
-    return path
 
 
 def _reference() -> pydicom.Dataset:
@@ -52,8 +40,8 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("kind", ["grey", "colour", "anonymized"])
-def test_dciodvfy_finds_no_error(series: dict[str, Path], kind: str) -> None:
-    tool = _tool("dciodvfy")
+def test_dciodvfy_finds_no_error(series: dict[str, Path], kind: str, dicom_tool: Callable[[str], str]) -> None:
+    tool = dicom_tool("dciodvfy")
     files = sorted(series[kind].glob("*.dcm"))
     for path in (files[0], files[len(files) // 2], files[-1]):
         proc = subprocess.run([tool, str(path)], capture_output=True, text=True, encoding="utf-8", timeout=60)
@@ -63,8 +51,10 @@ def test_dciodvfy_finds_no_error(series: dict[str, Path], kind: str) -> None:
         assert not errors, f"{path}:\n" + "\n".join(errors)
 
 
-def test_dcm2pnm_renders_the_pixels_the_library_wrote(series: dict[str, Path], tmp_path: Path) -> None:
-    tool = _tool("dcm2pnm")
+def test_dcm2pnm_renders_the_pixels_the_library_wrote(
+    series: dict[str, Path], tmp_path: Path, dicom_tool: Callable[[str], str]
+) -> None:
+    tool = dicom_tool("dcm2pnm")
     for kind in ("grey", "colour"):
         path = sorted(series[kind].glob("*.dcm"))[40]
         png = tmp_path / f"{kind}.png"
@@ -82,14 +72,16 @@ def test_the_type_2c_attributes_secondary_capture_requires(series: dict[str, Pat
     assert list(ds.PatientOrientation) == ["R", "A"] and ds.BodyPartExamined == "BRAIN" and "Laterality" not in ds
 
 
-def test_the_validator_output_shown_in_the_cli_docs_is_what_it_prints(tmp_path: Path) -> None:
+def test_the_validator_output_shown_in_the_cli_docs_is_what_it_prints(
+    tmp_path: Path, dicom_tool: Callable[[str], str]
+) -> None:
     """docs/cli.md shows dciodvfy's report on a slice of `fuse study/MRI study/PET --dicom-out fd`: run the same."""
     import re
 
     from monai_fusion.commands import fuse_files
     from monai_fusion.data.demo_study import write_demo_study
 
-    tool = _tool("dciodvfy")
+    tool = dicom_tool("dciodvfy")
     page = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
     block = re.search(r"```text\n\$ dciodvfy fd/0047\.dcm\n(.*?)```", page, re.S)
     assert block, "docs/cli.md has no dciodvfy block"

@@ -13,7 +13,14 @@ import torch
 
 from monai_fusion.cli import main
 from monai_fusion.data import write_demo_dataset
-from monai_fusion.engines.cross_validation import CrossValidation, clear_wins, fold_means, summarise_folds
+from monai_fusion.engines.cross_validation import (
+    CrossValidation,
+    clear_wins,
+    fold_means,
+    head_to_head,
+    standing_lines,
+    summarise_folds,
+)
 from monai_fusion.networks import WeightMapFusionNet, save_checkpoint
 from monai_fusion.utils import FusionInputError
 
@@ -55,6 +62,29 @@ def test_a_win_is_clear_only_when_the_paired_margin_exceeds_its_error() -> None:
     rows = _rows({"a": [0.9], "b": [0.1]})
     won = clear_wins(rows, summarise_folds(rows, ["a", "b"], ["SSIM"])["CT-MRI"], "CT-MRI", "a", ["SSIM"])["SSIM"]
     assert math.isnan(won["se"]) and not won["clear"]
+
+
+def test_head_to_head_counts_clear_wins_and_losses_against_each_method_alone() -> None:
+    metrics = ["SSIM", "MI", "SCD"]
+    values = {  # method -> metric -> one value per fold
+        "default": {"SSIM": [0.70, 0.72, 0.74, 0.76], "MI": [2.0, 2.1, 2.2, 2.3], "SCD": [1.0, 1.4, 1.0, 1.4]},
+        "max": {"SSIM": [0.71, 0.73, 0.75, 0.77], "MI": [1.9, 2.0, 2.1, 2.2], "SCD": [1.2, 1.2, 1.2, 1.2]},
+        "average": {"SSIM": [0.60, 0.62, 0.64, 0.66], "MI": [1.5, 1.6, 1.7, 1.8], "SCD": [0.8, 0.8, 0.8, 0.8]},
+    }
+    rows = [
+        {"pair_type": "PET-MRI", "method": m, "fold": f, **{k: v[k][f] for k in metrics}}
+        for m, v in values.items()
+        for f in range(4)
+    ]
+    rows.append({"pair_type": "CT-MRI", "method": "msdra", "fold": 0, **dict.fromkeys(metrics, 9.0)})
+    h = head_to_head(rows, "PET-MRI", "default", ["default", "max", "average", "msdra"], metrics)
+    # SSIM lost to max by 0.01 in every fold, MI won by 0.1, SCD swings +-0.2 around max's: within its error
+    assert h == {"max": {"won": ["MI"], "lost": ["SSIM"]}, "average": {"won": metrics, "lost": []}}
+    summary = summarise_folds(rows, list(values), metrics)
+    standing = {"PET-MRI": clear_wins(rows, summary["PET-MRI"], "PET-MRI", "default", metrics)}
+    lines = standing_lines(rows, standing, metrics)
+    assert "| max | won 1, lost 1 (SSIM) |" in lines and "| average | won 3, lost 0 |" in lines
+    assert not any(line.startswith("| msdra |") for line in lines)  # no PET-MRI rows: not a row of the table
 
 
 def test_fold_weights_need_the_fold_field_and_existing_files(tmp_path: Path) -> None:
