@@ -13,13 +13,21 @@ fold's weights with the network arguments of ``train.json`` and the given per-mo
 - ``monai-fusion benchmark --cv K --fold-weights default=runs/cv/fold{fold}/default.pt`` reports the recipe's
   cross-validated standing against every other method.
 
-Not a test: each fold trains for about 17 minutes on the 2-core CPU (nothing else running).
+Several training seeds per fold (``-- --train_seed S`` into one workdir per seed) land in different places
+(the weight map saturates on one source in some runs and not in others). ``python benchmarks/cross_validate.py
+loss --workdir runs/cv`` scores each fold network with train.json's own loss on that fold's *training* pairs
+(whole slices, detail gain 1 as trained; ``fold<k>/train_loss.json``), and ``select --workdirs runs/cv runs/cvs2
+--out runs/cvsel`` keeps, per fold, the run whose training loss is lowest: a choice among restarts of the
+optimiser that never looks at the held-out fold.
+
+Not a test: each fold trains for about 12 to 17 minutes on the 2-core CPU (nothing else running).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,10 +37,11 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._paths import data_root  # noqa: E402
 from monai_fusion.networks import WeightMapFusionNet, save_checkpoint  # noqa: E402
 from monai_fusion.networks.utils import load_weights_file, split_checkpoint  # noqa: E402
 
-__all__ = ["train_folds", "export_folds", "main"]
+__all__ = ["train_folds", "export_folds", "training_loss", "select_runs", "main"]
 
 TRAIN = ROOT / "bundles" / "multimodal_fusion" / "configs" / "train.json"
 
@@ -85,20 +94,104 @@ def export_folds(workdir: Path, num_folds: int, gains: dict[str, float] | float)
     return out
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it (a killed run leaves no half file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def training_loss(workdir: Path, num_folds: int, dataset_dir: str) -> list[dict[str, float]]:
+    """Score ``fold<k>/model.pt`` with train.json's loss on the pairs fold ``k`` trained on.
+
+    Returns:
+        Per fold ``{pair type: mean loss over its training pairs, "all": mean over every training pair}``, also
+        written to ``fold<k>/train_loss.json``. Whole slices one at a time, the network at detail gain 1 (as trained).
+    """
+    import torch
+    from monai.bundle import ConfigParser
+
+    from monai_fusion.engines.benchmark_setup import load_pairs
+    from monai_fusion.engines.cross_validation import assign_folds
+
+    parser = ConfigParser()
+    parser.read_config(str(TRAIN))
+    loss_fn = parser.get_parsed_content("loss")
+    samples = load_pairs(dataset_dir, "all")
+    folds = assign_folds(samples, num_folds)
+    out = []
+    for k in range(num_folds):
+        src = workdir / f"fold{k}" / "model.pt"
+        if not src.is_file():
+            raise SystemExit(f"{src} does not exist; run `python benchmarks/cross_validate.py train` first")
+        state, _ = split_checkpoint(load_weights_file(src, f"fold {k} weights {src}"), str(src))
+        net = WeightMapFusionNet(**_network_args())
+        net.load_state_dict(state)
+        net.eval()
+        per: dict[str, list[float]] = {}
+        with torch.no_grad():
+            for s, f in zip(samples, folds):
+                if f == k:
+                    continue
+                mri = torch.as_tensor(s["mri"]).float()[None]
+                other = torch.as_tensor(s["other"]).float()[None]
+                pred = net(mri, other).clamp(0, 1)
+                per.setdefault(s["pair_type"], []).append(float(loss_fn(pred, mri, other, pair_types=[s["pair_type"]])))
+        result = {pt: sum(v) / len(v) for pt, v in per.items()}
+        result["all"] = sum(sum(v) for v in per.values()) / sum(len(v) for v in per.values())
+        _write_atomic(workdir / f"fold{k}" / "train_loss.json", json.dumps(result, indent=1).encode())
+        print(f"fold {k}: training loss " + ", ".join(f"{p} {v:.4f}" for p, v in result.items()), flush=True)
+        out.append(result)
+    return out
+
+
+def select_runs(workdirs: Sequence[Path], out: Path, num_folds: int) -> list[Path]:
+    """Per fold, copy the run of ``workdirs`` with the lowest training loss (``train_loss.json``, key ``all``) to
+    ``out/fold<k>``; returns the chosen run folders."""
+    chosen = []
+    for k in range(num_folds):
+        scored = []
+        for w in workdirs:
+            f = w / f"fold{k}" / "train_loss.json"
+            if not f.is_file():
+                raise SystemExit(f"{f} does not exist; run `python benchmarks/cross_validate.py loss --workdir {w}`")
+            scored.append((json.loads(f.read_text(encoding="utf-8"))["all"], w / f"fold{k}"))
+        best = min(scored, key=lambda t: t[0])[1]
+        dest = out / f"fold{k}"
+        if (dest / "model.pt").exists():
+            raise SystemExit(f"{dest / 'model.pt'} exists; choose another --workdir or remove it")
+        for name in ("model.pt", "train_loss.json"):
+            _write_atomic(dest / name, (best / name).read_bytes())
+        _write_atomic(dest / "chosen_from", str(best).encode())
+        print(f"fold {k}: {best} (" + ", ".join(f"{w}: {v:.4f}" for v, w in scored) + ")", flush=True)
+        chosen.append(best)
+    return chosen
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``train`` or ``export``; returns 0."""
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("step", choices=["train", "export"])
+    p.add_argument("step", choices=["train", "export", "loss", "select"])
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--num-folds", type=int, default=4)
     p.add_argument("--dataset-dir", default=None, help="the Whole Brain Atlas pairs (default: train.json's)")
     p.add_argument("--gains", help="export: the detail gains, one number or a JSON object per modality")
+    p.add_argument("--workdirs", type=Path, nargs="+", help="select: the runs (one workdir per seed) to choose from")
     args = p.parse_args(argv)
     if args.step == "train":
         train_folds(args.workdir, args.num_folds, args.dataset_dir, extra)
+        return 0
+    if args.step == "loss":
+        training_loss(args.workdir, args.num_folds, args.dataset_dir or data_root())
+        return 0
+    if args.step == "select":
+        if not args.workdirs:
+            raise SystemExit("select needs --workdirs (two or more workdirs trained with different --train_seed)")
+        select_runs(args.workdirs, args.workdir, args.num_folds)
         return 0
     if args.gains is None:
         raise SystemExit("export needs --gains (e.g. from benchmarks/calibrate_detail_gain.py --cv K)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 from types import ModuleType
@@ -192,4 +193,44 @@ def test_gains_are_calibrated_on_fold_means_with_one_checkpoint_per_fold(
     assert "cross-validated pairs" in printed
     (tmp_path / "fold1" / "model.pt").unlink()
     with pytest.raises(FusionInputError, match="fold 1"):
+        script.main(argv)
+
+
+def test_runs_are_selected_by_their_loss_on_the_training_folds(
+    tmp_path: Path, benchmark_script: Callable[[str], ModuleType]
+) -> None:
+    torch.set_num_threads(1)
+    script = benchmark_script("cross_validate")
+    data = write_demo_dataset(tmp_path / "pairs", cases=4, slices_per_case=1)
+    torch.manual_seed(0)
+    good = WeightMapFusionNet(**script._network_args())
+    bad = WeightMapFusionNet(**script._network_args())
+    bad.load_state_dict(good.state_dict())
+    with torch.no_grad():
+        for p in bad.head.parameters():  # a detail term pushed to its bound everywhere: a worse fusion
+            p.mul_(0).add_(3.0)
+    for run, net in (("seed1", good), ("seed2", bad)):
+        for k in range(2):
+            save_checkpoint(net, tmp_path / run / f"fold{k}" / "model.pt", config=net.config)
+    with pytest.raises(SystemExit, match="train_loss.json does not exist"):
+        script.main(["select", "--workdir", str(tmp_path / "sel"), "--num-folds", "2",
+                     "--workdirs", str(tmp_path / "seed1"), str(tmp_path / "seed2")])  # fmt: skip
+    losses = {}
+    for run in ("seed1", "seed2"):
+        assert (
+            script.main(["loss", "--workdir", str(tmp_path / run), "--num-folds", "2", "--dataset-dir", str(data)]) == 0
+        )
+        losses[run] = [json.loads((tmp_path / run / f"fold{k}" / "train_loss.json").read_text()) for k in range(2)]
+    for k in range(2):
+        assert set(losses["seed1"][k]) == {"PET-MRI", "all"}  # the demo pairs are PET-MRI only
+        assert losses["seed1"][k]["all"] < losses["seed2"][k]["all"]
+    assert losses["seed1"][0] != losses["seed1"][1]  # each fold is scored on its own training pairs
+    argv = ["select", "--workdir", str(tmp_path / "sel"), "--num-folds", "2",
+            "--workdirs", str(tmp_path / "seed2"), str(tmp_path / "seed1")]  # fmt: skip
+    assert script.main(argv) == 0
+    for k in range(2):
+        chosen = tmp_path / "sel" / f"fold{k}"
+        assert (chosen / "chosen_from").read_text() == str(tmp_path / "seed1" / f"fold{k}")
+        assert (chosen / "model.pt").read_bytes() == (tmp_path / "seed1" / f"fold{k}" / "model.pt").read_bytes()
+    with pytest.raises(SystemExit, match="exists"):  # an earlier selection is never overwritten
         script.main(argv)
