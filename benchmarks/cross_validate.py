@@ -77,17 +77,23 @@ def _network_args() -> dict[str, Any]:
     return {k: v for k, v in net.items() if not k.startswith("_")}
 
 
+def _fold_network(workdir: Path, k: int, config: dict[str, Any]) -> WeightMapFusionNet:
+    """``WeightMapFusionNet(**config)`` with the weights of ``workdir/fold<k>/model.pt``."""
+    src = workdir / f"fold{k}" / "model.pt"
+    if not src.is_file():
+        raise SystemExit(f"{src} does not exist; run `python benchmarks/cross_validate.py train` first")
+    state, _ = split_checkpoint(load_weights_file(src, f"fold {k} weights {src}"), str(src))
+    net = WeightMapFusionNet(**config)
+    net.load_state_dict(state)
+    return net
+
+
 def export_folds(workdir: Path, num_folds: int, gains: dict[str, float] | float) -> list[Path]:
     """Write ``fold<k>/default.pt`` (weights of ``fold<k>/model.pt``, train.json's arguments, ``gains``)."""
     out = []
     for k in range(num_folds):
-        src = workdir / f"fold{k}" / "model.pt"
-        if not src.is_file():
-            raise SystemExit(f"{src} does not exist; run `python benchmarks/cross_validate.py train` first")
-        state, _ = split_checkpoint(load_weights_file(src, f"fold {k} weights {src}"), str(src))
         config = {**_network_args(), "detail_gain": gains}
-        net = WeightMapFusionNet(**config)
-        net.load_state_dict(state)
+        net = _fold_network(workdir, k, config)
         meta = {"recipe": "configs/train.json", "fold": k, "num_folds": num_folds, "detail_gain": gains}
         out.append(save_checkpoint(net, workdir / f"fold{k}" / "default.pt", config=config, meta=meta))
         print(f"wrote {out[-1]}", flush=True)
@@ -122,13 +128,7 @@ def training_loss(workdir: Path, num_folds: int, dataset_dir: str) -> list[dict[
     folds = assign_folds(samples, num_folds)
     out = []
     for k in range(num_folds):
-        src = workdir / f"fold{k}" / "model.pt"
-        if not src.is_file():
-            raise SystemExit(f"{src} does not exist; run `python benchmarks/cross_validate.py train` first")
-        state, _ = split_checkpoint(load_weights_file(src, f"fold {k} weights {src}"), str(src))
-        net = WeightMapFusionNet(**_network_args())
-        net.load_state_dict(state)
-        net.eval()
+        net = _fold_network(workdir, k, _network_args()).eval()
         per: dict[str, list[float]] = {}
         with torch.no_grad():
             for s, f in zip(samples, folds):
