@@ -16,9 +16,9 @@ fold's weights with the network arguments of ``train.json`` and the given per-mo
 Several training seeds per fold (``-- --train_seed S`` into one workdir per seed) land in different places
 (the weight map saturates on one source in some runs and not in others). ``python benchmarks/cross_validate.py
 loss --workdir runs/cv`` scores each fold network with train.json's own loss on that fold's *training* pairs
-(whole slices, detail gain 1 as trained; ``fold<k>/train_loss.json``), and ``select --workdirs runs/cv runs/cvs2
---out runs/cvsel`` keeps, per fold, the run whose training loss is lowest: a choice among restarts of the
-optimiser that never looks at the held-out fold.
+(whole slices, detail gain 1 as trained; ``fold<k>/train_loss.json``), and ``select --workdir runs/cvsel
+--workdirs runs/cv runs/cvs2`` copies, per fold, the run whose training loss is lowest into ``runs/cvsel``: a choice
+among restarts of the optimiser that never looks at the held-out fold.
 
 Not a test: each fold trains for about 12 to 17 minutes on the 2-core CPU (nothing else running).
 """
@@ -170,7 +170,7 @@ def select_runs(workdirs: Sequence[Path], out: Path, num_folds: int) -> list[Pat
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``train`` or ``export``; returns 0."""
+    """``train``, ``export``, ``loss`` or ``select``; returns 0."""
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
