@@ -20,13 +20,15 @@ loss --workdir runs/cv`` scores each fold network with train.json's own loss on 
 --workdirs runs/cv runs/cvs2`` copies, per fold, the run whose training loss is lowest into ``runs/cvsel``: a choice
 among restarts of the optimiser that never looks at the held-out fold.
 
-Not a test: each fold trains for about 12 to 17 minutes on the 2-core CPU (nothing else running).
+Not a test: each fold trains for about 7 to 9 minutes on the 2-core CPU (nothing else running; 30 minutes beside
+other work).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -108,38 +110,46 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def training_loss(workdir: Path, num_folds: int, dataset_dir: str) -> list[dict[str, float]]:
+def training_loss(workdir: Path, num_folds: int, dataset_dir: str, seed: int = 0) -> list[dict[str, float]]:
     """Score ``fold<k>/model.pt`` with train.json's loss on the pairs fold ``k`` trained on.
 
+    Args:
+        workdir: the run (``fold<k>/model.pt`` for every fold).
+        num_folds: the folds the run was trained with.
+        dataset_dir: the pairs it was trained on.
+        seed: the fold seed it was trained with (train.json's ``seed``).
+
     Returns:
-        Per fold ``{pair type: mean loss over its training pairs, "all": mean over every training pair}``, also
-        written to ``fold<k>/train_loss.json``. Whole slices one at a time, the network at detail gain 1 (as trained).
+        Per fold ``{pair type: mean loss over its training pairs, "all": mean over every training pair, "pairs": how
+        many}``, also written to ``fold<k>/train_loss.json``. The training pairs are train.json's own
+        (``bundle_datalist(..., "train", fold=k)``), whole slices one at a time, the raw network output at detail
+        gain 1, as training scores it.
     """
     import torch
     from monai.bundle import ConfigParser
 
+    from monai_fusion.data import bundle_datalist
     from monai_fusion.engines.benchmark_setup import load_pairs
-    from monai_fusion.engines.cross_validation import assign_folds
 
     parser = ConfigParser()
     parser.read_config(str(TRAIN))
     loss_fn = parser.get_parsed_content("loss")
-    samples = load_pairs(dataset_dir, "all")
-    folds = assign_folds(samples, num_folds)
+    samples = {(s["pair_type"], s["name"]): s for s in load_pairs(dataset_dir, "all")}
     out = []
     for k in range(num_folds):
         net = _fold_network(workdir, k, _network_args()).eval()
+        train = bundle_datalist(dataset_dir, "all", "train", seed=seed, fold=k, num_folds=num_folds)
         per: dict[str, list[float]] = {}
         with torch.no_grad():
-            for s, f in zip(samples, folds):
-                if f == k:
-                    continue
+            for item in train:
+                s = samples[(item["pair_type"], item["name"])]
                 mri = torch.as_tensor(s["mri"]).float()[None]
                 other = torch.as_tensor(s["other"]).float()[None]
-                pred = net(mri, other).clamp(0, 1)
-                per.setdefault(s["pair_type"], []).append(float(loss_fn(pred, mri, other, pair_types=[s["pair_type"]])))
+                value = float(loss_fn(net(mri, other), mri, other, pair_types=[s["pair_type"]]))
+                per.setdefault(s["pair_type"], []).append(value)
         result = {pt: sum(v) / len(v) for pt, v in per.items()}
-        result["all"] = sum(sum(v) for v in per.values()) / sum(len(v) for v in per.values())
+        result["all"] = sum(sum(v) for v in per.values()) / len(train)
+        result["pairs"] = len(train)
         _write_atomic(workdir / f"fold{k}" / "train_loss.json", json.dumps(result, indent=1).encode())
         print(f"fold {k}: training loss " + ", ".join(f"{p} {v:.4f}" for p, v in result.items()), flush=True)
         out.append(result)
@@ -148,23 +158,33 @@ def training_loss(workdir: Path, num_folds: int, dataset_dir: str) -> list[dict[
 
 def select_runs(workdirs: Sequence[Path], out: Path, num_folds: int) -> list[Path]:
     """Per fold, copy the run of ``workdirs`` with the lowest training loss (``train_loss.json``, key ``all``) to
-    ``out/fold<k>``; returns the chosen run folders."""
-    chosen = []
+    ``out/fold<k>``; returns the chosen run folders.
+
+    Raises:
+        SystemExit: a run lacks ``train_loss.json`` or has a loss that is not finite, or ``out`` already holds a
+            selection (checked for every fold before anything is written).
+    """
+    scored: list[list[tuple[float, Path]]] = []
     for k in range(num_folds):
-        scored = []
+        if (out / f"fold{k}" / "model.pt").exists() or (out / f"fold{k}" / "chosen_from").exists():
+            raise SystemExit(f"{out / f'fold{k}'} holds an earlier selection; choose another --workdir or remove it")
+        scored.append([])
         for w in workdirs:
             f = w / f"fold{k}" / "train_loss.json"
             if not f.is_file():
                 raise SystemExit(f"{f} does not exist; run `python benchmarks/cross_validate.py loss --workdir {w}`")
-            scored.append((json.loads(f.read_text(encoding="utf-8"))["all"], w / f"fold{k}"))
-        best = min(scored, key=lambda t: t[0])[1]
+            value = float(json.loads(f.read_text(encoding="utf-8"))["all"])
+            if not math.isfinite(value):
+                raise SystemExit(f"{f}: the training loss is {value}; that run cannot be compared")
+            scored[k].append((value, w / f"fold{k}"))
+    chosen = []
+    for k in range(num_folds):
+        best = min(scored[k], key=lambda t: t[0])[1]
         dest = out / f"fold{k}"
-        if (dest / "model.pt").exists():
-            raise SystemExit(f"{dest / 'model.pt'} exists; choose another --workdir or remove it")
-        for name in ("model.pt", "train_loss.json"):
-            _write_atomic(dest / name, (best / name).read_bytes())
+        _write_atomic(dest / "train_loss.json", (best / "train_loss.json").read_bytes())
         _write_atomic(dest / "chosen_from", str(best).encode())
-        print(f"fold {k}: {best} (" + ", ".join(f"{w}: {v:.4f}" for v, w in scored) + ")", flush=True)
+        _write_atomic(dest / "model.pt", (best / "model.pt").read_bytes())  # last: a complete folder has weights
+        print(f"fold {k}: {best} (" + ", ".join(f"{w}: {v:.4f}" for v, w in scored[k]) + ")", flush=True)
         chosen.append(best)
     return chosen
 
@@ -178,7 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("step", choices=["train", "export", "loss", "select"])
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--num-folds", type=int, default=4)
-    p.add_argument("--dataset-dir", default=None, help="the Whole Brain Atlas pairs (default: train.json's)")
+    p.add_argument(
+        "--dataset-dir",
+        default=None,
+        help="the Whole Brain Atlas pairs (train: default train.json's; loss: $MONAI_FUSION_HARVARD or ../shared/data)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="loss: the fold seed the run was trained with (train.json's)")
     p.add_argument("--gains", help="export: the detail gains, one number or a JSON object per modality")
     p.add_argument("--workdirs", type=Path, nargs="+", help="select: the runs (one workdir per seed) to choose from")
     args = p.parse_args(argv)
@@ -186,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_folds(args.workdir, args.num_folds, args.dataset_dir, extra)
         return 0
     if args.step == "loss":
-        training_loss(args.workdir, args.num_folds, args.dataset_dir or data_root())
+        training_loss(args.workdir, args.num_folds, args.dataset_dir or data_root(), args.seed)
         return 0
     if args.step == "select":
         if not args.workdirs:

@@ -180,20 +180,23 @@ def head_to_head(
         metrics: the metrics.
 
     Returns:
-        ``other -> {"won": [...], "lost": [...]}``: the metrics whose paired margin (:func:`paired_margin`) is
-        positive and larger than its standard error, and those whose margin is negative and larger in size; the
-        remaining metrics are within their error.
+        ``other -> {"won": [...], "lost": [...], "undecided": [...]}``: the metrics whose paired margin
+        (:func:`paired_margin`) is positive and larger than its standard error, those whose margin is negative and
+        larger in size, and those without a standard error (fewer than two folds in common); the remaining metrics
+        are within their error.
     """
     out: dict[str, dict[str, list[str]]] = {}
     for other in others:
         if other == method or not any(r["pair_type"] == pair_type and r["method"] == other for r in rows):
             continue
-        won, lost = [], []
+        won, lost, undecided = [], [], []
         for k in metrics:
             margin, se = paired_margin(rows, pair_type, method, other, k)
-            if not math.isnan(se) and abs(margin) > se:
+            if math.isnan(se):  # fewer than two folds in common: no error to compare with
+                undecided.append(k)
+            elif abs(margin) > se:
                 (won if margin > 0 else lost).append(k)
-        out[other] = {"won": won, "lost": lost}
+        out[other] = {"won": won, "lost": lost, "undecided": undecided}
     return out
 
 
@@ -219,8 +222,11 @@ def _head_to_head_lines(rows: Sequence[dict[str, Any]], pair_types: Sequence[str
         cells = []
         for pt in pair_types:
             h = per[pt].get(m)
-            lost = f" ({', '.join(h['lost'])})" if h and h["lost"] else ""
-            cells.append(f"won {len(h['won'])}, lost {len(h['lost'])}{lost}" if h else "-")
+            if h is None or h["undecided"]:  # no rows, or folds too few for a standard error
+                cells.append("-" if h is None else f"- (no standard error: {', '.join(h['undecided'])})")
+                continue
+            lost = f" ({', '.join(h['lost'])})" if h["lost"] else ""
+            cells.append(f"won {len(h['won'])}, lost {len(h['lost'])}{lost}")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return lines + [""]
 

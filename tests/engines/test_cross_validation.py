@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from monai_fusion.cli import main
-from monai_fusion.data import write_demo_dataset
+from monai_fusion.data import bundle_datalist, write_demo_dataset
 from monai_fusion.engines.cross_validation import (
     CrossValidation,
     clear_wins,
@@ -80,12 +80,25 @@ def test_head_to_head_counts_clear_wins_and_losses_against_each_method_alone() -
     rows.append({"pair_type": "CT-MRI", "method": "msdra", "fold": 0, **dict.fromkeys(metrics, 9.0)})
     h = head_to_head(rows, "PET-MRI", "default", ["default", "max", "average", "msdra"], metrics)
     # SSIM lost to max by 0.01 in every fold, MI won by 0.1, SCD swings +-0.2 around max's: within its error
-    assert h == {"max": {"won": ["MI"], "lost": ["SSIM"]}, "average": {"won": metrics, "lost": []}}
+    assert h == {
+        "max": {"won": ["MI"], "lost": ["SSIM"], "undecided": []},
+        "average": {"won": metrics, "lost": [], "undecided": []},
+    }
+    one_fold = head_to_head(rows, "CT-MRI", "msdra", ["default", "msdra"], metrics)
+    assert one_fold == {}  # "default" has no CT-MRI rows: nothing to compare
+    rows.append({"pair_type": "CT-MRI", "method": "default", "fold": 0, **dict.fromkeys(metrics, 1.0)})
+    assert head_to_head(rows, "CT-MRI", "default", ["msdra"], metrics) == {
+        "msdra": {"won": [], "lost": [], "undecided": metrics}  # one fold: no error, neither won nor lost
+    }
     summary = summarise_folds(rows, list(values), metrics)
     standing = {"PET-MRI": clear_wins(rows, summary["PET-MRI"], "PET-MRI", "default", metrics)}
     lines = standing_lines(rows, standing, metrics)
     assert "| max | won 1, lost 1 (SSIM) |" in lines and "| average | won 3, lost 0 |" in lines
     assert not any(line.startswith("| msdra |") for line in lines)  # no PET-MRI rows: not a row of the table
+    summary = summarise_folds(rows, [*values, "msdra"], metrics)
+    standing = {pt: clear_wins(rows, summary[pt], pt, "default", metrics) for pt in ("CT-MRI", "PET-MRI")}
+    lines = standing_lines(rows, standing, metrics)
+    assert "| msdra | - (no standard error: SSIM, MI, SCD) | - |" in lines  # one CT-MRI fold; no PET-MRI rows
 
 
 def test_fold_weights_need_the_fold_field_and_existing_files(tmp_path: Path) -> None:
@@ -206,9 +219,10 @@ def test_runs_are_selected_by_their_loss_on_the_training_folds(
     good = WeightMapFusionNet(**script._network_args())
     bad = WeightMapFusionNet(**script._network_args())
     bad.load_state_dict(good.state_dict())
-    with torch.no_grad():
-        for p in bad.head.parameters():  # a detail term pushed to its bound everywhere: a worse fusion
-            p.mul_(0).add_(3.0)
+    with torch.no_grad():  # a copy of the PET: the weight map held at 0, no detail term (within [0, 1])
+        for p in [*bad.head.parameters(), *(bad.context.parameters() if bad.context is not None else [])]:
+            p.zero_()
+        bad.head.bias[0] = -50.0
     for run, net in (("seed1", good), ("seed2", bad)):
         for k in range(2):
             save_checkpoint(net, tmp_path / run / f"fold{k}" / "model.pt", config=net.config)
@@ -222,7 +236,10 @@ def test_runs_are_selected_by_their_loss_on_the_training_folds(
         )
         losses[run] = [json.loads((tmp_path / run / f"fold{k}" / "train_loss.json").read_text()) for k in range(2)]
     for k in range(2):
-        assert set(losses["seed1"][k]) == {"PET-MRI", "all"}  # the demo pairs are PET-MRI only
+        assert set(losses["seed1"][k]) == {"PET-MRI", "all", "pairs"}  # the demo pairs are PET-MRI only
+        train = bundle_datalist(str(data), "all", "train", fold=k, num_folds=2)
+        held_out = bundle_datalist(str(data), "all", "val", fold=k, num_folds=2)
+        assert losses["seed1"][k]["pairs"] == len(train) != len(train) + len(held_out)
         assert losses["seed1"][k]["all"] < losses["seed2"][k]["all"]
     assert losses["seed1"][0] != losses["seed1"][1]  # each fold is scored on its own training pairs
     argv = ["select", "--workdir", str(tmp_path / "sel"), "--num-folds", "2",
@@ -232,5 +249,5 @@ def test_runs_are_selected_by_their_loss_on_the_training_folds(
         chosen = tmp_path / "sel" / f"fold{k}"
         assert (chosen / "chosen_from").read_text() == str(tmp_path / "seed1" / f"fold{k}")
         assert (chosen / "model.pt").read_bytes() == (tmp_path / "seed1" / f"fold{k}" / "model.pt").read_bytes()
-    with pytest.raises(SystemExit, match="exists"):  # an earlier selection is never overwritten
+    with pytest.raises(SystemExit, match="holds an earlier selection"):  # never overwritten
         script.main(argv)
