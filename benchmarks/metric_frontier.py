@@ -7,32 +7,34 @@ Run (rows, two processes side by side, then the summary)::
     python benchmarks/metric_frontier.py --summary runs/frontier/rows0.csv runs/frontier/rows1.csv
 
 For every ``step``-th pair of the Whole Brain Atlas pool it starts from one method's fusion (``--start``: the pixel-
-wise maximum rule by default) and optimises one fused luminance for that pair alone (Adam, ``--iters`` steps), in
-the form of the default network's output but with free per-image parameters instead of a network: ``F = (1 - m) S +
-m (w * mri + (1 - w) * other) + 0.25 tanh(r)`` (``r`` held at 0 where both sources are 0), ``w = sigmoid(up(z) + 20
-(mri - other))``, ``m = sigmoid(up(q))``, with ``z`` and ``q`` smooth 64x64 grids (bilinearly upsampled) and ``r`` a
-free per-pixel detail field (``--no-detail``: no ``r``). ``S`` is the start's fusion; the optimiser begins at it
-(``q`` -5, so ``m`` 0.007; ``z`` and ``r`` 0) and can reach the network's own form (``m`` = 1). The objective is the
-issue's target itself: for each metric that has a differentiable form (SSIM, Qabf, VIF, SCD; MI as a soft 256-bin
-histogram) a soft hinge ``tau * softplus((target - m(F)) / tau)`` whose pull fades once the metric is above the best
-score any other benchmark method reaches on this pair (from ``--baselines``, the benchmark's per-image rows) plus a
-margin (the default model's own rows are not among the others: the targets are the issue's, against every other
-method). The differentiable forms are in the benchmark's units (``standard`` protocol); each target is the start's
-differentiable score plus the gap from the start's real score to the best real score. For PET/SPECT the metrics see
-the luminance of the image that would be written (the fused luminance with the source's colours put back; the
-roundings replaced by noise of one grey level, :func:`~monai_fusion.losses.written.soft_written_luminance`). FMI and
-FSIM have no differentiable form here; they are only measured. Each result is then scored like a benchmark row (the
-8-bit written image, the ``standard`` protocol, as ``docs/benchmark.md``) and written in the benchmark's
-``per_image.csv`` form as method ``frontier``.
+wise maximum rule by default) and optimises one fused luminance for that pair alone (Adam, ``--iters`` steps), in the
+form of the default network's output but with free per-image parameters instead of a network: ``F = (1 - m) S + m (w *
+mri + (1 - w) * other) + 0.25 tanh(r)`` (``r`` held at 0 where both sources are 0), ``w = sigmoid(up(z) + 20 (mri -
+other))``, ``m = sigmoid(up(q))``, with ``z`` and ``q`` smooth 64x64 grids (bilinearly upsampled) and ``r`` a free
+per-pixel detail field (``--no-detail``: no ``r``). ``S`` is the start's fusion; the optimiser begins at it (``q`` -5,
+so ``m`` 0.007; ``z`` and ``r`` 0) and can reach the network's own form (``m`` = 1). The objective is the issue's target
+itself: for each metric of ``--optimise`` (all seven by default; MI as a soft 256-bin histogram, Qabf smoothed, FMI the
+metric's own windows with a gradient finite at zero variance, FSIM piq's on an image dithered by at most 0.001 grey
+level so that its gradient magnitudes are never exactly 0) a soft hinge ``tau * softplus((target - m(F)) / tau)`` whose
+pull fades once the metric is above the best score any other benchmark method reaches on this pair (from
+``--baselines``, the benchmark's per-image rows) plus a margin (the default model's own rows are not among the others:
+the targets are the issue's, against every other method). The differentiable forms are in the benchmark's units
+(``standard`` protocol); each target is the start's differentiable score plus the gap from the start's real score to the
+best real score. For PET/SPECT the metrics see the luminance of the image that would be written (the fused luminance
+with the source's colours put back; the roundings replaced by noise of one grey level,
+:func:`~monai_fusion.losses.written.soft_written_luminance`). Each result is then scored like a benchmark row (the 8-bit
+written image, the ``standard`` protocol, as ``docs/benchmark.md``) and written in the benchmark's ``per_image.csv``
+form as method ``frontier``.
 
-Why it exists: the default model's recipes land at one of two ends of a trade-off (MI, FMI and VIF against SCD and
-Qabf; the model card has the runs), never at 6 of 7 clear wins. An optimiser that knows the other methods' scores on
-the very pair and has every parameter free for it shows how far each metric can be pushed before another falls: a
-metric it cannot win without losing another is one that a network of this output form, trained on these terms, is
-unlikely to win either. It is not a proof (the optimiser finds a local optimum, and FMI and FSIM are not optimised).
-Written here because no library has a fusion objective of per-image targets; the metric terms are the library's own
-(the pieces of :class:`~monai_fusion.losses.StructureFusionLoss`). About 40 to 55 s a pair at 150 steps on one CPU
-thread.
+Why it exists: the default model's recipes land at one of two ends of a trade-off (MI, FMI and VIF against SCD and Qabf;
+the model card has the runs), never at 6 of 7 clear wins. An optimiser that knows the other methods' scores on the very
+pair and has every parameter free for it shows how far each metric can be pushed before another falls: a metric it
+cannot win without losing another is one that a network of this output form, trained on these terms, is unlikely to win
+either. It is not a proof (the optimiser finds a local optimum). Before FMI and FSIM were in the objective (``--optimise
+MI,Qabf,SSIM,VIF,SCD`` repeats those runs) the optimiser gave FMI away for MI and SCD. Written here because no library
+has a fusion objective of per-image targets; the metric terms are the library's own (the pieces of
+:class:`~monai_fusion.losses.StructureFusionLoss`). About 40 to 55 s a pair at 150 steps on one CPU thread with five
+metrics, about twice that with all seven.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import piq
 import torch
 import torch.nn.functional as F
 
@@ -60,6 +63,7 @@ from monai_fusion.fusers import get_fuser  # noqa: E402
 from monai_fusion.losses.mutual_information import soft_mutual_information  # noqa: E402
 from monai_fusion.losses.structure import soft_qabf, soft_scd  # noqa: E402
 from monai_fusion.losses.written import soft_written_luminance  # noqa: E402
+from monai_fusion.metrics.information import fmi_against  # noqa: E402
 from monai_fusion.metrics.perceptual import vif_per_source  # noqa: E402
 from monai_fusion.metrics.registry import compute_metrics  # noqa: E402
 from monai_fusion.metrics.structural import ssim_per_source  # noqa: E402
@@ -69,38 +73,95 @@ from monai_fusion.utils.errors import FusionInputError  # noqa: E402
 __all__ = [
     "OPTIMISED",
     "differentiable_metrics",
+    "rounded",
+    "soft_fsim",
     "frontier_fusion",
     "hinge_objective",
     "hinge_targets",
     "summary_lines",
 ]
 
-#: The benchmark metrics with a differentiable form (in the ``standard`` protocol's conventions: MI in bits, MI, SSIM
-#: and VIF averaged over the two sources).
-OPTIMISED: tuple[str, ...] = ("MI", "Qabf", "SSIM", "VIF", "SCD")
+#: The benchmark metrics with a differentiable form here (in the ``standard`` protocol's conventions: MI in bits; MI,
+#: FMI, SSIM, VIF and FSIM averaged over the two sources): all seven.
+OPTIMISED: tuple[str, ...] = ("MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD")
 #: Softness of each hinge and the margin each target asks beyond the best other method, in the metric's units.
-TAU: dict[str, float] = {"MI": 0.01, "Qabf": 0.003, "SSIM": 0.003, "VIF": 0.003, "SCD": 0.01}
-MARGIN: dict[str, float] = {"MI": 0.02, "Qabf": 0.005, "SSIM": 0.003, "VIF": 0.005, "SCD": 0.03}
+TAU: dict[str, float] = {
+    "MI": 0.01,
+    "FMI": 0.002,
+    "Qabf": 0.003,
+    "SSIM": 0.003,
+    "VIF": 0.003,
+    "FSIM": 0.002,
+    "SCD": 0.01,
+}
+MARGIN: dict[str, float] = {
+    "MI": 0.02,
+    "FMI": 0.002,
+    "Qabf": 0.005,
+    "SSIM": 0.003,
+    "VIF": 0.005,
+    "FSIM": 0.002,
+    "SCD": 0.03,
+}
 METHOD = "frontier"
 
 
-def differentiable_metrics(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, mi_bins: int = 256) -> dict:
-    """The differentiable forms of :data:`OPTIMISED` for one ``(1, 1, H, W)`` pair in [0, 1].
+def soft_fsim(f: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """piq's FSIM (grey, 0..255) of ``f`` against ``src``, ``(B,)``, with a gradient: ``f`` is dithered by at most
+    0.001 grey level (a fixed pattern), since at a pixel of zero gradient magnitude piq's square root has an
+    infinite derivative and the whole gradient turns NaN. The values move by less than 1e-4."""
+    g = torch.Generator().manual_seed(0)
+    dither = 1e-3 * torch.rand(tuple(f.shape), generator=g).to(f)
+    return piq.fsim(f.clamp(0, 254.999) + dither, src, data_range=255.0, chromatic=False, reduction="none")
+
+
+def rounded(y: torch.Tensor) -> torch.Tensor:
+    """``y`` in [0, 1] rounded to 8 bits, with the gradient passed through the rounding as if it were the identity."""
+    return y + (torch.round(y * 255) / 255 - y).detach()
+
+
+def differentiable_metrics(
+    fused: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    mi_bins: int = 256,
+    metrics: Sequence[str] = OPTIMISED,
+    written: torch.Tensor | None = None,
+) -> dict:
+    """The differentiable forms of ``metrics`` (of :data:`OPTIMISED`) for one ``(1, 1, H, W)`` pair in [0, 1].
+
+    Args:
+        fused: what MI, Qabf, SSIM, VIF and SCD see of the fused image.
+        a, b: the MRI and the other source's luminance.
+        mi_bins: bins of the soft MI.
+        metrics: the metrics computed.
+        written: what FMI and FSIM see, the written 8-bit luminance with a straight-through gradient; default:
+            :func:`rounded` ``(fused)``. They must see the exact written values: a flat window of the written image
+            that a sub-level residual or noise makes non-flat is min-max normalised into noise by FMI.
 
     Returns:
         ``{metric: scalar tensor}`` in the units of the ``standard`` protocol (what ``--baselines`` holds): SSIM,
-        VIF (0..255 scale) and MI (bits, from a soft histogram, which equals the metric's own on 8-bit images at
-        256 bins) averaged over the sources, SCD (``corr(F - B, A) + corr(F - A, B)``) and soft Qabf.
+        VIF, FSIM, FMI (0..255 scale) and MI (bits, from a soft histogram, which equals the metric's own on 8-bit
+        images at 256 bins) averaged over the sources, SCD (``corr(F - B, A) + corr(F - A, B)``) and soft Qabf.
     """
     f, sa, sb = fused * 255.0, a * 255.0, b * 255.0
-    mi = soft_mutual_information(fused, a, mi_bins) + soft_mutual_information(fused, b, mi_bins)
-    return {
-        "MI": mi.sum() / (2 * math.log(2)),
-        "Qabf": soft_qabf(f, sa, sb).sum(),
-        "SSIM": ((ssim_per_source(sa, f) + ssim_per_source(sb, f)) / 2).sum(),
-        "VIF": ((vif_per_source(f, sa) + vif_per_source(f, sb)) / 2).sum(),
-        "SCD": soft_scd(f, sa, sb).sum(),
+    w8 = (rounded(fused) if written is None else written) * 255.0
+    forms: dict[str, Callable[[], torch.Tensor]] = {
+        "MI": lambda: (
+            (soft_mutual_information(fused, a, mi_bins) + soft_mutual_information(fused, b, mi_bins)).sum()
+            / (2 * math.log(2))
+        ),
+        "FMI": lambda: ((fmi_against(sa.double(), w8.double()) + fmi_against(sb.double(), w8.double())) / 2).sum(),
+        "Qabf": lambda: soft_qabf(f, sa, sb).sum(),
+        "SSIM": lambda: ((ssim_per_source(sa, f) + ssim_per_source(sb, f)) / 2).sum(),
+        "VIF": lambda: ((vif_per_source(f, sa) + vif_per_source(f, sb)) / 2).sum(),
+        "FSIM": lambda: ((soft_fsim(w8, sa) + soft_fsim(w8, sb)) / 2).sum(),
+        "SCD": lambda: soft_scd(f, sa, sb).sum(),
     }
+    unknown = sorted(set(metrics) - set(forms))
+    if unknown:
+        raise FusionInputError(f"differentiable_metrics: no differentiable form of {unknown}; choose from {OPTIMISED}")
+    return {k: forms[k]() for k in metrics}
 
 
 def hinge_targets(
@@ -110,25 +171,31 @@ def hinge_targets(
     reads a little off the real metric (soft Qabf) is asked for the real gap from where it starts.
 
     Args:
-        start: the differentiable metrics of the starting image.
+        start: the differentiable metrics of the starting image (their keys are the metrics given targets).
         start_real: the real (benchmark) scores of the starting image.
         best_real: the best real score of any other method on the pair.
     """
-    return {k: float(start[k]) + float(best_real[k]) - float(start_real[k]) + MARGIN[k] for k in OPTIMISED}
+    return {k: float(start[k]) + float(best_real[k]) - float(start_real[k]) + MARGIN[k] for k in start}
 
 
-def hinge_objective(metrics: Mapping[str, torch.Tensor], targets: Mapping[str, float]) -> torch.Tensor:
-    """The optimiser's objective: ``sum_k TAU[k] * softplus((targets[k] - metrics[k]) / TAU[k])`` over
-    :data:`OPTIMISED`, a soft hinge per metric whose pull fades once the metric is above its target.
+def hinge_objective(
+    metrics: Mapping[str, torch.Tensor], targets: Mapping[str, float], per_margin: bool = False
+) -> torch.Tensor:
+    """The optimiser's objective: ``sum_k TAU[k] * softplus((targets[k] - metrics[k]) / TAU[k])`` over the metrics
+    of ``targets``, a soft hinge per metric whose pull fades once the metric is above its target.
 
     Args:
         metrics: :func:`differentiable_metrics` of the fused image.
         targets: ``{metric: target}`` in the same units.
+        per_margin: divide each metric's hinge by its :data:`MARGIN`, so that a shortfall counts in margins rather
+            than in the metric's own units (where a bit of MI outweighs a hundredth of FMI or FSIM).
 
     Returns:
         The scalar objective (differentiable in ``metrics``).
     """
-    return sum(TAU[k] * F.softplus((targets[k] - metrics[k]) / TAU[k]) for k in OPTIMISED)
+    return sum(
+        TAU[k] * F.softplus((targets[k] - metrics[k]) / TAU[k]) / (MARGIN[k] if per_margin else 1.0) for k in targets
+    )
 
 
 def frontier_fusion(
@@ -140,19 +207,26 @@ def frontier_fusion(
     detail: bool = True,
     mi_bins: int = 256,
     start: torch.Tensor | None = None,
+    metrics: Sequence[str] = OPTIMISED,
+    written: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    per_margin: bool = False,
 ) -> torch.Tensor:
     """One pair's fused luminance, optimised from ``start`` towards ``targets`` (see the module docstring).
 
     Args:
         a: the MRI ``(1, 1, H, W)`` in [0, 1].
         b: the other source's luminance, same shape.
-        targets: ``{metric: target}`` for every metric of :data:`OPTIMISED`, in the units of
+        targets: ``{metric: target}`` for every metric of ``metrics``, in the units of
             :func:`differentiable_metrics`.
         seen: what the metrics see of a fused luminance (e.g. the soft written luminance); default: the luminance.
         iters: optimiser steps.
         detail: optimise the per-pixel detail field as well as the weight map.
         mi_bins: bins of the soft MI.
         start: the fused luminance to start from, ``(1, 1, H, W)``; default: the maximum rule.
+        metrics: the metrics optimised (of :data:`OPTIMISED`).
+        written: the written 8-bit luminance of a fused luminance, straight-through (what FMI and FSIM see); default:
+            :func:`rounded`.
+        per_margin: weigh the hinges per margin (:func:`hinge_objective`).
 
     Returns:
         The fused luminance ``(1, 1, H, W)`` in [0, 1] (no gradient).
@@ -161,10 +235,12 @@ def frontier_fusion(
         raise FusionInputError(
             f"frontier_fusion: expected two (1, 1, H, W) images, got {tuple(a.shape)}, {tuple(b.shape)}"
         )
-    missing = sorted(set(OPTIMISED) - set(targets))
+    missing = sorted(set(metrics) - set(targets))
     if missing:
-        raise FusionInputError(f"frontier_fusion: targets lack {missing}; expected one for each of {list(OPTIMISED)}")
+        raise FusionInputError(f"frontier_fusion: targets lack {missing}; expected one for each of {list(metrics)}")
+    targets = {k: targets[k] for k in metrics}
     look = seen or (lambda y: y)
+    exact = written or rounded
     z = torch.zeros((1, 1, 64, 64), requires_grad=True)
     q = torch.full((1, 1, 64, 64), -5.0, requires_grad=True)  # mix 0.007: the start
     r = torch.zeros(tuple(a.shape), requires_grad=True)
@@ -185,8 +261,9 @@ def frontier_fusion(
         return ((1 - mix) * first + mix * (w * a + (1 - w) * b) + 0.25 * torch.tanh(r) * signal).clamp(0, 1)
 
     for _ in range(int(iters)):
-        m = differentiable_metrics(look(fuse()), a, b, mi_bins)
-        loss = hinge_objective(m, targets)
+        y = fuse()
+        m = differentiable_metrics(look(y), a, b, mi_bins, list(targets), exact(y))
+        loss = hinge_objective(m, targets, per_margin)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -240,17 +317,31 @@ def run(args: argparse.Namespace) -> None:
             rows = base.get(key, {})
             others = {m: v for m, v in rows.items() if m not in ("default", METHOD)}
             a, b = _tensor(s["mri"]), _tensor(s["other"])
-            seen = None
+            seen = written = None
             if "other_cb" in s:
                 chroma = torch.cat([_tensor(s["other_cb"]), _tensor(s["other_cr"])], 1)
                 seen = lambda y, c=chroma: soft_written_luminance(y, c)  # noqa: E731
+                written = lambda y, c=chroma: soft_written_luminance(y, c, noise=False, straight_through=True)  # noqa: E731
             with torch.no_grad():
                 start = nets[folds[i]].fuse(a, b, modality=modality_of_pair(s["pair_type"])).clamp(0, 1)
                 look = soft_written_luminance(start, chroma, noise=False) if seen else start
-                start_d = {k: float(v) for k, v in differentiable_metrics(look, a, b, args.mi_bins).items()}
+                start_d = differentiable_metrics(look, a, b, args.mi_bins, args.optimise, look if seen else None)
+                start_d = {k: float(v) for k, v in start_d.items()}
             best = {k: max(v[k] for v in others.values()) for k in BENCHMARK_METRICS}
             targets = hinge_targets(start_d, rows[args.start], best)
-            fused = frontier_fusion(a, b, targets, seen, args.iters, not args.no_detail, args.mi_bins, start)[0]
+            fused = frontier_fusion(
+                a,
+                b,
+                targets,
+                seen,
+                args.iters,
+                not args.no_detail,
+                args.mi_bins,
+                start,
+                args.optimise,
+                written,
+                per_margin=args.per_margin,
+            )[0]
             v = compute_metrics(
                 scored_fusion(s, fused, "written")[None],
                 torch.round(a[0] * 255)[None],
@@ -317,6 +408,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--iters", type=int, default=150, help="optimiser steps per pair")
     p.add_argument("--mi-bins", type=int, default=256, help="bins of the soft MI (256: the MI metric's own)")
     p.add_argument("--no-detail", action="store_true", help="optimise the weight map only")
+    p.add_argument("--per-margin", action="store_true", help="weigh each hinge per margin (hinge_objective)")
+    p.add_argument(
+        "--optimise",
+        default=",".join(OPTIMISED),
+        help="comma-separated metrics in the objective (default: all seven; the earlier runs: MI,Qabf,SSIM,VIF,SCD)",
+    )
     p.add_argument(
         "--start",
         default="max",
@@ -340,6 +437,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error("-o/--output is required unless --summary is given")
     if args.step < 1 or args.parts < 1 or not 0 <= args.part < args.parts or args.iters < 1:
         p.error("--step, --parts and --iters must be >= 1 and --part in [0, parts)")
+    args.optimise = [m for m in args.optimise.split(",") if m]
+    unknown = sorted(set(args.optimise) - set(OPTIMISED))
+    if unknown or not args.optimise:
+        p.error(f"--optimise: {unknown or 'nothing'}; give metrics of {','.join(OPTIMISED)}")
     args.data = args.data or data_root()
     run(args)
 

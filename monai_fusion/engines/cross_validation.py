@@ -31,6 +31,7 @@ __all__ = [
     "paired_margin",
     "clear_wins",
     "head_to_head",
+    "margin_verdict",
     "standing_lines",
 ]
 
@@ -132,6 +133,20 @@ def paired_margin(
     return (float(np.mean(diffs)) if diffs else math.nan), _se(diffs)
 
 
+def margin_verdict(margin: float, se: float) -> str:
+    """How a paired margin stands against its fold-to-fold standard error.
+
+    Returns:
+        ``"won"`` (positive and larger than its error), ``"lost"`` (negative and larger in size), ``"within"`` (not
+        larger than its error) or ``"undecided"`` (no error: fewer than two folds in common).
+    """
+    if math.isnan(se):
+        return "undecided"
+    if abs(margin) > se:
+        return "won" if margin > 0 else "lost"
+    return "within"
+
+
 def clear_wins(
     rows: Sequence[dict[str, Any]],
     summary: dict[str, dict[str, tuple[float, float]]],
@@ -159,7 +174,7 @@ def clear_wins(
             "margin": margin,
             "se": se,
             "lead": summary[method][k][0] >= others[runner],
-            "clear": bool(margin > 0 and (margin > se if not math.isnan(se) else False)),
+            "clear": margin_verdict(margin, se) == "won",
         }
     return out
 
@@ -189,14 +204,10 @@ def head_to_head(
     for other in others:
         if other == method or not any(r["pair_type"] == pair_type and r["method"] == other for r in rows):
             continue
-        won, lost, undecided = [], [], []
+        verdicts: dict[str, list[str]] = {"won": [], "lost": [], "undecided": [], "within": []}
         for k in metrics:
-            margin, se = paired_margin(rows, pair_type, method, other, k)
-            if math.isnan(se):  # fewer than two folds in common: no error to compare with
-                undecided.append(k)
-            elif abs(margin) > se:
-                (won if margin > 0 else lost).append(k)
-        out[other] = {"won": won, "lost": lost, "undecided": undecided}
+            verdicts[margin_verdict(*paired_margin(rows, pair_type, method, other, k))].append(k)
+        out[other] = {v: verdicts[v] for v in ("won", "lost", "undecided")}
     return out
 
 

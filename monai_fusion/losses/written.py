@@ -23,7 +23,7 @@ __all__ = ["soft_written_luminance"]
 
 
 def soft_written_luminance(
-    pred: torch.Tensor, chroma: torch.Tensor, levels: int = 255, noise: bool = True
+    pred: torch.Tensor, chroma: torch.Tensor, levels: int = 255, noise: bool = True, straight_through: bool = False
 ) -> torch.Tensor:
     """The written image's luminance for a fused luminance and the source's chroma, in [0, 1].
 
@@ -34,6 +34,9 @@ def soft_written_luminance(
         levels: the top grey level of the written file (255 for 8 bits).
         noise: add uniform noise of one quantisation step to the RGB and to the luminance (training); False
             rounds them (the written image itself, no gradient through the rounding).
+        straight_through: with ``noise`` False, pass the gradient through each rounding as if it were the identity
+            (the values are still the written image's): for an objective that must read the exact written value
+            and still move the luminance.
 
     Returns:
         ``(N, 1, H, W)`` luminance in [0, 1] (up to one step outside with ``noise``).
@@ -52,7 +55,8 @@ def soft_written_luminance(
     def quantise(x: torch.Tensor) -> torch.Tensor:
         if noise:
             return x + (torch.rand_like(x) - 0.5) / levels
-        return torch.round(x * levels) / levels
+        rounded = torch.round(x * levels) / levels
+        return x + (rounded - x).detach() if straight_through else rounded
 
     rgb = quantise(rgb)
     y = torch.einsum("j,njhw->nhw", RGB_TO_YCBCR[0].to(dtype=pred.dtype, device=pred.device), rgb)[:, None]

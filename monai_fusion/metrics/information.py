@@ -35,6 +35,7 @@ __all__ = [
     "feature_mutual_information",
     "fmi_feature_map",
     "fmi_windows",
+    "fmi_against",
 ]
 
 #: Features of FMI, as named in Haghighat's code (``none`` is ``pixel`` here).
@@ -185,6 +186,13 @@ def fmi_feature_map(v: torch.Tensor, feature: str) -> torch.Tensor:
     raise FusionInputError(f"unknown FMI feature {feature!r}; choose one of {', '.join(FMI_FEATURES)}")
 
 
+def _sqrt0(v: torch.Tensor) -> torch.Tensor:
+    """``sqrt(v)`` for ``v >= 0`` whose gradient is finite at 0 (``torch.sqrt``'s is infinite there, and a zero
+    variance in one window then turns the whole gradient to NaN); the values are ``torch.sqrt``'s."""
+    pos = v > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, v, torch.ones_like(v))), torch.zeros_like(v))
+
+
 def _window_vectors(feat: torch.Tensor, w: int) -> torch.Tensor:
     """All ``w x w`` windows of ``(B, 1, H, W)`` as rows ``(B * L, w * w)``, column-major as MATLAB's ``(:)``."""
     n = feat.shape[0]
@@ -208,13 +216,13 @@ def _fmi_chunk(xv: torch.Tensor, fv: torch.Tensor) -> torch.Tensor:
     hx, hf = probability_entropy(xp), probability_entropy(fp)
     xt, ft = xp - 1.0 / l, fp - 1.0 / l
     num = (xt * ft).sum(1)
-    den = torch.sqrt((xt * xt).sum(1) * (ft * ft).sum(1))
+    den = _sqrt0((xt * xt).sum(1) * (ft * ft).sum(1))
     zero = torch.zeros_like(num)
     c = torch.where(num == 0, zero, safe_divide(num, den))
     r = torch.arange(1, l + 1, dtype=xv.dtype, device=xv.device)
     ex, ef = xp @ r, fp @ r
-    sx = torch.sqrt((xp @ (r * r) - ex * ex).clamp_min(0))
-    sf = torch.sqrt((fp @ (r * r) - ef * ef).clamp_min(0))
+    sx = _sqrt0((xp @ (r * r) - ex * ex).clamp_min(0))
+    sf = _sqrt0((fp @ (r * r) - ef * ef).clamp_min(0))
     # Frechet bound coupling: upper (comonotone) for c >= 0, lower (countermonotone) for c < 0, where
     # the source's cells are taken in reverse order. Its mass lies on the merged CDF breakpoints.
     pos = c >= 0
@@ -254,6 +262,24 @@ def fmi_windows(xv: torch.Tensor, fv: torch.Tensor) -> torch.Tensor:
         sel = idx[start : start + _CHUNK]
         out[sel] = _fmi_chunk(xv[sel], fv[sel])
     return out
+
+
+def fmi_against(source: torch.Tensor, fused: torch.Tensor, feature: str = "pixel", window: int = 3) -> torch.Tensor:
+    """FMI of a fused image against one source, differentiable in ``fused`` (for the ``pixel``, ``gradient`` and
+    ``dct`` features): the per-source value that :func:`feature_mutual_information` combines.
+
+    Args:
+        source: ``(B, 1, H, W)`` source image, on the scale the metric is taken at (e.g. 0..255).
+        fused: ``(B, 1, H, W)`` fused image, same scale.
+        feature: one of :data:`FMI_FEATURES`.
+        window: window side.
+
+    Returns:
+        ``(B,)``: the mean windowed normalised feature MI, in the input's dtype.
+    """
+    n = fused.shape[0]
+    xv, fv = (_window_vectors(fmi_feature_map(v, feature), window) for v in (source, fused))
+    return fmi_windows(xv, fv).view(n, -1).mean(1)
 
 
 @metric_function

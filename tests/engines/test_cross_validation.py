@@ -19,6 +19,7 @@ from monai_fusion.engines.cross_validation import (
     clear_wins,
     fold_means,
     head_to_head,
+    margin_verdict,
     standing_lines,
     summarise_folds,
 )
@@ -63,6 +64,16 @@ def test_a_win_is_clear_only_when_the_paired_margin_exceeds_its_error() -> None:
     rows = _rows({"a": [0.9], "b": [0.1]})
     won = clear_wins(rows, summarise_folds(rows, ["a", "b"], ["SSIM"])["CT-MRI"], "CT-MRI", "a", ["SSIM"])["SSIM"]
     assert math.isnan(won["se"]) and not won["clear"]
+
+
+def test_margin_verdict_compares_a_margin_with_its_error() -> None:
+    assert [margin_verdict(m, se) for m, se in ((0.2, 0.1), (-0.2, 0.1), (0.05, 0.1), (-0.1, 0.1))] == [
+        "won",
+        "lost",
+        "within",
+        "within",
+    ]
+    assert margin_verdict(0.3, float("nan")) == "undecided" and margin_verdict(0.1, 0.0) == "won"
 
 
 def test_head_to_head_counts_clear_wins_and_losses_against_each_method_alone() -> None:

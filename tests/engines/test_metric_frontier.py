@@ -29,7 +29,7 @@ def _pair() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _objective(script: ModuleType, fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor, targets: dict) -> float:
-    m = script.differentiable_metrics(fused, a, b, 64)
+    m = script.differentiable_metrics(fused, a, b, 64, list(targets))
     return float(script.hinge_objective(m, targets))
 
 
@@ -40,9 +40,34 @@ def test_differentiable_metrics_read_as_the_benchmark_scores(script: ModuleType)
     for fused in (torch.maximum(a, b), torch.round((a + b) / 2 * 255) / 255):
         soft = script.differentiable_metrics(fused, a, b)
         real = compute_metrics(fused * 255, a * 255, b * 255, metrics=list(script.OPTIMISED))
-        for k in ("MI", "SSIM", "VIF", "SCD"):  # the same quantity in the same units (MI: bits, mean of the sources)
+        for k in ("MI", "SSIM", "VIF", "SCD", "FMI"):  # the same quantity in the same units (MI: bits, mean of sources)
             assert float(soft[k]) == pytest.approx(float(real[k][0]), rel=2e-3, abs=2e-3), k
+        assert float(soft["FSIM"]) == pytest.approx(float(real["FSIM"][0]), abs=1e-3)  # dithered by 0.001 grey level
         assert float(soft["Qabf"]) == pytest.approx(float(real["Qabf"][0]), abs=0.05)  # smoothed form
+
+
+def test_fmi_and_fsim_forms_have_finite_gradients_on_a_black_background(script: ModuleType) -> None:
+    a, b = _pair()  # a third of the image is black in both sources and in their maximum: zero variance, zero gradient
+    for k in ("FMI", "FSIM"):
+        fused = torch.maximum(a, b).clone().requires_grad_(True)
+        script.differentiable_metrics(fused, a, b, metrics=[k])[k].backward()
+        assert fused.grad is not None and bool(torch.isfinite(fused.grad).all()), k
+        assert float(fused.grad.abs().sum()) > 0, k
+    with pytest.raises(FusionInputError, match="no differentiable form"):
+        script.differentiable_metrics(a, a, b, metrics=["PSNR"])
+
+
+def test_fmi_and_fsim_see_the_rounded_image_and_pass_its_gradient(script: ModuleType) -> None:
+    a, b = (torch.round(x * 255) / 255 for x in _pair())
+    eight = torch.maximum(a, b)
+    residual = eight + 0.3 / 255 * b  # below half a grey level: the written image is the 8-bit one
+    for k in ("FMI", "FSIM"):
+        assert float(script.differentiable_metrics(residual, a, b, metrics=[k])[k]) == pytest.approx(
+            float(script.differentiable_metrics(eight, a, b, metrics=[k])[k]), abs=1e-9
+        ), k
+    y = residual.clone().requires_grad_(True)
+    r = script.rounded(y)
+    assert torch.equal(r.detach(), eight) and torch.autograd.grad(r.sum(), y)[0].eq(1).all()
 
 
 def test_hinge_targets_carry_the_real_gap_from_the_start(script: ModuleType) -> None:
@@ -53,19 +78,20 @@ def test_hinge_targets_carry_the_real_gap_from_the_start(script: ModuleType) -> 
     assert t == {k: 1.5 + script.MARGIN[k] for k in script.OPTIMISED}
 
 
-def test_frontier_fusion_lowers_the_hinge_objective_from_the_maximum_rule(script: ModuleType) -> None:
+@pytest.mark.parametrize("metrics", [("MI", "Qabf", "SSIM", "VIF", "SCD"), ("FSIM",)])
+def test_frontier_fusion_lowers_the_hinge_objective_from_the_maximum_rule(script: ModuleType, metrics: tuple) -> None:
     torch.manual_seed(0)
     a, b = _pair()
     start = torch.maximum(a, b)
     with torch.no_grad():
-        d = {k: float(v) for k, v in script.differentiable_metrics(start, a, b, 64).items()}
+        d = {k: float(v) for k, v in script.differentiable_metrics(start, a, b, 64, metrics).items()}
     targets = {k: v + 0.05 for k, v in d.items()}  # every metric asked above the start
-    fused = script.frontier_fusion(a, b, targets, iters=40, mi_bins=64)
+    fused = script.frontier_fusion(a, b, targets, iters=40, mi_bins=64, metrics=metrics)
     assert fused.shape == a.shape and 0 <= float(fused.min()) and float(fused.max()) <= 1
     assert _objective(script, fused, a, b, targets) < 0.9 * _objective(script, start, a, b, targets)
     assert float(fused[(a == 0) & (b == 0)].abs().max()) == 0  # the background stays black
     mean = (a + b) / 2  # another start: one step stays near it, not near the maximum rule
-    near = script.frontier_fusion(a, b, targets, iters=1, mi_bins=64, start=mean)
+    near = script.frontier_fusion(a, b, targets, iters=1, mi_bins=64, start=mean, metrics=metrics)
     assert float((near - mean).abs().max()) < 0.03 < float((near - start).abs().max())
 
 

@@ -31,6 +31,13 @@ def test_rounded_path_is_the_written_images_luminance(tmp_path: Path) -> None:
     # grey pairs: neutral chroma gives the rounded luminance
     grey = soft_written_luminance(fused[None].float(), torch.full_like(chroma, 0.5), noise=False)
     assert torch.allclose(grey, torch.round(fused[None] * 255) / 255, atol=1e-5)
+    # straight through: the same values, and a gradient that the plain rounding does not have
+    y = fused[None].float().clone().requires_grad_(True)
+    through = soft_written_luminance(y, chroma, noise=False, straight_through=True)
+    assert torch.equal(through.detach(), soft_written_luminance(y.detach(), chroma, noise=False))
+    (grad,) = torch.autograd.grad(through.sum(), y)
+    (flat,) = torch.autograd.grad(soft_written_luminance(y, chroma, noise=False).sum(), y)
+    assert float(grad.abs().sum()) > 0 and float(flat.abs().sum()) == 0
 
 
 def test_noise_hides_subgrey_residuals_and_clipping_stops_the_gradient() -> None:
