@@ -266,6 +266,9 @@ def frontier_fusion(
         loss = hinge_objective(m, targets, per_margin)
         opt.zero_grad()
         loss.backward()
+        for group in groups:  # a metric's gradient can be undefined at a tie (FMI's sort, FSIM's maxima): that part 0
+            for p in group["params"]:
+                p.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
         opt.step()
     with torch.no_grad():
         return fuse()
