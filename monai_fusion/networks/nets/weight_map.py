@@ -214,7 +214,13 @@ class WeightMapFusionNet(nn.Module):
         f0 = self.full(torch.cat([a, b, brighter, a - b], 1))
         c = self.coarse(f0)
         h = F.interpolate(c, size=a.shape[-2:], mode="bilinear", align_corners=False)
-        out = self.head(torch.cat([f0, h], 1))
+        # the head's convolution of cat([f0, h], 1) as the sum of its two halves: the same values (to float rounding)
+        # without copying the channels into one tensor; in the default memory format (the bundle's inferer) the copy
+        # took about 30% of the forward on a 2-core CPU (15.5 against 11.1 ms a 256x256 pair); channels-last (the
+        # fusers) runs as fast either way
+        fc = f0.shape[1]
+        out = F.conv2d(f0, self.head.weight[:, :fc], self.head.bias, padding=1)
+        out = out + F.conv2d(h, self.head.weight[:, fc:], None, padding=1)
         if self.context is not None:
             out = out + self.context(c.mean(dim=(2, 3)))[:, :, None, None]
         z = out[:, :1]
