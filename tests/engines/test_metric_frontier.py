@@ -78,6 +78,20 @@ def test_hinge_targets_carry_the_real_gap_from_the_start(script: ModuleType) -> 
     assert t == {k: 1.5 + script.MARGIN[k] for k in script.OPTIMISED}
 
 
+def test_per_margin_weighs_a_shortfall_in_margins(script: ModuleType) -> None:
+    # the same shortfall of 0.01 below target: in the metric's units FMI and MI count alike; per margin FMI counts
+    # MARGIN["MI"] / MARGIN["FMI"] times as much, and a metric well above its target counts for almost nothing
+    targets = {"MI": 1.0, "FMI": 1.0}
+    short = {k: torch.tensor(0.99) for k in targets}
+    plain = {k: float(script.hinge_objective({k: short[k]}, {k: targets[k]})) for k in targets}
+    weighed = {k: float(script.hinge_objective({k: short[k]}, {k: targets[k]}, per_margin=True)) for k in targets}
+    assert weighed["FMI"] / weighed["MI"] == pytest.approx(
+        plain["FMI"] / plain["MI"] * script.MARGIN["MI"] / script.MARGIN["FMI"]
+    )
+    above = float(script.hinge_objective({"FMI": torch.tensor(1.1)}, {"FMI": 1.0}, per_margin=True))
+    assert above < 1e-6 < weighed["FMI"]
+
+
 @pytest.mark.parametrize("metrics", [("MI", "Qabf", "SSIM", "VIF", "SCD"), ("FSIM",)])
 def test_frontier_fusion_lowers_the_hinge_objective_from_the_maximum_rule(script: ModuleType, metrics: tuple) -> None:
     torch.manual_seed(0)
