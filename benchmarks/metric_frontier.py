@@ -20,21 +20,23 @@ pull fades once the metric is above the best score any other benchmark method re
 ``--baselines``, the benchmark's per-image rows) plus a margin (the default model's own rows are not among the others:
 the targets are the issue's, against every other method). The differentiable forms are in the benchmark's units
 (``standard`` protocol); each target is the start's differentiable score plus the gap from the start's real score to the
-best real score. For PET/SPECT the metrics see the luminance of the image that would be written (the fused luminance
-with the source's colours put back; the roundings replaced by noise of one grey level,
-:func:`~monai_fusion.losses.written.soft_written_luminance`). Each result is then scored like a benchmark row (the 8-bit
-written image, the ``standard`` protocol, as ``docs/benchmark.md``) and written in the benchmark's ``per_image.csv``
-form as method ``frontier``.
+best real score. For PET/SPECT, MI, Qabf, SSIM, VIF and SCD see the luminance of the image that would be written (the
+fused luminance with the source's colours put back; the roundings replaced by noise of one grey level,
+:func:`~monai_fusion.losses.written.soft_written_luminance`); FMI and FSIM see the written 8-bit luminance itself, with
+a gradient passed straight through the roundings (for grey pairs the rounded luminance); every metric reads the sources
+rounded to 8 bits, as the benchmark scores them. Each result is then scored like a benchmark row (the 8-bit written
+image, the ``standard`` protocol, as ``docs/benchmark.md``) and written in the benchmark's ``per_image.csv`` form as
+method ``frontier``.
 
 Why it exists: the default model's recipes land at one of two ends of a trade-off (MI, FMI and VIF against SCD and Qabf;
 the model card has the runs), never at 6 of 7 clear wins. An optimiser that knows the other methods' scores on the very
 pair and has every parameter free for it shows how far each metric can be pushed before another falls: a metric it
 cannot win without losing another is one that a network of this output form, trained on these terms, is unlikely to win
 either. It is not a proof (the optimiser finds a local optimum). Before FMI and FSIM were in the objective (``--optimise
-MI,Qabf,SSIM,VIF,SCD`` repeats those runs) the optimiser gave FMI away for MI and SCD. Written here because no library
-has a fusion objective of per-image targets; the metric terms are the library's own (the pieces of
-:class:`~monai_fusion.losses.StructureFusionLoss`). About 40 to 55 s a pair at 150 steps on one CPU thread with five
-metrics, about twice that with all seven.
+MI,Qabf,SSIM,VIF,SCD`` is close to those runs, which read the sources unrounded) the optimiser gave FMI away for MI and
+SCD. Written here because no library has a fusion objective of per-image targets; the metric terms are the library's own
+(the pieces of :class:`~monai_fusion.losses.StructureFusionLoss`). About 40 to 55 s a pair at 150 steps on one CPU
+thread with five metrics; with all seven about 3.7 minutes a pair, two processes side by side on the 2-core CPU.
 """
 
 from __future__ import annotations
@@ -107,16 +109,32 @@ METHOD = "frontier"
 
 
 def soft_fsim(f: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
-    """piq's FSIM (grey, 0..255) of ``f`` against ``src``, ``(B,)``, with a gradient: ``f`` is dithered by at most
-    0.001 grey level (a fixed pattern), since at a pixel of zero gradient magnitude piq's square root has an
-    infinite derivative and the whole gradient turns NaN. The values move by less than 1e-4."""
+    """piq's FSIM (grey, no chromatic term) with a gradient.
+
+    ``f`` is dithered by at most 0.001 grey level (a fixed pattern): at a pixel of zero gradient magnitude piq's square
+    root has an infinite derivative and the whole gradient turns NaN. The values move by less than 1e-4.
+
+    Args:
+        f: the fused image ``(B, 1, H, W)`` on 0..255.
+        src: a source, same shape and scale.
+
+    Returns:
+        ``(B,)`` FSIM of ``f`` against ``src``.
+    """
     g = torch.Generator().manual_seed(0)
     dither = 1e-3 * torch.rand(tuple(f.shape), generator=g).to(f)
     return piq.fsim(f.clamp(0, 254.999) + dither, src, data_range=255.0, chromatic=False, reduction="none")
 
 
 def rounded(y: torch.Tensor) -> torch.Tensor:
-    """``y`` in [0, 1] rounded to 8 bits, with the gradient passed through the rounding as if it were the identity."""
+    """8-bit rounding with a straight-through gradient.
+
+    Args:
+        y: an image in [0, 1].
+
+    Returns:
+        ``round(255 y) / 255``, whose gradient is passed through the rounding as if it were the identity.
+    """
     return y + (torch.round(y * 255) / 255 - y).detach()
 
 
@@ -132,7 +150,9 @@ def differentiable_metrics(
 
     Args:
         fused: what MI, Qabf, SSIM, VIF and SCD see of the fused image.
-        a, b: the MRI and the other source's luminance.
+        a, b: the MRI and the other source's luminance; every metric reads them rounded to 8 bits, as the benchmark
+            scores them (a PET/SPECT luminance is off the 8-bit grid on about a sixth of its pixels, and FMI counts a
+            window equal to its source only when the values are equal).
         mi_bins: bins of the soft MI.
         metrics: the metrics computed.
         written: what FMI and FSIM see, the written 8-bit luminance with a straight-through gradient; default:
@@ -144,7 +164,8 @@ def differentiable_metrics(
         VIF, FSIM, FMI (0..255 scale) and MI (bits, from a soft histogram, which equals the metric's own on 8-bit
         images at 256 bins) averaged over the sources, SCD (``corr(F - B, A) + corr(F - A, B)``) and soft Qabf.
     """
-    f, sa, sb = fused * 255.0, a * 255.0, b * 255.0
+    f, sa, sb = fused * 255.0, torch.round(a * 255.0), torch.round(b * 255.0)
+    a, b = sa / 255.0, sb / 255.0
     w8 = (rounded(fused) if written is None else written) * 255.0
     forms: dict[str, Callable[[], torch.Tensor]] = {
         "MI": lambda: (
@@ -251,6 +272,7 @@ def frontier_fusion(
     if detail:
         groups.append({"params": [r], "lr": 0.005})
     opt = torch.optim.Adam(groups)
+    undefined = 0
 
     def up(grid: torch.Tensor) -> torch.Tensor:
         return F.interpolate(grid, size=a.shape[-2:], mode="bilinear", align_corners=False)
@@ -268,8 +290,12 @@ def frontier_fusion(
         loss.backward()
         for group in groups:  # a metric's gradient can be undefined at a tie (FMI's sort, FSIM's maxima): that part 0
             for p in group["params"]:
-                p.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+                if not bool(torch.isfinite(p.grad).all()):
+                    undefined += 1
+                    p.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
         opt.step()
+    if undefined:
+        print(f"frontier_fusion: {undefined} parameter gradients had undefined entries (set to 0)", flush=True)
     with torch.no_grad():
         return fuse()
 

@@ -136,6 +136,10 @@ def paired_margin(
 def margin_verdict(margin: float, se: float) -> str:
     """How a paired margin stands against its fold-to-fold standard error.
 
+    Args:
+        margin: the mean over folds of the paired per-fold differences (:func:`paired_margin`).
+        se: their standard error; NaN with fewer than two folds.
+
     Returns:
         ``"won"`` (positive and larger than its error), ``"lost"`` (negative and larger in size), ``"within"`` (not
         larger than its error) or ``"undecided"`` (no error: fewer than two folds in common).

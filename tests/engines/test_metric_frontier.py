@@ -36,10 +36,11 @@ def _objective(script: ModuleType, fused: torch.Tensor, a: torch.Tensor, b: torc
 def test_differentiable_metrics_read_as_the_benchmark_scores(script: ModuleType) -> None:
     from monai_fusion.metrics.registry import compute_metrics
 
-    a, b = (torch.round(x * 255) / 255 for x in _pair())  # 8-bit sources and fusions, as the benchmark scores them
-    for fused in (torch.maximum(a, b), torch.round((a + b) / 2 * 255) / 255):
+    a, b = _pair()  # sources off the 8-bit grid (as a PET/SPECT luminance is): the benchmark scores them rounded
+    a8, b8 = torch.round(a * 255), torch.round(b * 255)
+    for fused in (a8 / 255, torch.maximum(a8, b8) / 255, torch.round((a8 + b8) / 2) / 255):  # 8-bit fusions
         soft = script.differentiable_metrics(fused, a, b)
-        real = compute_metrics(fused * 255, a * 255, b * 255, metrics=list(script.OPTIMISED))
+        real = compute_metrics(fused * 255, a8, b8, metrics=list(script.OPTIMISED))
         for k in ("MI", "SSIM", "VIF", "SCD", "FMI"):  # the same quantity in the same units (MI: bits, mean of sources)
             assert float(soft[k]) == pytest.approx(float(real[k][0]), rel=2e-3, abs=2e-3), k
         assert float(soft["FSIM"]) == pytest.approx(float(real["FSIM"][0]), abs=1e-3)  # dithered by 0.001 grey level
@@ -49,7 +50,9 @@ def test_differentiable_metrics_read_as_the_benchmark_scores(script: ModuleType)
 def test_fmi_and_fsim_forms_have_finite_gradients_on_a_black_background(script: ModuleType) -> None:
     a, b = _pair()  # a third of the image is black in both sources and in their maximum: zero variance, zero gradient
     for k in ("FMI", "FSIM"):
-        fused = torch.maximum(a, b).clone().requires_grad_(True)
+        fused = torch.maximum(a, b).clone()
+        fused[..., 0, 0] = 1 / 255  # one new grey level in a black window: FMI's zero-variance window is computed
+        fused.requires_grad_(True)
         script.differentiable_metrics(fused, a, b, metrics=[k])[k].backward()
         assert fused.grad is not None and bool(torch.isfinite(fused.grad).all()), k
         assert float(fused.grad.abs().sum()) > 0, k
@@ -79,8 +82,8 @@ def test_hinge_targets_carry_the_real_gap_from_the_start(script: ModuleType) -> 
 
 
 def test_per_margin_weighs_a_shortfall_in_margins(script: ModuleType) -> None:
-    # the same shortfall of 0.01 below target: in the metric's units FMI and MI count alike; per margin FMI counts
-    # MARGIN["MI"] / MARGIN["FMI"] times as much, and a metric well above its target counts for almost nothing
+    # the same shortfall of 0.01 below target: per margin FMI's hinge counts MARGIN["MI"] / MARGIN["FMI"] times as
+    # much, relative to MI's, as it does in the metric's units; a metric well above its target counts for almost nothing
     targets = {"MI": 1.0, "FMI": 1.0}
     short = {k: torch.tensor(0.99) for k in targets}
     plain = {k: float(script.hinge_objective({k: short[k]}, {k: targets[k]})) for k in targets}
