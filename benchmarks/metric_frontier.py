@@ -64,7 +64,7 @@ from monai_fusion.engines.cross_validation import assign_folds, clear_wins, summ
 from monai_fusion.fusers import get_fuser  # noqa: E402
 from monai_fusion.losses.mutual_information import soft_mutual_information  # noqa: E402
 from monai_fusion.losses.structure import soft_qabf, soft_scd  # noqa: E402
-from monai_fusion.losses.written import soft_written_luminance  # noqa: E402
+from monai_fusion.losses.written import round_straight_through, soft_written_luminance  # noqa: E402
 from monai_fusion.metrics.information import fmi_against  # noqa: E402
 from monai_fusion.metrics.perceptual import vif_per_source  # noqa: E402
 from monai_fusion.metrics.registry import compute_metrics  # noqa: E402
@@ -75,7 +75,6 @@ from monai_fusion.utils.errors import FusionInputError  # noqa: E402
 __all__ = [
     "OPTIMISED",
     "differentiable_metrics",
-    "rounded",
     "soft_fsim",
     "frontier_fusion",
     "hinge_objective",
@@ -126,18 +125,6 @@ def soft_fsim(f: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
     return piq.fsim(f.clamp(0, 254.999) + dither, src, data_range=255.0, chromatic=False, reduction="none")
 
 
-def rounded(y: torch.Tensor) -> torch.Tensor:
-    """8-bit rounding with a straight-through gradient.
-
-    Args:
-        y: an image in [0, 1].
-
-    Returns:
-        ``round(255 y) / 255``, whose gradient is passed through the rounding as if it were the identity.
-    """
-    return y + (torch.round(y * 255) / 255 - y).detach()
-
-
 def differentiable_metrics(
     fused: torch.Tensor,
     a: torch.Tensor,
@@ -156,8 +143,9 @@ def differentiable_metrics(
         mi_bins: bins of the soft MI.
         metrics: the metrics computed.
         written: what FMI and FSIM see, the written 8-bit luminance with a straight-through gradient; default:
-            :func:`rounded` ``(fused)``. They must see the exact written values: a flat window of the written image
-            that a sub-level residual or noise makes non-flat is min-max normalised into noise by FMI.
+            ``round_straight_through(fused)`` (:mod:`monai_fusion.losses.written`). They must see the exact written
+            values: a flat window of the written image that a sub-level residual or noise makes non-flat is min-max
+            normalised into noise by FMI.
 
     Returns:
         ``{metric: scalar tensor}`` in the units of the ``standard`` protocol (what ``--baselines`` holds): SSIM,
@@ -166,7 +154,7 @@ def differentiable_metrics(
     """
     f, sa, sb = fused * 255.0, torch.round(a * 255.0), torch.round(b * 255.0)
     a, b = sa / 255.0, sb / 255.0
-    w8 = (rounded(fused) if written is None else written) * 255.0
+    w8 = (round_straight_through(fused) if written is None else written) * 255.0
     forms: dict[str, Callable[[], torch.Tensor]] = {
         "MI": lambda: (
             (soft_mutual_information(fused, a, mi_bins) + soft_mutual_information(fused, b, mi_bins)).sum()
@@ -246,7 +234,7 @@ def frontier_fusion(
         start: the fused luminance to start from, ``(1, 1, H, W)``; default: the maximum rule.
         metrics: the metrics optimised (of :data:`OPTIMISED`).
         written: the written 8-bit luminance of a fused luminance, straight-through (what FMI and FSIM see); default:
-            :func:`rounded`.
+            :func:`~monai_fusion.losses.written.round_straight_through`.
         per_margin: weigh the hinges per margin (:func:`hinge_objective`).
 
     Returns:
@@ -261,7 +249,7 @@ def frontier_fusion(
         raise FusionInputError(f"frontier_fusion: targets lack {missing}; expected one for each of {list(metrics)}")
     targets = {k: targets[k] for k in metrics}
     look = seen or (lambda y: y)
-    exact = written or rounded
+    exact = written or round_straight_through
     z = torch.zeros((1, 1, 64, 64), requires_grad=True)
     q = torch.full((1, 1, 64, 64), -5.0, requires_grad=True)  # mix 0.007: the start
     r = torch.zeros(tuple(a.shape), requires_grad=True)

@@ -5,7 +5,7 @@ from .gradient import SobelGradientLoss, sobel_gradients
 from .paired import PairedFusionLoss
 from .perceptual import PERCEPTUAL_BACKBONES, PerceptualFeatureLoss, build_feature_backbone
 from .structure import StructureFusionLoss, soft_mutual_information, soft_qabf, soft_scd
-from .written import soft_written_luminance
+from .written import round_straight_through, soft_written_luminance
 
 __all__ = [
     "PairedFusionLoss",
@@ -15,6 +15,7 @@ __all__ = [
     "soft_qabf",
     "soft_scd",
     "soft_written_luminance",
+    "round_straight_through",
     "SobelGradientLoss",
     "sobel_gradients",
     "PerceptualFeatureLoss",

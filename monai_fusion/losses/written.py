@@ -19,7 +19,20 @@ import torch
 from ..utils.errors import FusionInputError
 from ..utils.kernels import RGB_TO_YCBCR, YCBCR_TO_RGB
 
-__all__ = ["soft_written_luminance"]
+__all__ = ["soft_written_luminance", "round_straight_through"]
+
+
+def round_straight_through(x: torch.Tensor, levels: int = 255) -> torch.Tensor:
+    """Rounding to ``levels`` steps whose gradient passes through as if it were the identity.
+
+    Args:
+        x: values in [0, 1].
+        levels: the top level (255 for 8 bits).
+
+    Returns:
+        ``round(levels x) / levels``, differentiable in ``x`` with gradient 1.
+    """
+    return x + (torch.round(x * levels) / levels - x).detach()
 
 
 def soft_written_luminance(
@@ -55,8 +68,7 @@ def soft_written_luminance(
     def quantise(x: torch.Tensor) -> torch.Tensor:
         if noise:
             return x + (torch.rand_like(x) - 0.5) / levels
-        rounded = torch.round(x * levels) / levels
-        return x + (rounded - x).detach() if straight_through else rounded
+        return round_straight_through(x, levels) if straight_through else torch.round(x * levels) / levels
 
     rgb = quantise(rgb)
     y = torch.einsum("j,njhw->nhw", RGB_TO_YCBCR[0].to(dtype=pred.dtype, device=pred.device), rgb)[:, None]
