@@ -27,7 +27,7 @@ import numpy as np
 
 from ..utils.errors import FusionInputError
 from .dicom_series import list_dicom_series
-from .io import to_uint8
+from .io import rgb_to_uint8, to_uint8
 
 __all__ = [
     "patient_mismatch",
@@ -173,7 +173,8 @@ def write_dicom_series(
     """Write a ``(C, X, Y, Z)`` volume in [0, 1] (C = 1 grey, 3 RGB) as a Secondary Capture series.
 
     Args:
-        array: the fused volume; values are clipped to [0, 1] and stored as ``rint(v * 255)``.
+        array: the fused volume; values are clipped to [0, 1] and stored as ``rint(v * 255)`` (RGB by
+            :func:`~monai_fusion.data.io.rgb_to_uint8`, which keeps the luminance).
         affine: its 4x4 RAS affine (the MRI's grid).
         folder: output folder; must not exist or be empty unless ``overwrite``.
         reference: a ``pydicom.Dataset`` whose patient/study identifiers are carried over.
@@ -197,7 +198,7 @@ def write_dicom_series(
     a = np.asarray(array, dtype=np.float32)
     if a.ndim != 4 or a.shape[0] not in (1, 3):
         raise FusionInputError(f"write_dicom_series: expected a (1|3, X, Y, Z) volume, got shape {a.shape}")
-    u8 = to_uint8(a)
+    u8 = rgb_to_uint8(a) if a.shape[0] == 3 else to_uint8(a)
     series = _SeriesContext.create(affine, reference, method, anonymize, description)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.part", dir=out.parent))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..data.datalist import find_pairs, split_by_case
-from ..data.io import to_uint8
+from ..data.io import rgb_to_uint8, to_uint8
 from ..fusers import available_fusers, get_fuser
 from ..transforms.colour import rgb_to_luminance
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
@@ -211,11 +211,12 @@ def written_luminance(sample: dict[str, Any], fused: torch.Tensor) -> torch.Tens
     """The 8-bit luminance of the image written for ``fused``: what a reader of the output file measures.
 
     For PET/SPECT the fused luminance gets the other source's chroma back (:func:`fusion_postprocess`, the step
-    before every writer), the RGB is rounded to 8 bits per channel and its BT.601 luminance rounded to whole grey
-    levels, as the grey conversion of image readers does (PIL's ``convert("L")``) and as the benchmark rounds the
-    sources (``monai-fusion evaluate`` keeps the fraction: on the atlas PET-MRI pairs that moves SCD by 0.004); for
-    CT (grey output) the fused luminance is rounded. Written here because the metrics take luminance and the writers
-    take RGB: nothing else joins the two.
+    before every writer), the RGB is put on the 8-bit grid as the writers put it
+    (:func:`~monai_fusion.data.io.rgb_to_uint8`, which keeps its luminance), and its BT.601 luminance is rounded to
+    whole grey levels, as the grey conversion of image readers does (PIL's ``convert("L")``) and as the benchmark
+    rounds the sources (``monai-fusion evaluate`` keeps the fraction: on the atlas PET-MRI pairs that moves SCD by
+    0.004); for CT (grey output) the fused luminance is rounded. Written here because the metrics take luminance and
+    the writers take RGB: nothing else joins the two.
 
     Args:
         sample: the preprocessed pair (its ``other_cb``/``other_cr`` chroma for PET/SPECT).
@@ -225,7 +226,9 @@ def written_luminance(sample: dict[str, Any], fused: torch.Tensor) -> torch.Tens
         ``(1, H, W)`` float luminance on 0..255 (whole numbers).
     """
     rgb = fusion_postprocess()({**sample, "fused": fused.clamp(0, 1)})["fused"]
-    img = torch.as_tensor(to_uint8(np.asarray(rgb)), dtype=torch.float32)  # the writers' own 8-bit rule
+    a = np.asarray(rgb)
+    u8 = rgb_to_uint8(a) if a.shape[0] == 3 else to_uint8(a)  # the writers' own 8-bit rules
+    img = torch.as_tensor(u8, dtype=torch.float32)
     return torch.round(rgb_to_luminance(img)) if img.shape[0] == 3 else img
 
 

@@ -1,15 +1,16 @@
 """The luminance of the image a user gets, made differentiable, so that a loss scores what is written.
 
 A PET/SPECT fusion is fused in luminance but written in colour: the fused luminance gets the source's chroma
-back, the RGB is clipped to the colour range and rounded to 8 bits, and a reader measures the luminance of that
-RGB, rounded again. :func:`soft_written_luminance` is that path with the two roundings replaced by additive
-uniform noise of one quantisation step (the usual differentiable stand-in for rounding, Ballé et al. 2017). The
-noise does not change a term's gradient on average, but the terms that measure correlation or shared information
-(SCD, MI) see a residual below one grey level swamped by it and reward it little, as the written file does; only a
-residual above the noise earns them their value. Colours pushed out of gamut, which the file clips, earn nothing
-(the clipping has no gradient). A grey pair (neutral chroma) gets both noises, about 1.45 times the variance of
-the one rounding of a grey file. Written here because MONAI and piq have no colour composition in the loss's path;
-the matrices are the colour transforms' own (:data:`~monai_fusion.utils.kernels.YCBCR_TO_RGB`).
+back, the RGB is clipped to the colour range and put on the 8-bit grid keeping its luminance to the nearest grey
+level (:func:`~monai_fusion.data.io.rgb_to_uint8`), so a reader measures the clipped colour's luminance, rounded.
+:func:`soft_written_luminance` is that path with the rounding replaced by additive uniform noise of one
+quantisation step (the usual differentiable stand-in for rounding, Ballé et al. 2017). The noise does not change a
+term's gradient on average, but the terms that measure correlation or shared information (SCD, MI) see a residual
+below one grey level swamped by it and reward it little, as the written file does; only a residual above the noise
+earns them their value. Colours pushed out of gamut, which the file clips, earn nothing (the clipping has no
+gradient). A grey pair (neutral chroma) gets exactly the one rounding of a grey file. Written here because MONAI and
+piq have no colour composition in the loss's path; the matrices are the colour transforms' own
+(:data:`~monai_fusion.utils.kernels.YCBCR_TO_RGB`).
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def soft_written_luminance(
         chroma: the other source's ``Cb, Cr`` ``(N, 2, H, W)``, centred on 0.5 (as
             :class:`~monai_fusion.transforms.RGBToYCbCrd` stores them); 0.5 for grey pairs, whose output is grey.
         levels: the top grey level of the written file (255 for 8 bits).
-        noise: add uniform noise of one quantisation step to the RGB and to the luminance (training); False
-            rounds them (the written image itself, no gradient through the rounding).
-        straight_through: with ``noise`` False, pass the gradient through each rounding as if it were the identity
+        noise: add uniform noise of one quantisation step to the luminance (training); False rounds it (the
+            written image itself, no gradient through the rounding).
+        straight_through: with ``noise`` False, pass the gradient through the rounding as if it were the identity
             (the values are still the written image's): for an objective that must read the exact written value
             and still move the luminance.
 
@@ -64,12 +65,7 @@ def soft_written_luminance(
     to_rgb = YCBCR_TO_RGB.to(dtype=pred.dtype, device=pred.device)
     ycc = torch.cat([pred.clamp(0, 1), chroma - 0.5], dim=1)
     rgb = torch.einsum("ij,njhw->nihw", to_rgb, ycc).clamp(0, 1)
-
-    def quantise(x: torch.Tensor) -> torch.Tensor:
-        if noise:
-            return x + (torch.rand_like(x) - 0.5) / levels
-        return round_straight_through(x, levels) if straight_through else torch.round(x * levels) / levels
-
-    rgb = quantise(rgb)
     y = torch.einsum("j,njhw->nhw", RGB_TO_YCBCR[0].to(dtype=pred.dtype, device=pred.device), rgb)[:, None]
-    return quantise(y)
+    if noise:
+        return y + (torch.rand_like(y) - 0.5) / levels
+    return round_straight_through(y, levels) if straight_through else torch.round(y * levels) / levels

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from monai_fusion.data.dicom import SECONDARY_CAPTURE_SOP_CLASS, series_files, write_dicom_series
-from monai_fusion.data.io import read_volume
+from monai_fusion.data.io import read_volume, rgb_to_uint8
 from monai_fusion.utils.errors import FusionInputError
 
 
@@ -42,7 +42,7 @@ def test_rgb_series_pixels_geometry_and_identifiers(tmp_path: Path) -> None:
         "A1",
     )
     assert ds.PatientBirthDate == "" and "dwt" in ds.SeriesDescription
-    expected = np.rint(np.transpose(vol[:, :, :, 2], (2, 1, 0)) * 255).astype(np.uint8)  # (rows=Y, cols=X, 3)
+    expected = np.transpose(rgb_to_uint8(vol[:, :, :, 2]), (2, 1, 0))  # (rows=Y, cols=X, 3), the luminance kept
     np.testing.assert_array_equal(ds.pixel_array, expected)
     # geometry: SimpleITK reads the RGB series back on the written grid (LPS = diag(-1, -1, 1) RAS)
     reader = sitk.ImageSeriesReader()
