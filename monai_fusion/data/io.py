@@ -284,12 +284,12 @@ def rgb_to_uint8(array: np.ndarray, axis: int = 0) -> np.ndarray:
 
     Rounding each channel on its own (:func:`to_uint8`) moves the BT.601 luminance of a pixel by up to half a grey
     level, so the luminance a reader measures (PIL's ``convert("L")``, the benchmark's written image) differs by one
-    grey level from the rounded fused luminance on about one pixel in six: noise that the fusion did not make. Here
-    each pixel takes, of the eight floor/ceil roundings of its channels, the one closest to the unrounded colour
-    among those whose luminance rounds to the unrounded colour's rounded luminance (the closest in luminance where
-    none does). Where per-channel rounding already keeps the luminance it is chosen, so the two rules differ only
-    where it does not, and never by more than one level per channel. NumPy and Pillow round channels one by one;
-    nothing they ship keeps a derived quantity.
+    grey level from the rounded fused luminance on about one pixel in six (of uniformly random colours): noise that
+    the fusion did not make. Here each pixel takes, of the eight floor/ceil roundings of its channels, the one
+    closest to the unrounded colour among those whose luminance rounds to the unrounded colour's rounded luminance
+    (one always does, up to ties; the closest in luminance otherwise). Where per-channel rounding already keeps the
+    luminance it is chosen, so the two rules differ only where it does not, and never by more than one level per
+    channel. NumPy and Pillow round channels one by one; nothing they ship keeps a derived quantity.
 
     Args:
         array: RGB image in [0, 1] (values outside are clipped), any shape with 3 entries along ``axis``.
