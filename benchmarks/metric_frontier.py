@@ -21,9 +21,9 @@ pull fades once the metric is above the best score any other benchmark method re
 the targets are the issue's, against every other method). The differentiable forms are in the benchmark's units
 (``standard`` protocol); each target is the start's differentiable score plus the gap from the start's real score to the
 best real score. For PET/SPECT, MI, Qabf, SSIM, VIF and SCD see the luminance of the image that would be written (the
-fused luminance with the source's colours put back; the roundings replaced by noise of one grey level,
+fused luminance with the source's colours put back; the rounding replaced by noise of one grey level,
 :func:`~monai_fusion.losses.written.soft_written_luminance`); FMI and FSIM see the written 8-bit luminance itself, with
-a gradient passed straight through the roundings (for grey pairs the rounded luminance); every metric reads the sources
+a gradient passed straight through the rounding (for grey pairs the rounded luminance); every metric reads the sources
 rounded to 8 bits, as the benchmark scores them. Each result is then scored like a benchmark row (the 8-bit written
 image, the ``standard`` protocol, as ``docs/benchmark.md``) and written in the benchmark's ``per_image.csv`` form as
 method ``frontier``.

@@ -16,8 +16,10 @@ them. A fusion that stays within a grey level of the MRI everywhere is that copy
 luminance it keeps none of the other source (the colour of a PET/SPECT fusion then comes from the PET/SPECT's
 chroma only). Scale-invariant metrics (SCD, a correlation of ``F - A`` with ``B``; MI) also reward residuals below
 one grey level that the 8-bit rounding turns into +-1 steps correlated with the other source; this script shows
-how much of a score comes from such a residual: the written RGB image rounds each colour channel and clips colours
-out of gamut, which removes such a residual. Not a test: a few minutes of CPU.
+how much of a score comes from such a residual. The written image is the fused luminance rounded once, as in the
+8-bit column, except where colours out of gamut are clipped (the writers keep the luminance,
+:func:`~monai_fusion.data.io.rgb_to_uint8`; their earlier per-channel rounding added noise that hid much of such a
+residual). Not a test: a few minutes of CPU.
 """
 
 from __future__ import annotations

@@ -73,8 +73,8 @@ class BenchmarkOptions:
             their rows (only the montage's pairs are fused again, and the timings taken), except those given
             ``weights`` or ``cv.fold_weights``, which are always fused.
         score_on: ``"luminance"`` or ``"written"`` (:data:`SCORE_ON`): for PET/SPECT the written RGB image's
-            luminance differs from the fused one (colours out of gamut are clipped), and a residual below one grey
-            level that the fused luminance keeps does not survive the RGB rounding.
+            luminance is the fused one rounded (the writers keep it, :func:`~monai_fusion.data.io.rgb_to_uint8`)
+            except where colours out of gamut are clipped.
 
     """
 

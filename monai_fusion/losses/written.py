@@ -6,10 +6,10 @@ level (:func:`~monai_fusion.data.io.rgb_to_uint8`), so a reader measures the cli
 :func:`soft_written_luminance` is that path with the rounding replaced by additive uniform noise of one
 quantisation step (the usual differentiable stand-in for rounding, Ballé et al. 2017). The noise does not change a
 term's gradient on average, but the terms that measure correlation or shared information (SCD, MI) see a residual
-below one grey level swamped by it and reward it little, as the written file does; only a residual above the noise
-earns them their value. Colours pushed out of gamut, which the file clips, earn nothing (the clipping has no
-gradient). A grey pair (neutral chroma) gets exactly the one rounding of a grey file. Written here because MONAI and
-piq have no colour composition in the loss's path; the matrices are the colour transforms' own
+below one grey level swamped by it and reward it little, as the file's rounding mostly removes it; only a residual
+above the noise earns them their value. Colours pushed out of gamut, which the file clips, earn nothing (the
+clipping has no gradient). A grey pair (neutral chroma) gets exactly the one rounding of a grey file. Written here
+because MONAI and piq have no colour composition in the loss's path; the matrices are the colour transforms' own
 (:data:`~monai_fusion.utils.kernels.YCBCR_TO_RGB`).
 """
 

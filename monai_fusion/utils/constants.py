@@ -23,8 +23,9 @@ DEFAULT_METHOD: str = "default"
 
 #: What the benchmark's metrics score: ``luminance``, the fused luminance rounded to 8 bits (what the methods
 #: output); or ``written``, the luminance of the 8-bit image a user gets on disk (for PET/SPECT the RGB image that
-#: :func:`~monai_fusion.transforms.presets.fusion_postprocess` composes, each channel rounded; CT pairs score the
-#: same either way). Here, low, so the CLI offers the choices without importing the engines.
+#: :func:`~monai_fusion.transforms.presets.fusion_postprocess` composes, put on the 8-bit grid keeping its luminance,
+#: so it differs from ``luminance`` only where colours out of gamut are clipped; CT pairs score the same either
+#: way). Here, low, so the CLI offers the choices without importing the engines.
 SCORE_ON: tuple[str, ...] = ("luminance", "written")
 #: Pair types of the Whole Brain Atlas layout: ``<root>/<PAIR>/<MODALITY>/<name>.png``.
 PAIR_TYPES: tuple[str, ...] = ("CT-MRI", "PET-MRI", "SPECT-MRI")

@@ -164,6 +164,11 @@ def test_write_png_atomic_and_refuses(tmp_path: Path) -> None:
     grey = write_png(img[:1], tmp_path / "grey.png")
     np.testing.assert_array_equal(np.asarray(Image.open(grey)), np.rint(img[0] * 255).astype(np.uint8))
     grey.unlink()
+    # random colours: a reader's grey conversion of the file gives the colours' own luminance, rounded once
+    colours = np.random.default_rng(1).random((3, 32, 32))
+    luminance = np.asarray(Image.open(write_png(colours, tmp_path / "colours.png")).convert("L"))
+    np.testing.assert_array_equal(luminance, np.rint(np.moveaxis(colours, 0, -1) * 255 @ Y601))
+    (tmp_path / "colours.png").unlink()
     with pytest.raises(FusionInputError, match="exists"):
         write_png(img, p)
     assert sorted(x.name for x in tmp_path.iterdir()) == ["out.png"]  # no temporary left behind
@@ -183,10 +188,16 @@ def test_rgb_to_uint8_keeps_the_luminance() -> None:
     kept_old = np.rint(np.moveaxis(old.astype(float), 0, -1) @ Y601) == target
     assert kept_new.all() and kept_old.mean() < 0.9
     assert np.abs(new.astype(int) - old.astype(int)).max() == 1
-    np.testing.assert_array_equal(new[:, kept_old], old[:, kept_old])  # unchanged where rounding kept it
+    clearly = np.abs(np.moveaxis(old.astype(float), 0, -1) @ Y601 - target) < 0.49  # kept, not near a half
+    np.testing.assert_array_equal(new[:, clearly], old[:, clearly])  # unchanged where rounding kept it
     np.testing.assert_array_equal(rgb_to_uint8(np.moveaxis(rgb, 0, -1), axis=-1), np.moveaxis(new, 0, -1))
+    # blocks: a volume larger than one block converts as its slices do
+    volume = np.random.default_rng(2).random((3, 300, 300, 2))
+    np.testing.assert_array_equal(rgb_to_uint8(volume)[..., 1], rgb_to_uint8(volume[..., 1]))
 
 
 def test_rgb_to_uint8_refuses_other_channel_counts() -> None:
     with pytest.raises(FusionInputError, match="3 channels along axis 0"):
         rgb_to_uint8(np.zeros((4, 8, 8)))
+    with pytest.raises(FusionInputError, match="axis 3"):
+        rgb_to_uint8(np.zeros((3, 8, 8)), axis=3)
