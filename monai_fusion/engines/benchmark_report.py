@@ -40,9 +40,9 @@ BENCHMARK_PREAMBLE = (
     "docs/benchmark.md --overwrite` (the tables, plots and montage all come from that run).\n\n"
     '!!! warning "Read the montage as well as the tables"\n'
     "    Every row scores the image a user gets on disk (`--score-on written`): for PET/SPECT-MRI the 8-bit RGB "
-    "image that the fused luminance makes with the source's colours put back, read back as luminance, so a "
-    "residual below one grey level counts for nothing (scored on the float luminance instead, such residuals of a "
-    "near-copy of the MRI raise MI and SCD; the model card has that table). The metrics compare the fused image "
+    "image that the fused luminance makes with the source's colours put back, read back as luminance: the fused "
+    "luminance rounded to whole grey levels (the writers keep it), except where colours out of gamut are clipped. "
+    "The metrics compare the fused image "
     "with each source, and an image that copies the MRI scores well on most of them: on the CT-MRI pairs the "
     "unchanged MRI would lead on MI, FMI, SSIM, VIF and FSIM. The shipped `default` model is trained to keep what "
     "only one source shows, the CT bone among it (see the CT-MRI row of the montage), and gives up some of those "
