@@ -18,7 +18,7 @@ chroma only). Scale-invariant metrics (SCD, a correlation of ``F - A`` with ``B`
 one grey level that the 8-bit rounding turns into +-1 steps correlated with the other source; this script shows
 how much of a score comes from such a residual. The written image is the fused luminance rounded once, as in the
 8-bit column, except where colours out of gamut are clipped (the writers keep the luminance,
-:func:`~monai_fusion.data.io.rgb_to_uint8`; their earlier per-channel rounding added noise that hid much of such a
+:func:`~monai_fusion.data.quantise.rgb_to_uint8`; their earlier per-channel rounding added noise that hid much of such a
 residual). Not a test: a few minutes of CPU.
 """
 

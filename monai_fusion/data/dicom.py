@@ -27,7 +27,7 @@ import numpy as np
 
 from ..utils.errors import FusionInputError
 from .dicom_series import list_dicom_series
-from .io import rgb_to_uint8, to_uint8
+from .quantise import rgb_to_uint8, to_uint8
 
 __all__ = [
     "patient_mismatch",
@@ -174,7 +174,7 @@ def write_dicom_series(
 
     Args:
         array: the fused volume; values are clipped to [0, 1] and stored as ``rint(v * 255)`` (RGB by
-            :func:`~monai_fusion.data.io.rgb_to_uint8`, which keeps the luminance).
+            :func:`~monai_fusion.data.quantise.rgb_to_uint8`, which keeps the luminance).
         affine: its 4x4 RAS affine (the MRI's grid).
         folder: output folder; must not exist or be empty unless ``overwrite``.
         reference: a ``pydicom.Dataset`` whose patient/study identifiers are carried over.

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..data.datalist import find_pairs, split_by_case
-from ..data.io import rgb_to_uint8, to_uint8
+from ..data.quantise import rgb_to_uint8, to_uint8
 from ..fusers import available_fusers, get_fuser
 from ..transforms.colour import rgb_to_luminance
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
@@ -73,7 +73,7 @@ class BenchmarkOptions:
             their rows (only the montage's pairs are fused again, and the timings taken), except those given
             ``weights`` or ``cv.fold_weights``, which are always fused.
         score_on: ``"luminance"`` or ``"written"`` (:data:`SCORE_ON`): for PET/SPECT the written RGB image's
-            luminance is the fused one rounded (the writers keep it, :func:`~monai_fusion.data.io.rgb_to_uint8`)
+            luminance is the fused one rounded (the writers keep it, :func:`~monai_fusion.data.quantise.rgb_to_uint8`)
             except where colours out of gamut are clipped.
 
     """
@@ -212,11 +212,11 @@ def written_luminance(sample: dict[str, Any], fused: torch.Tensor) -> torch.Tens
 
     For PET/SPECT the fused luminance gets the other source's chroma back (:func:`fusion_postprocess`, the step
     before every writer), the RGB is put on the 8-bit grid as the writers put it
-    (:func:`~monai_fusion.data.io.rgb_to_uint8`, which keeps its luminance), and its BT.601 luminance is rounded to
-    whole grey levels, as the grey conversion of image readers does (PIL's ``convert("L")``) and as the benchmark
-    rounds the sources (``monai-fusion evaluate`` keeps the fraction: on the atlas PET-MRI pairs that moves SCD by
-    0.004); for CT (grey output) the fused luminance is rounded. Written here because the metrics take luminance and
-    the writers take RGB: nothing else joins the two.
+    (:func:`~monai_fusion.data.quantise.rgb_to_uint8`, which keeps its luminance), and its BT.601 luminance is
+    rounded to whole grey levels, as the grey conversion of image readers does (PIL's ``convert("L")``) and as the
+    benchmark rounds the sources (``monai-fusion evaluate`` keeps the fraction: on the atlas PET-MRI pairs that
+    moves SCD by 0.004); for CT (grey output) the fused luminance is rounded. Written here because the metrics take
+    luminance and the writers take RGB: nothing else joins the two.
 
     Args:
         sample: the preprocessed pair (its ``other_cb``/``other_cr`` chroma for PET/SPECT).

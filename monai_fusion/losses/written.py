@@ -2,7 +2,7 @@
 
 A PET/SPECT fusion is fused in luminance but written in colour: the fused luminance gets the source's chroma
 back, the RGB is clipped to the colour range and put on the 8-bit grid keeping its luminance to the nearest grey
-level (:func:`~monai_fusion.data.io.rgb_to_uint8`), so a reader measures the clipped colour's luminance, rounded.
+level (:func:`~monai_fusion.data.quantise.rgb_to_uint8`), so a reader measures the clipped colour's luminance, rounded.
 :func:`soft_written_luminance` is that path with the rounding replaced by additive uniform noise of one
 quantisation step (the usual differentiable stand-in for rounding, Ballé et al. 2017). The noise does not change a
 term's gradient on average, but the terms that measure correlation or shared information (SCD, MI) see a residual

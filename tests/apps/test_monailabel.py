@@ -29,7 +29,7 @@ import pytest
 
 from monai_fusion.data import write_demo_dataset
 from monai_fusion.data.demo import write_demo_files
-from monai_fusion.data.io import to_uint8
+from monai_fusion.data.quantise import to_uint8
 from monai_fusion.engines.inference import fuse_sample
 from monai_fusion.fusers import get_fuser
 from monai_fusion.transforms.presets import fusion_preprocess

@@ -11,7 +11,8 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from monai_fusion.data.dicom import SECONDARY_CAPTURE_SOP_CLASS, series_files, write_dicom_series
-from monai_fusion.data.io import read_volume, rgb_to_uint8
+from monai_fusion.data.io import read_volume
+from monai_fusion.data.quantise import rgb_to_uint8
 from monai_fusion.utils.errors import FusionInputError
 
 

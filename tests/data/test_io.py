@@ -10,7 +10,8 @@ import pytest
 import SimpleITK as sitk
 from PIL import Image
 
-from monai_fusion.data.io import read_image, read_volume, rgb_to_uint8, to_uint8, write_nifti, write_png
+from monai_fusion.data.io import read_image, read_volume, write_nifti, write_png
+from monai_fusion.data.quantise import rgb_to_uint8, to_uint8
 from monai_fusion.utils import FusionInputError
 from monai_fusion.utils.locale_guard import preserved_locale
 
