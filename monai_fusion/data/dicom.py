@@ -27,7 +27,7 @@ import numpy as np
 
 from ..utils.errors import FusionInputError
 from .dicom_series import list_dicom_series
-from .quantise import rgb_to_uint8, to_uint8
+from .quantise import channels_to_uint8
 
 __all__ = [
     "patient_mismatch",
@@ -198,7 +198,7 @@ def write_dicom_series(
     a = np.asarray(array, dtype=np.float32)
     if a.ndim != 4 or a.shape[0] not in (1, 3):
         raise FusionInputError(f"write_dicom_series: expected a (1|3, X, Y, Z) volume, got shape {a.shape}")
-    u8 = rgb_to_uint8(a) if a.shape[0] == 3 else to_uint8(a)
+    u8 = channels_to_uint8(a)
     series = _SeriesContext.create(affine, reference, method, anonymize, description)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.part", dir=out.parent))

@@ -19,7 +19,7 @@ import numpy as np
 from ..utils.constants import COLOUR_MODALITIES, MODALITIES
 from ..utils.errors import FusionInputError
 from .dicom_series import read_dicom_series
-from .quantise import rgb_to_uint8, to_uint8
+from .quantise import channels_to_uint8
 from .units import dicom_units, nifti_units
 
 __all__ = [
@@ -271,7 +271,8 @@ def _atomic_target(path: Path) -> Path:
 def write_png(array: np.ndarray, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write a ``(C, H, W)`` image in [0, 1] as an 8-bit grey (C=1) or RGB (C=3) PNG, atomically.
 
-    RGB is put on the 8-bit grid by :func:`rgb_to_uint8`, so the file's luminance is the image's, rounded.
+    RGB is put on the 8-bit grid by :func:`~monai_fusion.data.quantise.rgb_to_uint8`, so the file's luminance is the
+    image's, rounded.
 
     Args:
         array: image in [0, 1]; values outside are clipped.
@@ -286,11 +287,10 @@ def write_png(array: np.ndarray, path: str | os.PathLike, overwrite: bool = Fals
     p = Path(path)
     _refuse_existing(p, overwrite)
     a = np.asarray(array, dtype=np.float32)
-    if a.ndim == 3 and a.shape[0] in (1, 3):
-        a = a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
-    elif a.ndim != 2:
+    if not (a.ndim == 3 and a.shape[0] in (1, 3) or a.ndim == 2):
         raise FusionInputError(f"write_png: expected (1|3, H, W) or (H, W), got shape {a.shape} for {p}")
-    u8 = rgb_to_uint8(a, axis=-1) if a.ndim == 3 else to_uint8(a)
+    u8 = channels_to_uint8(a if a.ndim == 3 else a[None])
+    u8 = u8[0] if u8.shape[0] == 1 else np.moveaxis(u8, 0, -1)
     tmp = _atomic_target(p)
     Image.fromarray(u8).save(tmp, format="PNG")
     os.replace(tmp, p)

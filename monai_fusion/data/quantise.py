@@ -12,7 +12,7 @@ import numpy as np
 from ..utils.errors import FusionInputError
 from ..utils.kernels import BT601_Y
 
-__all__ = ["to_uint8", "rgb_to_uint8"]
+__all__ = ["to_uint8", "rgb_to_uint8", "channels_to_uint8"]
 
 
 def to_uint8(array: np.ndarray) -> np.ndarray:
@@ -70,10 +70,24 @@ def rgb_to_uint8(array: np.ndarray, axis: int = 0) -> np.ndarray:
     a = np.asarray(array)
     if not -a.ndim <= axis < a.ndim or a.shape[axis] != 3:
         raise FusionInputError(f"rgb_to_uint8: expected 3 channels along axis {axis}, got shape {a.shape}")
-    flat = np.moveaxis(a, axis, -1).reshape(-1, 3)
+    moved = np.moveaxis(a, axis, -1)
+    flat = moved.reshape(-1, 3)
     weights = np.asarray(BT601_Y, dtype=np.float64)
     out = np.empty(flat.shape, dtype=np.uint8)
     for start in range(0, len(flat), _BLOCK):
         v = np.clip(flat[start : start + _BLOCK].astype(np.float64) * 255.0, 0.0, 255.0)
         out[start : start + _BLOCK] = _rgb_block(v, weights)
-    return np.moveaxis(out.reshape(*np.moveaxis(a, axis, -1).shape), -1, axis)
+    return np.moveaxis(out.reshape(moved.shape), -1, axis)
+
+
+def channels_to_uint8(array: np.ndarray) -> np.ndarray:
+    """A channel-first ``(1|3, ...)`` image in [0, 1] to the 8 bits a file holds: the writers' one rule.
+
+    Args:
+        array: grey (1 channel) or RGB (3 channels), channel first.
+
+    Returns:
+        ``uint8`` array of the input's shape: grey by :func:`to_uint8`, RGB by :func:`rgb_to_uint8`.
+    """
+    a = np.asarray(array)
+    return rgb_to_uint8(a) if a.shape[0] == 3 else to_uint8(a)

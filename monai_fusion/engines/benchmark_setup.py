@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..data.datalist import find_pairs, split_by_case
-from ..data.quantise import rgb_to_uint8, to_uint8
+from ..data.quantise import channels_to_uint8
 from ..fusers import available_fusers, get_fuser
 from ..transforms.colour import rgb_to_luminance
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
@@ -226,9 +226,7 @@ def written_luminance(sample: dict[str, Any], fused: torch.Tensor) -> torch.Tens
         ``(1, H, W)`` float luminance on 0..255 (whole numbers).
     """
     rgb = fusion_postprocess()({**sample, "fused": fused.clamp(0, 1)})["fused"]
-    a = np.asarray(rgb)
-    u8 = rgb_to_uint8(a) if a.shape[0] == 3 else to_uint8(a)  # the writers' own 8-bit rules
-    img = torch.as_tensor(u8, dtype=torch.float32)
+    img = torch.as_tensor(channels_to_uint8(np.asarray(rgb)), dtype=torch.float32)  # the writers' own 8-bit rule
     return torch.round(rgb_to_luminance(img)) if img.shape[0] == 3 else img
 
 

@@ -29,7 +29,7 @@ import pytest
 
 from monai_fusion.data import write_demo_dataset
 from monai_fusion.data.demo import write_demo_files
-from monai_fusion.data.quantise import rgb_to_uint8, to_uint8
+from monai_fusion.data.quantise import channels_to_uint8
 from monai_fusion.engines.inference import fuse_sample
 from monai_fusion.fusers import get_fuser
 from monai_fusion.transforms.presets import fusion_preprocess
@@ -327,7 +327,8 @@ def _multipart(body: bytes, content_type: str) -> tuple[dict[str, Any], bytes]:
 
 def _as_png_array(fused: np.ndarray) -> np.ndarray:
     """The pixels ``write_png`` stores for a ``(1|3, H, W)`` fusion (RGB keeping its luminance)."""
-    return to_uint8(fused)[0] if fused.shape[0] == 1 else np.moveaxis(rgb_to_uint8(fused), 0, -1)
+    u8 = channels_to_uint8(fused)
+    return u8[0] if u8.shape[0] == 1 else np.moveaxis(u8, 0, -1)
 
 
 def test_info_lists_fusion_tasks_and_datastore(server: LabelServer) -> None:
