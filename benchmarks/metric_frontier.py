@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._paths import data_root  # noqa: E402
+from monai_fusion.data.quantise import WRITER_RULE  # noqa: E402
 from monai_fusion.engines.benchmark import BENCHMARK_METRICS, load_pairs  # noqa: E402
 from monai_fusion.engines.benchmark_setup import scored_fusion  # noqa: E402
 from monai_fusion.engines.cross_validation import assign_folds, clear_wins, summarise_folds  # noqa: E402
@@ -288,11 +289,23 @@ def frontier_fusion(
         return fuse()
 
 
+def _written_by_today(row: Mapping[str, str], path: Any) -> Mapping[str, str]:
+    """``row`` itself, if it was scored on the image today's writers write; the frontier's rows are, and comparing
+    them with rows of another writer rule would count a grey level here and there as a win or a loss."""
+    if row.get("scored_on") != "written" or row.get("writer") != WRITER_RULE:
+        raise FusionInputError(
+            f"{path}: method {row.get('method')} on pair {row.get('pair_type')} {row.get('name')} has scored_on "
+            f"{row.get('scored_on') or '(none: the luminance)'} and writer {row.get('writer') or '(none recorded)'}; "
+            f"give rows of `monai-fusion benchmark --score-on written` with writer {WRITER_RULE} (today's writers)"
+        )
+    return row
+
+
 def _baselines(path: Path) -> dict[tuple[str, str], dict[str, dict[str, float]]]:
     """``(pair_type, name) -> method -> metric -> value`` of the rows of ``path`` (the other methods' rows)."""
     out: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
+        for row in (_written_by_today(r, path) for r in csv.DictReader(fh)):
             out.setdefault((row["pair_type"], row["name"]), {})[row["method"]] = {
                 k: float(row[k]) for k in BENCHMARK_METRICS
             }
@@ -327,7 +340,9 @@ def run(args: argparse.Namespace) -> None:
         nets = dict.fromkeys(set(folds), get_fuser(args.start))
     with open(out, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["pair_type", "name", "case", "method", "scored_on", "fold", *BENCHMARK_METRICS, "seconds"])
+        writer.writerow(
+            ["pair_type", "name", "case", "method", "scored_on", "writer", "fold", *BENCHMARK_METRICS, "seconds"]
+        )
         for n, i in enumerate(picked, 1):
             s, t0 = samples[i], time.time()
             key = (s["pair_type"], str(s["name"]))
@@ -366,7 +381,9 @@ def run(args: argparse.Namespace) -> None:
                 metrics=BENCHMARK_METRICS,
             )
             vals = [float(v[k][0]) for k in BENCHMARK_METRICS]
-            writer.writerow([*key, s.get("case", ""), METHOD, "written", folds[i], *vals, round(time.time() - t0, 1)])
+            writer.writerow(
+                [*key, s.get("case", ""), METHOD, "written", WRITER_RULE, folds[i], *vals, round(time.time() - t0, 1)]
+            )
             fh.flush()
             lead = " ".join(f"{k} {x - best[k]:+.3f}" for k, x in zip(BENCHMARK_METRICS, vals))
             print(f"[{n}/{len(picked)}] {key[0]} {key[1]}: against the best other method {lead}", flush=True)
@@ -400,7 +417,7 @@ def _read(paths: Sequence[str], unique_method: bool = False) -> list[dict[str, A
     out, seen = [], set()
     for p in paths:
         with open(p, newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
+            for row in (_written_by_today(r, p) for r in csv.DictReader(fh)):
                 key = (row["pair_type"], row["name"], row["method"])
                 if unique_method and key in seen:
                     raise FusionInputError(

@@ -12,7 +12,12 @@ import numpy as np
 from ..utils.errors import FusionInputError
 from ..utils.kernels import BT601_Y
 
-__all__ = ["to_uint8", "rgb_to_uint8", "channels_to_uint8"]
+__all__ = ["WRITER_RULE", "to_uint8", "rgb_to_uint8", "channels_to_uint8"]
+
+#: The name of the writers' 8-bit rule (:func:`channels_to_uint8`). The benchmark records it on every row scored
+#: on the written image (``per_image.csv``'s ``writer`` column) and reuses only rows that carry it, so that rows
+#: scored on files of another rule are never mixed with today's; give it a new name whenever the rule changes.
+WRITER_RULE = "luminance-kept-0.005"
 
 
 def to_uint8(array: np.ndarray) -> np.ndarray:

@@ -125,7 +125,7 @@ def _write_csvs(out: Path, res: BenchmarkResults) -> list[Path]:
     csv_path = out / "per_image.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
         fold = ["fold"] if res.rows and "fold" in res.rows[0] else []
-        scored = ["scored_on"] if res.rows and "scored_on" in res.rows[0] else []
+        scored = [c for c in ("scored_on", "writer") if res.rows and c in res.rows[0]]
         w = csv.DictWriter(fh, fieldnames=["pair_type", "name", "case", "method", *scored, *fold, *res.metrics])
         w.writeheader()
         w.writerows(res.rows)

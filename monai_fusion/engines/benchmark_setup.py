@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..data.datalist import find_pairs, split_by_case
-from ..data.quantise import channels_to_uint8
+from ..data.quantise import WRITER_RULE, channels_to_uint8
 from ..fusers import available_fusers, get_fuser
 from ..transforms.colour import rgb_to_luminance
 from ..transforms.presets import fusion_postprocess, fusion_preprocess
@@ -24,19 +24,9 @@ from .benchmark_report import row_note
 from .cross_validation import CrossValidation
 
 __all__ = [
-    "BENCHMARK_METRICS",
-    "BenchmarkOptions",
-    "benchmark_methods",
-    "load_pairs",
-    "build_fuser",
-    "method_fusers",
-    "time_method",
-    "reusable_rows",
-    "benchmark_row",
-    "SCORE_ON",
-    "written_luminance",
-    "scored_fusion",
-]
+    "BENCHMARK_METRICS", "BenchmarkOptions", "benchmark_methods", "load_pairs", "build_fuser", "method_fusers",
+    "time_method", "reusable_rows", "benchmark_row", "SCORE_ON", "written_luminance", "scored_fusion",
+]  # fmt: skip
 
 
 #: The source-referenced metrics of the comparison, in report order.
@@ -194,14 +184,16 @@ def method_fusers(
 def benchmark_row(
     sample: dict[str, Any], method: str, fold: int | None, values: dict[str, float], scored_on: str = "luminance"
 ) -> dict[str, Any]:
-    """One row of ``per_image.csv``: the pair, the method, what was scored (:data:`SCORE_ON`), its fold (``None``:
-    no cross-validation), the metrics."""
+    """One row of ``per_image.csv``: the pair, the method, what was scored (:data:`SCORE_ON`), the writers' rule
+    when that is the written image (:data:`~monai_fusion.data.quantise.WRITER_RULE`, empty otherwise), its fold
+    (``None``: no cross-validation), the metrics."""
     return {
         "pair_type": sample["pair_type"],
         "name": sample["name"],
         "case": sample.get("case", ""),
         "method": method,
         "scored_on": scored_on,
+        "writer": WRITER_RULE if scored_on == "written" else "",
         **({"fold": fold} if fold is not None else {}),
         **values,
     }
@@ -252,10 +244,13 @@ def reusable_rows(
     read back instead of fused again. A method is reused only when the file has a row for every pair (and, when
     cross-validated, with the same fold); methods the file lacks are left to fuse. ``option`` names the file in
     messages (the command-line option that gave it). Rows must have been scored on ``scored_on`` (a file without
-    the ``scored_on`` column predates the choice and was scored on the luminance).
+    the ``scored_on`` column predates the choice and was scored on the luminance), and rows scored on the written
+    image by today's writers (``writer`` equal to :data:`~monai_fusion.data.quantise.WRITER_RULE`): rows of files
+    written by another rule differ from today's by a grey level here and there, which no check could tell apart.
 
     Raises:
-        FusionInputError: the file is missing, lacks a metric column, or covers a method only in part.
+        FusionInputError: the file is missing, lacks a metric column, covers a method only in part, or scored
+            another image or writer rule.
     """
     import csv
     from pathlib import Path
@@ -289,6 +284,12 @@ def reusable_rows(
                 raise FusionInputError(
                     f"{option} {p}: method {name} was scored on the {r.get('scored_on') or 'luminance'}, this run "
                     f"scores on the {scored_on} (--score-on); reuse rows of a run that scored the same image"
+                )
+            if scored_on == "written" and (r.get("writer") or "") != WRITER_RULE:
+                rule = f"the rule {r['writer']!r}" if r.get("writer") else "an earlier rule (no writer column)"
+                raise FusionInputError(
+                    f"{option} {p}: method {name} was scored on files written by {rule}, this run writes them by "
+                    f"{WRITER_RULE!r}; score the methods again (run once without {option})"
                 )
             values = {k: float(r[k]) for k in metrics}
             rows.append(benchmark_row(s, name, f if cross_validated else None, values, scored_on))

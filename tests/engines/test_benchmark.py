@@ -291,3 +291,30 @@ def test_written_scores_the_luminance_of_the_file_a_user_gets(demo_pairs: Path, 
         )
     with pytest.raises(FusionInputError, match="score_on"):
         run_benchmark(demo_pairs, tmp_path / "x", split="all", methods=["max"], score_on="file", progress=False)
+
+
+def test_written_rows_are_reused_only_from_todays_writer(demo_pairs: Path, tmp_path: Path) -> None:
+    """Rows scored on the written image carry the writers' rule; rows of files written by another rule (or from
+    before the rule was recorded) are refused instead of being mixed with today's, which differ by a grey level here
+    and there."""
+    from monai_fusion.data.quantise import WRITER_RULE
+
+    kw = {"split": "all", "methods": ["max"], "metrics": ["SSIM"], "score_on": "written", "progress": False}
+    run_benchmark(demo_pairs, tmp_path / "w", **kw)
+    rows = list(csv.DictReader(open(tmp_path / "w" / "per_image.csv", encoding="utf-8")))
+    assert {r["writer"] for r in rows} == {WRITER_RULE}
+    again = run_benchmark(demo_pairs, tmp_path / "again", reuse_rows=tmp_path / "w" / "per_image.csv", **kw)
+    assert [r["SSIM"] for r in again["rows"]] == [float(r["SSIM"]) for r in rows]  # today's rows are reused
+    for name, edit, message in (
+        ("other.csv", lambda r: {**r, "writer": "per-channel"}, "the rule 'per-channel'"),
+        ("old.csv", lambda r: {k: v for k, v in r.items() if k != "writer"}, "no writer column"),
+    ):
+        edited = [edit(r) for r in rows]
+        with open(tmp_path / name, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(edited[0]))
+            w.writeheader()
+            w.writerows(edited)
+        with pytest.raises(FusionInputError, match=f"{message}.*{WRITER_RULE}"):
+            run_benchmark(demo_pairs, tmp_path / name[:-4], reuse_rows=tmp_path / name, **kw)
+    lum = run_benchmark(demo_pairs, tmp_path / "lum", **{**kw, "score_on": "luminance"})
+    assert {r["writer"] for r in lum["rows"]} == {""}  # no writer where no file was scored

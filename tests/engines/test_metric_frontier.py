@@ -9,6 +9,7 @@ from typing import Callable
 import pytest
 import torch
 
+from monai_fusion.data.quantise import WRITER_RULE
 from monai_fusion.utils.errors import FusionInputError
 
 M = ["MI", "FMI", "Qabf", "SSIM", "VIF", "FSIM", "SCD"]
@@ -141,7 +142,28 @@ def test_summary_counts_clear_wins_on_the_frontier_pairs_only(script: ModuleType
 
 def test_summary_refuses_a_pair_given_twice(script: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
-    head = "pair_type,name,case,method,scored_on,fold," + ",".join(M)
-    path.write_text(head + "\n" + "\n".join(["CT-MRI,1,c,frontier,written,0," + ",".join(["0.5"] * 7)] * 2) + "\n")
+    head = "pair_type,name,case,method,scored_on,writer,fold," + ",".join(M)
+    line = f"CT-MRI,1,c,frontier,written,{WRITER_RULE},0," + ",".join(["0.5"] * 7)
+    path.write_text(head + "\n" + "\n".join([line] * 2) + "\n")
     with pytest.raises(FusionInputError, match="appears twice"):
         script.main(["--summary", str(path), "--baselines", str(path)])
+
+
+def test_rows_of_another_writer_rule_are_refused(script: ModuleType, tmp_path: Path) -> None:
+    """Frontier and baseline rows are compared only when both scored files written by today's rule."""
+    path = tmp_path / "rows.csv"
+    head = "pair_type,name,case,method,scored_on,writer,fold," + ",".join(M)
+    path.write_text(head + f"\nCT-MRI,1,c,frontier,written,{WRITER_RULE},0," + ",".join(["0.5"] * 7) + "\n")
+    for name, scored, writer, message in (
+        ("old.csv", "written", "", r"scored_on written and writer \(none recorded\)"),  # before the rule was recorded
+        ("lum.csv", "luminance", "", "scored_on luminance"),
+        ("other.csv", "written", "per-channel", "writer per-channel"),
+    ):
+        base = tmp_path / name
+        base.write_text(head + f"\nCT-MRI,1,c,max,{scored},{writer},0," + ",".join(["0.4"] * 7) + "\n")
+        with pytest.raises(FusionInputError, match=f"{name}: method max on pair CT-MRI 1 .*{message}"):
+            script.main(["--summary", str(path), "--baselines", str(base)])
+        with pytest.raises(FusionInputError, match=message):
+            script._baselines(base)
+    base.write_text(head + f"\nCT-MRI,1,c,max,written,{WRITER_RULE},0," + ",".join(["0.4"] * 7) + "\n")
+    assert script._baselines(base)[("CT-MRI", "1")]["max"]["MI"] == 0.4
