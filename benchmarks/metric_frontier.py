@@ -289,14 +289,19 @@ def frontier_fusion(
         return fuse()
 
 
-def _written_by_today(row: Mapping[str, str], path: Any) -> Mapping[str, str]:
+#: What to run for rows of today's writers: the other methods' (``--baselines``) and this script's (``--summary``).
+_BASELINE_REMEDY = "`monai-fusion benchmark --cv 4 --score-on written` (its per_image.csv)"
+_ROWS_REMEDY = "run this script again (its -o rows)"
+
+
+def _written_by_today(row: Mapping[str, str], path: Any, remedy: str) -> Mapping[str, str]:
     """``row`` itself, if it was scored on the image today's writers write; the frontier's rows are, and comparing
     them with rows of another writer rule would count a grey level here and there as a win or a loss."""
     if row.get("scored_on") != "written" or row.get("writer") != WRITER_RULE:
         raise FusionInputError(
             f"{path}: method {row.get('method')} on pair {row.get('pair_type')} {row.get('name')} has scored_on "
             f"{row.get('scored_on') or '(none: the luminance)'} and writer {row.get('writer') or '(none recorded)'}; "
-            f"give rows of `monai-fusion benchmark --score-on written` with writer {WRITER_RULE} (today's writers)"
+            f"give rows with writer {WRITER_RULE} (today's writers): {remedy}"
         )
     return row
 
@@ -305,7 +310,7 @@ def _baselines(path: Path) -> dict[tuple[str, str], dict[str, dict[str, float]]]
     """``(pair_type, name) -> method -> metric -> value`` of the rows of ``path`` (the other methods' rows)."""
     out: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
     with open(path, newline="", encoding="utf-8") as fh:
-        for row in (_written_by_today(r, path) for r in csv.DictReader(fh)):
+        for row in (_written_by_today(r, path, _BASELINE_REMEDY) for r in csv.DictReader(fh)):
             out.setdefault((row["pair_type"], row["name"]), {})[row["method"]] = {
                 k: float(row[k]) for k in BENCHMARK_METRICS
             }
@@ -417,7 +422,9 @@ def _read(paths: Sequence[str], unique_method: bool = False) -> list[dict[str, A
     out, seen = [], set()
     for p in paths:
         with open(p, newline="", encoding="utf-8") as fh:
-            for row in (_written_by_today(r, p) for r in csv.DictReader(fh)):
+            for row in (
+                _written_by_today(r, p, _ROWS_REMEDY if unique_method else _BASELINE_REMEDY) for r in csv.DictReader(fh)
+            ):
                 key = (row["pair_type"], row["name"], row["method"])
                 if unique_method and key in seen:
                     raise FusionInputError(

@@ -286,10 +286,11 @@ def reusable_rows(
                     f"scores on the {scored_on} (--score-on); reuse rows of a run that scored the same image"
                 )
             if scored_on == "written" and (r.get("writer") or "") != WRITER_RULE:
-                rule = f"the rule {r['writer']!r}" if r.get("writer") else "an earlier rule (no writer column)"
+                rule = f"the rule {r['writer']!r}" if r.get("writer") else "an earlier rule (no writer recorded)"
                 raise FusionInputError(
                     f"{option} {p}: method {name} was scored on files written by {rule}, this run writes them by "
-                    f"{WRITER_RULE!r}; score the methods again (run once without {option})"
+                    f"{WRITER_RULE!r}; score the methods again"
+                    + (" (once without it)" if option == "--reuse-rows" else "")
                 )
             values = {k: float(r[k]) for k in metrics}
             rows.append(benchmark_row(s, name, f if cross_validated else None, values, scored_on))

@@ -202,3 +202,32 @@ def test_rgb_to_uint8_refuses_other_channel_counts() -> None:
         rgb_to_uint8(np.zeros((4, 8, 8)))
     with pytest.raises(FusionInputError, match="axis 3"):
         rgb_to_uint8(np.zeros((3, 8, 8)), axis=3)
+
+
+#: The output digest of each named writers' rule on :func:`_pin_colours` (grey and RGB). A change to the rule that
+#: keeps its name fails here: rows scored on the written image are told apart by that name only.
+WRITER_DIGESTS = {"luminance-kept-0.005": "5809df220c960b1cd40ce998a736615976c3b7238a688614fd44bc85792268df"}
+
+
+def _pin_colours() -> np.ndarray:
+    """``(3, N)`` colours: random, channels on and beside exact halves, on the grid, and out of [0, 1]."""
+    g = np.random.default_rng(20261208)
+    rand = g.random((3, 4096))
+    halves = (np.arange(0, 255)[None, :] + 0.5 + np.array([[0.0], [0.25], [-0.25]])) / 255
+    grid = np.stack(np.meshgrid(*[np.arange(0, 256, 17)] * 3, indexing="ij")).reshape(3, -1) / 255
+    return np.concatenate([rand, np.clip(halves, 0, 1), grid, -rand[:, :16], 1 + rand[:, :16]], axis=1)
+
+
+def test_the_writers_rule_keeps_its_name() -> None:
+    import hashlib
+
+    from monai_fusion.data.quantise import WRITER_RULE, channels_to_uint8
+
+    c = _pin_colours()
+    digest = hashlib.sha256(channels_to_uint8(c).tobytes() + channels_to_uint8(c[:1]).tobytes()).hexdigest()
+    assert WRITER_RULE in WRITER_DIGESTS, f"pin the new rule {WRITER_RULE!r}: its digest is {digest}"
+    assert digest == WRITER_DIGESTS[WRITER_RULE], (
+        f"channels_to_uint8 changed under the name {WRITER_RULE!r}: give data.quantise.WRITER_RULE a new name (so "
+        f"benchmark rows of the old rule are refused) and pin digest {digest} to it here"
+    )
+    assert not np.array_equal(channels_to_uint8(c), to_uint8(c))  # per-channel rounding is another rule

@@ -153,6 +153,8 @@ def test_choose_gains_calibrates_each_pair_type_within_the_ssim_limit(calibratio
 def test_calibration_script_scores_gains_against_a_benchmark_csv(
     demo_pairs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], calibration: ModuleType
 ) -> None:
+    from monai_fusion.data.quantise import WRITER_RULE
+
     torch.set_num_threads(1)
     script = calibration
     ckpt = tmp_path / "tiny.pt"
@@ -205,6 +207,10 @@ def test_calibration_script_scores_gains_against_a_benchmark_csv(
     capsys.readouterr()
     assert script.main([*base, "--baselines", str(written / "per_image.csv")]) == 0
     assert "gain 1.00:" in capsys.readouterr().out
+    old = tmp_path / "old_writer.csv"  # the same rows, as if scored by the writers' earlier rule
+    old.write_text((written / "per_image.csv").read_text(encoding="utf-8").replace(WRITER_RULE, ""), encoding="utf-8")
+    with pytest.raises(SystemExit, match="earlier rule .*score the methods again; write one with"):
+        script.main([*base, "--baselines", str(old)])
 
 
 def test_random_init_networks_are_the_same_on_every_run() -> None:

@@ -165,5 +165,9 @@ def test_rows_of_another_writer_rule_are_refused(script: ModuleType, tmp_path: P
             script.main(["--summary", str(path), "--baselines", str(base)])
         with pytest.raises(FusionInputError, match=message):
             script._baselines(base)
+    with pytest.raises(FusionInputError, match="monai-fusion benchmark --cv 4 --score-on written"):
+        script.main(["--summary", str(path), "--baselines", str(base)])  # the baselines: rescore them
+    with pytest.raises(FusionInputError, match="run this script again"):  # the frontier's own rows: rerun it
+        script.main(["--summary", str(base), "--baselines", str(path)])
     base.write_text(head + f"\nCT-MRI,1,c,max,written,{WRITER_RULE},0," + ",".join(["0.4"] * 7) + "\n")
     assert script._baselines(base)[("CT-MRI", "1")]["max"]["MI"] == 0.4
