@@ -313,7 +313,7 @@ def test_written_rows_are_reused_only_from_todays_writer(demo_pairs: Path, tmp_p
     assert [r["SSIM"] for r in again["rows"]] == [float(r["SSIM"]) for r in rows]  # today's rows are reused
     for name, edit, message in (
         ("other.csv", lambda r: {**r, "writer": "per-channel"}, "the rule 'per-channel'"),
-        ("old.csv", lambda r: {k: v for k, v in r.items() if k != "writer"}, "no writer column"),
+        ("old.csv", lambda r: {k: v for k, v in r.items() if k != "writer"}, "no writer recorded"),
     ):
         edited = [edit(r) for r in rows]
         with open(tmp_path / name, "w", newline="", encoding="utf-8") as fh:
