@@ -417,14 +417,13 @@ def summary_lines(rows: Sequence[dict[str, Any]], baseline_rows: Sequence[dict[s
     return lines
 
 
-def _read(paths: Sequence[str], unique_method: bool = False) -> list[dict[str, Any]]:
-    """The rows of ``paths``; with ``unique_method``, a pair twice (e.g. two runs' files given together) is refused."""
+def _read(paths: Sequence[str], remedy: str, unique_method: bool = False) -> list[dict[str, Any]]:
+    """The rows of ``paths`` (``remedy``: what to run for rows of today's writers); with ``unique_method``, a pair
+    twice (e.g. two runs' files given together) is refused."""
     out, seen = [], set()
     for p in paths:
         with open(p, newline="", encoding="utf-8") as fh:
-            for row in (
-                _written_by_today(r, p, _ROWS_REMEDY if unique_method else _BASELINE_REMEDY) for r in csv.DictReader(fh)
-            ):
+            for row in (_written_by_today(r, p, remedy) for r in csv.DictReader(fh)):
                 key = (row["pair_type"], row["name"], row["method"])
                 if unique_method and key in seen:
                     raise FusionInputError(
@@ -472,7 +471,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--summary", nargs="+", metavar="ROWS", help="print the summary table of these row files and stop")
     args = p.parse_args(argv)
     if args.summary:
-        print("\n".join(summary_lines(_read(args.summary, unique_method=True), _read([args.baselines]))))
+        rows = _read(args.summary, _ROWS_REMEDY, unique_method=True)
+        print("\n".join(summary_lines(rows, _read([args.baselines], _BASELINE_REMEDY))))
         return
     if not args.output:
         p.error("-o/--output is required unless --summary is given")
